@@ -1,0 +1,36 @@
+"""ament_python package setup for dense_descriptor_grasp.
+
+`colcon build` installs the ament index marker, package.xml, launch files and config into
+share/dense_descriptor_grasp/, and the console scripts into lib/dense_descriptor_grasp/ (setup.cfg),
+where `ros2 run` and launch_ros look for them. `pip install -e .` works the same way for pip users.
+"""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "dense_descriptor_grasp"
+
+# name -> module:function. Every executable the launch file or README names is declared here.
+CONSOLE_SCRIPTS = {
+    "geometry_selfcheck": "dense_descriptor_grasp.geometry.selfcheck:main",
+}
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, PACKAGE + ".*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
+        ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
+        ("share/" + PACKAGE + "/config", glob("config/*.yaml") + glob("config/*.rviz")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="dense_descriptor_grasp maintainers",
+    maintainer_email="maintainers@dense-descriptor-grasp.dev",
+    description="Dense object descriptors trained on the KeypointNet task, and ROS 2 grasping nodes.",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={"console_scripts": [f"{name} = {target}" for name, target in CONSOLE_SCRIPTS.items()]},
+)
