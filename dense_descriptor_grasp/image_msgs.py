@@ -127,7 +127,7 @@ def _checked_array(array: np.ndarray, encoding: str) -> np.ndarray:
         ok = array.ndim == 3 and shape[2] == channels
         expected = f"(H, W, {channels})"
     if not ok:
-        raise ValueError(f"array of shape {shape} does not match encoding {encoding!r}: expected {expected}")
+        raise ValueError(f"encoding {encoding!r} expects an array of shape {expected}, got {shape}")
     if array.dtype == dtype:
         return np.ascontiguousarray(array)
     if dtype.kind in "ui":
@@ -140,7 +140,7 @@ def _checked_array(array: np.ndarray, encoding: str) -> np.ndarray:
             lo, hi = int(array.min()), int(array.max())
             if lo < info.min or hi > info.max:
                 raise ValueError(
-                    f"array values [{lo}, {hi}] do not fit encoding {encoding!r} ({dtype}: [{info.min}, {info.max}])")
+                    f"encoding {encoding!r} holds {dtype} in [{info.min}, {info.max}], array values span [{lo}, {hi}]")
     elif array.dtype.kind not in "fuib":
         raise ValueError(f"array of dtype {array.dtype} cannot be sent as {encoding!r} ({dtype})")
     return np.ascontiguousarray(array.astype(dtype))
