@@ -1,0 +1,239 @@
+"""One checkpoint format for every tool: ``save_checkpoint`` / ``load_checkpoint`` / ``load_model`` / ``model_identity``.
+
+A checkpoint is a single ``torch.save`` dict that ``torch.load(..., weights_only=True)`` accepts::
+
+    {
+      "format": "dense_descriptor_grasp.checkpoint",
+      "format_version": 1,
+      "model_config": {...},        # DenseDescriptorNet.config: method, descriptor_dim, num_keypoints, output_stride,
+                                    # depth_init, backbone, image_mean, image_std  (JSON-safe)
+      "model_state": state_dict,
+      "model_identity": "3f1c...",  # model_identity(): sha256 of model_config + weights, first 16 hex digits
+      "optimizer_state": dict | None,
+      "scheduler_state": dict | None,
+      "step": int,
+      "config": dict,               # training config (JSON-safe), e.g. train input size, losses, dataset
+      "metadata": dict,             # created (UTC ISO), git_commit, dataset path, last losses, ...
+      "rng_state": dict | None,     # torch / numpy / python RNG states for --resume
+    }
+
+Files are written atomically (temporary file in the same folder, then ``os.replace``).
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import pickle
+import random
+import subprocess
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .network import DenseDescriptorNet
+
+__all__ = [
+    "CheckpointError",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_model",
+    "model_from_checkpoint",
+    "model_identity",
+    "capture_rng_state",
+    "restore_rng_state",
+    "git_commit",
+]
+
+FORMAT = "dense_descriptor_grasp.checkpoint"
+FORMAT_VERSION = 1
+_MODEL_ARGS = ("descriptor_dim", "num_keypoints", "output_stride", "method", "depth_init")
+
+
+class CheckpointError(ValueError):
+    """The file exists but is not a usable dense_descriptor_grasp checkpoint."""
+
+
+def model_identity(model: DenseDescriptorNet) -> str:
+    """Short identity of a model: sha256 over its JSON config and every state-dict tensor, first 16 hex digits.
+
+    Two models give the same string exactly when they have the same architecture and bit-identical weights.
+    Reference files store it so that a grasp node can refuse descriptors from a different model.
+    """
+    h = hashlib.sha256(json.dumps(model.config, sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        t = tensor.detach().to("cpu").contiguous()
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def git_commit(cwd: Optional[str] = None) -> Optional[str]:
+    """The current git commit hash of ``cwd`` (default: this package's folder), or None."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd or os.path.dirname(os.path.abspath(__file__)),
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def capture_rng_state() -> dict:
+    """torch / numpy / python RNG states in a ``weights_only``-safe form (tensors, lists, ints, strings)."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "name": str(np_state[0]),
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": [int(py_state[0]), [int(x) for x in py_state[1]], py_state[2]],
+    }
+
+
+def restore_rng_state(state: dict) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _json_safe(obj, where: str):
+    """Check that ``obj`` survives a JSON round trip (no numpy scalars, Paths, Namespaces)."""
+    try:
+        return json.loads(json.dumps(obj))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"save_checkpoint: {where} must be JSON-safe (dicts, lists, str, int, float, bool, None): {exc}") from exc
+
+
+def save_checkpoint(
+    path,
+    model: DenseDescriptorNet,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    scheduler=None,
+    step: int = 0,
+    config: Optional[dict] = None,
+    metadata: Optional[dict] = None,
+    rng_state: Optional[dict] = None,
+) -> Path:
+    """Write one checkpoint file atomically; returns its path.
+
+    Args:
+        path: destination file (its folder is created).
+        model: the network; its ``config`` and ``state_dict`` are stored.
+        optimizer, scheduler: optional, stored as their ``state_dict`` for ``--resume``.
+        step: number of optimisation steps done.
+        config: JSON-safe training configuration (e.g. train input size, loss weights, dataset).
+        metadata: JSON-safe extras; ``created`` (UTC) and ``git_commit`` are added when absent.
+        rng_state: from :func:`capture_rng_state`, for an exact ``--resume``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(metadata or {})
+    meta.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    meta.setdefault("git_commit", git_commit())
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_config": _json_safe(model.config, "model.config"),
+        "model_state": {k: v.detach().to("cpu") for k, v in model.state_dict().items()},
+        "model_identity": model_identity(model),
+        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
+        "step": int(step),
+        "config": _json_safe(config or {}, "config"),
+        "metadata": _json_safe(meta, "metadata"),
+        "rng_state": rng_state,
+    }
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path, device="cpu") -> dict:
+    """Read and validate a checkpoint dict (see the module docstring). Tensors are mapped to ``device``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: unreadable / truncated file, not a dense_descriptor_grasp checkpoint, or an unsupported
+            ``format_version``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(str(path), map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or not a torch file): {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a torch file but not a {FORMAT} file (missing 'format' key)")
+    version = ckpt.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format_version {version!r}; this code reads version {FORMAT_VERSION}")
+    for key in ("model_config", "model_state", "step"):
+        if key not in ckpt:
+            raise CheckpointError(f"{path} lacks the {key!r} entry")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict, device="cpu", source: str = "checkpoint") -> DenseDescriptorNet:
+    """Rebuild the network from a loaded checkpoint dict (weights loaded strictly, identity verified)."""
+    cfg = ckpt["model_config"]
+    try:
+        kwargs = {k: cfg[k] for k in _MODEL_ARGS if k in cfg}
+        model = DenseDescriptorNet(**kwargs, pretrained=False, weights_path=None)
+        model.load_state_dict(ckpt["model_state"], strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{source}: the stored model config / weights do not build a DenseDescriptorNet: {exc}") from exc
+    stored = ckpt.get("model_identity")
+    identity = model_identity(model)
+    if stored is not None and stored != identity:
+        raise CheckpointError(f"{source}: weights do not match the stored model identity {stored} (got {identity}); file corrupt?")
+    model.identity = identity
+    return model.to(device)
+
+
+def load_model(path, device="cpu") -> DenseDescriptorNet:
+    """The model stored at ``path``, rebuilt from the file alone, on ``device``, in ``eval()`` mode.
+
+    The returned model has an ``identity`` attribute (:func:`model_identity`) and a ``checkpoint_info`` dict
+    (step, config, metadata) for reports.
+    """
+    ckpt = load_checkpoint(path, device="cpu")
+    model = model_from_checkpoint(ckpt, device=device, source=str(path))
+    model.checkpoint_info = {
+        "path": str(path),
+        "step": int(ckpt["step"]),
+        "config": ckpt.get("config", {}),
+        "metadata": ckpt.get("metadata", {}),
+    }
+    return model.eval()

@@ -1,0 +1,255 @@
+"""`DenseDescriptorNet`: a ResNet-34 trunk, a 1x1 descriptor projection and the KeypointNet heads (paper eq. 1-4).
+
+Data flow (``s`` = output stride, ``h = ceil(H / s)``, ``w = ceil(W / s)``):
+
+```
+rgb (B,3,H,W) in [0,1] -> ImageNet normalisation -> ResNet-34 trunk (no avgpool / fc) -> (B,512,h,w)
+    -> 1x1 conv "projection" (the paper's identity layer)                          -> features (B,D,h,w)
+method="keypoint" (this paper):
+    features -> 1x1 conv -> keypoint logits (B,N,h,w) -> bilinear to (H,W) -> softmax over H*W -> prob (B,N,H,W)
+    features -> 1x1 conv -> softplus -> depth map (B,N,h,w) -> bilinear to (H,W)
+    eq. 4: uv = sum prob * (u, v);  depth = sum prob * depth map
+method="ntxent" (Dense Object Nets baseline):
+    features -> bilinear to (H,W) -> descriptors (B,D,H,W)        (trained with the pixelwise NT-Xent loss)
+descriptors(rgb) (eq. 1, inference, both methods):
+    features -> bilinear to (H,W) or out_size -> optional L2 normalisation over D
+```
+
+The keypoint heads read the D-dim projection, not the 512-channel trunk output: the descriptors are what the
+keypoint losses train. In keypoint mode the D-channel full-resolution descriptor image is never built during
+training, which is why training memory does not grow with D.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["DenseDescriptorNet", "IMAGENET_MEAN", "IMAGENET_STD", "METHODS", "OUTPUT_STRIDES", "spatial_expectation"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+METHODS = ("keypoint", "ntxent")
+OUTPUT_STRIDES = (8, 16, 32)
+# which of layer2, layer3, layer4 trade their stride 2 for dilation (torchvision's replace_stride_with_dilation
+# semantics; torchvision's BasicBlock refuses dilation, so _dilate_stages does it for ResNet-34)
+_DILATION = {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}
+
+
+def _upsample(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear upsampling with ``align_corners=False``: feature cell ``i`` sits at pixel ``(i + 0.5) s - 0.5``,
+    consistent with pixel centres at integer coordinates."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(int(s) for s in size), mode="bilinear", align_corners=False)
+
+
+def spatial_expectation(logits: torch.Tensor, depth_map: torch.Tensor, size: Sequence[int]):
+    """Eq. 4: expected pixel and depth of each keypoint under its spatial probability map.
+
+    Args:
+        logits: ``(B, N, h, w)`` spatial-probability logits.
+        depth_map: ``(B, N, h, w)`` positive depth per keypoint.
+        size: ``(H, W)`` image size the maps are upsampled to.
+    Returns:
+        ``uv (B, N, 2)`` expected ``(u, v)`` in pixels, ``depth (B, N)`` metres, ``prob (B, N, H, W)`` summing to 1
+        over ``H x W``.
+    """
+    H, W = int(size[0]), int(size[1])
+    B, N = logits.shape[:2]
+    logits_full = _upsample(logits, (H, W))
+    prob = torch.softmax(logits_full.reshape(B, N, H * W), dim=-1).reshape(B, N, H, W)
+    us = torch.arange(W, dtype=prob.dtype, device=prob.device)
+    vs = torch.arange(H, dtype=prob.dtype, device=prob.device)
+    u = (prob.sum(dim=2) * us).sum(-1)  # marginal over rows, then expectation over columns
+    v = (prob.sum(dim=3) * vs).sum(-1)
+    depth = (prob * _upsample(depth_map, (H, W))).sum(dim=(2, 3))
+    return torch.stack([u, v], dim=-1), depth, prob
+
+
+class DenseDescriptorNet(nn.Module):
+    """Dense descriptor network; see the module docstring for the data flow.
+
+    Args:
+        descriptor_dim: D, descriptor channels, 3..512.
+        num_keypoints: N, keypoints of the KeypointNet task (>= 1; the pose loss needs >= 3). Ignored (0 heads)
+            for ``method="ntxent"``.
+        output_stride: 32 (paper), 16 or 8 (the last ResNet stages dilated instead of strided).
+        method: ``"keypoint"`` (this paper) or ``"ntxent"`` (Dense Object Nets baseline).
+        pretrained: start the trunk from torchvision's ImageNet weights (downloads them once; never in tests).
+        weights_path: a local ResNet-34 state dict (``.pth``) to start the trunk from instead of downloading.
+        depth_init: metres; the depth head's bias is set so that its initial output is about this value.
+    """
+
+    def __init__(
+        self,
+        descriptor_dim: int = 16,
+        num_keypoints: int = 8,
+        output_stride: int = 32,
+        method: str = "keypoint",
+        pretrained: bool = False,
+        weights_path: Optional[str] = None,
+        depth_init: float = 0.5,
+    ):
+        super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if not (isinstance(descriptor_dim, int) and 3 <= descriptor_dim <= 512):
+            raise ValueError(f"descriptor_dim must be an int in 3..512, got {descriptor_dim!r}")
+        if output_stride not in OUTPUT_STRIDES:
+            raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}")
+        if method == "keypoint" and not (isinstance(num_keypoints, int) and num_keypoints >= 1):
+            raise ValueError(f"num_keypoints must be an int >= 1 for method 'keypoint', got {num_keypoints!r}")
+        if not (depth_init > 0 and math.isfinite(depth_init)):
+            raise ValueError(f"depth_init must be a positive number of metres, got {depth_init!r}")
+        self.method = method
+        self.descriptor_dim = int(descriptor_dim)
+        self.num_keypoints = int(num_keypoints) if method == "keypoint" else 0
+        self.output_stride = int(output_stride)
+        self.depth_init = float(depth_init)
+
+        self.register_buffer("image_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("image_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.trunk = _resnet34_trunk(self.output_stride, pretrained, weights_path)
+        self.projection = nn.Conv2d(512, self.descriptor_dim, kernel_size=1)
+        if method == "keypoint":
+            self.keypoint_logits = nn.Conv2d(self.descriptor_dim, self.num_keypoints, kernel_size=1)
+            self.keypoint_depth = nn.Conv2d(self.descriptor_dim, self.num_keypoints, kernel_size=1)
+            nn.init.normal_(self.keypoint_depth.weight, std=1e-3)
+            # softplus(bias) = depth_init
+            nn.init.constant_(self.keypoint_depth.bias, math.log(math.expm1(self.depth_init)))
+        else:
+            self.keypoint_logits = None
+            self.keypoint_depth = None
+
+    # ------------------------------------------------------------------ config
+    @property
+    def config(self) -> dict:
+        """JSON-safe constructor arguments (without weight sources) plus the input normalisation."""
+        return {
+            "backbone": "resnet34",
+            "method": self.method,
+            "descriptor_dim": self.descriptor_dim,
+            "num_keypoints": self.num_keypoints,
+            "output_stride": self.output_stride,
+            "depth_init": self.depth_init,
+            "image_mean": list(IMAGENET_MEAN),
+            "image_std": list(IMAGENET_STD),
+        }
+
+    @classmethod
+    def from_checkpoint(cls, path, device="cpu") -> "DenseDescriptorNet":
+        """The model stored in a checkpoint file, in ``eval()`` mode (see :func:`model.checkpoint.load_model`)."""
+        from .checkpoint import load_model
+
+        return load_model(path, device=device)
+
+    # ------------------------------------------------------------------ parts
+    def _check_input(self, rgb: torch.Tensor) -> None:
+        if not isinstance(rgb, torch.Tensor) or rgb.dim() != 4 or rgb.shape[1] != 3:
+            shape = tuple(rgb.shape) if isinstance(rgb, torch.Tensor) else type(rgb).__name__
+            raise ValueError(f"DenseDescriptorNet expects rgb of shape (B, 3, H, W), got {shape}")
+        if not rgb.is_floating_point():
+            raise ValueError(f"DenseDescriptorNet expects float RGB in [0, 1], got dtype {rgb.dtype}")
+        if rgb.shape[2] < self.output_stride or rgb.shape[3] < self.output_stride:
+            raise ValueError(
+                f"DenseDescriptorNet: image {rgb.shape[2]}x{rgb.shape[3]} is smaller than the output stride {self.output_stride}"
+            )
+
+    def features(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Low-resolution descriptors: ``(B, 3, H, W)`` in [0, 1] -> ``(B, D, h, w)`` (trunk + projection)."""
+        self._check_input(rgb)
+        x = (rgb - self.image_mean.to(rgb.dtype)) / self.image_std.to(rgb.dtype)
+        return self.projection(self.trunk(x))
+
+    def keypoints(self, features: torch.Tensor, size: Sequence[int]) -> dict:
+        """Keypoint heads + eq. 4 on low-resolution ``features (B, D, h, w)`` for an image of ``size (H, W)``."""
+        if self.method != "keypoint":
+            raise RuntimeError("keypoints() needs a model built with method='keypoint'")
+        logits = self.keypoint_logits(features)
+        depth_map = F.softplus(self.keypoint_depth(features))
+        uv, depth, prob = spatial_expectation(logits, depth_map, size)
+        return {"uv": uv, "depth": depth, "prob": prob}
+
+    # ------------------------------------------------------------------ public
+    def forward(self, rgb: torch.Tensor) -> dict:
+        """Training forward pass.
+
+        ``(B, 3, H, W)`` float RGB in [0, 1] ->
+          - keypoint: ``{"uv": (B,N,2) pixels, "depth": (B,N) metres, "prob": (B,N,H,W), "features": (B,D,h,w)}``
+          - ntxent: ``{"descriptors": (B,D,H,W)}`` (not normalised; the loss normalises)
+        """
+        feats = self.features(rgb)
+        size = rgb.shape[-2:]
+        if self.method == "ntxent":
+            return {"descriptors": _upsample(feats, size)}
+        out = self.keypoints(feats, size)
+        out["features"] = feats
+        return out
+
+    def descriptors(self, rgb: torch.Tensor, out_size: Optional[Sequence[int]] = None, normalize: bool = True) -> torch.Tensor:
+        """Eq. 1, the dense descriptor image: ``(B, 3, H, W)`` in [0, 1] -> ``(B, D, H', W')``.
+
+        ``(H', W') = out_size`` or the input size; bilinear upsampling of the projected features, then (by default)
+        L2 normalisation over D. The keypoint heads are not evaluated. In ``eval()`` mode this runs without
+        autograd (``torch.no_grad``); in ``train()`` mode it follows the caller's grad mode.
+        """
+        size = tuple(rgb.shape[-2:]) if out_size is None else tuple(int(s) for s in out_size)
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"out_size must be (H, W) with positive entries, got {out_size!r}")
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.training):
+            desc = _upsample(self.features(rgb), size)
+            if normalize:
+                desc = F.normalize(desc, dim=1)
+        return desc
+
+
+def _resnet34_trunk(output_stride: int, pretrained: bool, weights_path: Optional[str]) -> nn.Sequential:
+    """torchvision ResNet-34 without avgpool and fc: ``(B,3,H,W) -> (B,512,H/s,W/s)``."""
+    from torchvision.models import ResNet34_Weights, resnet34
+
+    weights = ResNet34_Weights.IMAGENET1K_V1 if (pretrained and weights_path is None) else None
+    net = resnet34(weights=weights)
+    if weights_path is not None:
+        try:
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"weights_path: no ResNet-34 state dict at {weights_path}") from None
+        except Exception as exc:  # noqa: BLE001 - report what failed and where
+            raise ValueError(f"weights_path: {weights_path} is not a readable torch state dict ({exc})") from exc
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        trunk_missing = [k for k in missing if not k.startswith("fc.")]
+        if trunk_missing:
+            raise ValueError(
+                f"weights_path: {weights_path} is not a ResNet-34 state dict (missing {trunk_missing[:3]}...)"
+            )
+    _dilate_stages(net, _DILATION[output_stride])
+    return nn.Sequential(
+        net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
+    )
+
+
+def _dilate_stages(net: nn.Module, replace: Sequence[bool]) -> None:
+    """Replace the stride-2 of ``layer2..layer4`` by dilation, in place, as torchvision does for Bottleneck ResNets.
+
+    The first block of a dilated stage keeps the previous dilation (stride 1), the following blocks use the doubled
+    one; padding equals dilation so spatial sizes are kept. Weight shapes do not change (ImageNet weights still load).
+    """
+    dilation = 1
+    for layer, dilate in zip((net.layer2, net.layer3, net.layer4), replace):
+        if not dilate:
+            continue
+        previous, dilation = dilation, dilation * 2
+        for i, block in enumerate(layer):
+            d = previous if i == 0 else dilation
+            for conv in (block.conv1, block.conv2):
+                conv.stride = (1, 1)
+                conv.dilation = (d, d)
+                conv.padding = (d, d)
+            if block.downsample is not None:
+                block.downsample[0].stride = (1, 1)
