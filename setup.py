@@ -13,6 +13,8 @@ PACKAGE = "dense_descriptor_grasp"
 # name -> module:function. Every executable the launch file or README names is declared here.
 CONSOLE_SCRIPTS = {
     "geometry_selfcheck": "dense_descriptor_grasp.geometry.selfcheck:main",
+    "generate_dataset": "dense_descriptor_grasp.data.generate:main",
+    "preview_pairs": "dense_descriptor_grasp.data.preview:main",
 }
 
 setup(

@@ -1,0 +1,459 @@
+"""pybullet scenes rendered with the CPU renderer (ER_TINY_RENDERER): RGB, metric depth, object masks, K, poses.
+
+Conventions (docs/ARCHITECTURE.md): ``T_world_camera`` is the optical frame (x right, y down, z forward);
+depth is metres along the optical axis with 0 = no depth; pixel centres sit at integer ``(u, v)``.
+
+The pure parts (intrinsics from a field of view, OpenGL depth buffer -> metres, optical pose -> OpenGL view
+matrix, look-at poses, scene sampling) are plain numpy functions; :class:`SceneRenderer` holds one pybullet
+``DIRECT`` client.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backgrounds import BACKGROUND_KINDS, make_background
+
+__all__ = [
+    "OBJECT_LIBRARY", "ObjectSpec", "resolve_object", "intrinsics_from_fov", "depth_from_gl_buffer",
+    "gl_view_matrix", "look_at_pose", "RenderConfig", "ScenePlan", "PlacedObject", "sample_scene",
+    "sample_camera_pose", "RenderedView", "SceneRenderer", "load_obj_vertices",
+]
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """How to load one object: a URDF or OBJ file, a uniform scale, and the rotation that stands it upright.
+
+    ``upright_rpy`` (radians, fixed-axis roll/pitch/yaw) turns the model's own frame so that its "up" is world +z
+    before the random yaw is applied (the duck mesh is modelled y-up).
+    """
+
+    name: str
+    path: str
+    scale: float = 1.0
+    upright_rpy: tuple = (0.0, 0.0, 0.0)
+
+
+def _pybullet_data_path() -> str:
+    import pybullet_data
+
+    return pybullet_data.getDataPath()
+
+
+# Textured meshes shipped in the pybullet_data wheel, by short name.
+OBJECT_LIBRARY = {
+    "duck": ("duck_vhacd.urdf", 1.0, (math.pi / 2, 0.0, 0.0)),
+    "teddy": ("teddy_vhacd.urdf", 1.0, (math.pi / 2, 0.0, 0.0)),
+    "lego": ("lego/lego.urdf", 2.0, (0.0, 0.0, 0.0)),
+    "soccerball": ("soccerball.urdf", 0.15, (0.0, 0.0, 0.0)),
+}
+
+
+def resolve_object(name_or_path: str) -> ObjectSpec:
+    """An :class:`ObjectSpec` for a library name (``duck``, ``teddy``, ``lego``, ``soccerball``,
+    ``random_urdfs/NNN``) or a path to a ``.urdf`` / ``.obj`` file. Raises ``ValueError`` naming the object."""
+    data = _pybullet_data_path()
+    if name_or_path in OBJECT_LIBRARY:
+        rel, scale, rpy = OBJECT_LIBRARY[name_or_path]
+        return ObjectSpec(name_or_path, os.path.join(data, rel), scale, rpy)
+    if name_or_path.startswith("random_urdfs/"):
+        num = name_or_path.split("/", 1)[1]
+        path = os.path.join(data, "random_urdfs", num, f"{num}.urdf")
+        if not os.path.isfile(path):
+            raise ValueError(f"object {name_or_path!r}: no such pybullet_data model ({path} missing; NNN is 000..999)")
+        return ObjectSpec(name_or_path, path, 1.0, (0.0, 0.0, 0.0))
+    if name_or_path.lower().endswith((".urdf", ".obj")):
+        if not os.path.isfile(name_or_path):
+            raise ValueError(f"object file {name_or_path!r} does not exist")
+        name = os.path.splitext(os.path.basename(name_or_path))[0]
+        return ObjectSpec(name, os.path.abspath(name_or_path), 1.0, (0.0, 0.0, 0.0))
+    raise ValueError(
+        f"unknown object {name_or_path!r}: expected one of {sorted(OBJECT_LIBRARY)}, 'random_urdfs/NNN', "
+        "or a path to a .urdf / .obj file")
+
+
+def intrinsics_from_fov(fov_deg: float, width: int, height: int) -> np.ndarray:
+    """``K (3, 3)`` float64 of pybullet's ``computeProjectionMatrixFOV(fov_deg, width / height, ...)``.
+
+    ``fov_deg`` is the vertical field of view; pixels are square (``fx = fy``). With pixel centres at integer
+    coordinates the principal point is ``((W - 1) / 2, (H - 1) / 2)``.
+    """
+    if not (0.0 < fov_deg < 180.0) or width <= 0 or height <= 0:
+        raise ValueError(f"intrinsics_from_fov: need 0 < fov_deg < 180 and a positive size, got {fov_deg}, {width}x{height}")
+    f = (height / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
+    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
+
+
+def depth_from_gl_buffer(buffer: np.ndarray, near: float, far: float) -> np.ndarray:
+    """Metric depth along the optical axis ``(H, W)`` float32 from an OpenGL depth buffer in [0, 1].
+
+    ``z = near * far / (far - (far - near) * d)``; pixels at the far plane (``d >= 1``, nothing hit) become 0.
+    """
+    d = np.asarray(buffer, dtype=np.float64)
+    z = near * far / (far - (far - near) * d)
+    z[d >= 1.0 - 1e-7] = 0.0
+    return z.astype(np.float32)
+
+
+def gl_view_matrix(T_world_camera: np.ndarray) -> list:
+    """pybullet ``viewMatrix`` (16 floats, column-major) for an optical-frame camera pose.
+
+    The OpenGL camera looks along its -z with y up: ``T_world_gl = T_world_camera @ diag(1, -1, -1, 1)``.
+    """
+    T_world_gl = np.asarray(T_world_camera, dtype=np.float64) @ np.diag([1.0, -1.0, -1.0, 1.0])
+    view = np.linalg.inv(T_world_gl)
+    return view.flatten(order="F").tolist()
+
+
+def look_at_pose(eye, target, up=(0.0, 0.0, 1.0), roll: float = 0.0) -> np.ndarray:
+    """``T_world_camera (4, 4)`` of an optical-frame camera at ``eye`` looking at ``target``.
+
+    x points right and y down in the image, with world ``up`` appearing upwards; ``roll`` (radians) then turns
+    the camera about its optical axis.
+    """
+    eye = np.asarray(eye, dtype=np.float64)
+    z = np.asarray(target, dtype=np.float64) - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, np.asarray(up, dtype=np.float64))
+    if np.linalg.norm(x) < 1e-9:  # looking straight along `up`
+        x = np.cross(z, np.array([0.0, 1.0, 0.0]))
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z], axis=1)
+    c, s = math.cos(roll), math.sin(roll)
+    R = R @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = eye
+    return T
+
+
+def _quat_to_matrix(q) -> np.ndarray:
+    x, y, z, w = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def _pose(position, quaternion) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3] = _quat_to_matrix(quaternion)
+    T[:3, 3] = position
+    return T
+
+
+def _rpy_matrix(rpy) -> np.ndarray:
+    r, p, y = rpy
+    Rx = np.array([[1, 0, 0], [0, math.cos(r), -math.sin(r)], [0, math.sin(r), math.cos(r)]])
+    Ry = np.array([[math.cos(p), 0, math.sin(p)], [0, 1, 0], [-math.sin(p), 0, math.cos(p)]])
+    Rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
+    return Rz @ Ry @ Rx
+
+
+def _matrix_to_quat(R: np.ndarray):
+    """(x, y, z, w) of a rotation matrix (numpy, float64)."""
+    tr = np.trace(R)
+    if tr > 0:
+        s = math.sqrt(tr + 1.0) * 2
+        w, x, y, z = 0.25 * s, (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s
+    elif R[0, 0] > R[1, 1] and R[0, 0] > R[2, 2]:
+        s = math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2]) * 2
+        w, x, y, z = (R[2, 1] - R[1, 2]) / s, 0.25 * s, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s
+    elif R[1, 1] > R[2, 2]:
+        s = math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2]) * 2
+        w, x, y, z = (R[0, 2] - R[2, 0]) / s, (R[0, 1] + R[1, 0]) / s, 0.25 * s, (R[1, 2] + R[2, 1]) / s
+    else:
+        s = math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1]) * 2
+        w, x, y, z = (R[1, 0] - R[0, 1]) / s, (R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s
+    return (x, y, z, w)
+
+
+def load_obj_vertices(path: str) -> np.ndarray:
+    """``(N, 3)`` float64 vertex positions (``v`` lines) of a Wavefront OBJ file."""
+    verts = []
+    with open(path, "r", errors="replace") as f:
+        for line in f:
+            if line.startswith("v "):
+                parts = line.split()
+                verts.append([float(parts[1]), float(parts[2]), float(parts[3])])
+    if not verts:
+        raise ValueError(f"OBJ file {path!r} has no vertices")
+    return np.asarray(verts)
+
+
+@dataclass
+class RenderConfig:
+    """Camera and randomisation ranges of the generator (angles in degrees, lengths in metres)."""
+
+    width: int = 320
+    height: int = 240
+    fov_deg: float = 50.0
+    near: float = 0.01
+    far: float = 6.0
+    elevation_deg: tuple = (20.0, 80.0)      # camera elevation above the support plane
+    distance_factor: tuple = (1.2, 2.0)     # camera distance / distance at which the objects' bounding sphere fills the view
+    roll_deg: float = 10.0                  # +- camera roll about its optical axis
+    target_jitter: float = 0.15             # look-at jitter as a fraction of the objects' bounding radius
+    position_range: float = 0.1             # object x, y uniform in +-position_range on the plane
+    plane_size: float = 1.0                 # side of the square support plane; beyond it the "sky" image shows
+    texture_size: int = 512                 # pixels of the plane texture
+    backgrounds: tuple = ("plain", "noise", "textured")
+    background_dir: str | None = None
+
+    def __post_init__(self):
+        if self.width < 8 or self.height < 8:
+            raise ValueError(f"RenderConfig: width and height must be >= 8, got {self.width}x{self.height}")
+        if not (0 < self.near < self.far):
+            raise ValueError(f"RenderConfig: need 0 < near < far, got near={self.near}, far={self.far}")
+        lo, hi = self.elevation_deg
+        if not (0.0 < lo <= hi <= 90.0):
+            raise ValueError(f"RenderConfig: elevation_deg must satisfy 0 < lo <= hi <= 90, got {self.elevation_deg}")
+        lo, hi = self.distance_factor
+        if not (0.0 < lo <= hi):
+            raise ValueError(f"RenderConfig: distance_factor must satisfy 0 < lo <= hi, got {self.distance_factor}")
+        for kind in self.backgrounds:
+            if kind not in BACKGROUND_KINDS:
+                raise ValueError(f"RenderConfig: unknown background {kind!r}, expected some of {BACKGROUND_KINDS}")
+        if "images" in self.backgrounds and not self.background_dir:
+            raise ValueError("RenderConfig: background 'images' needs background_dir (--background-dir)")
+
+
+@dataclass
+class PlacedObject:
+    """One object instance of a scene: its spec, world pose of its URDF base-link frame, and mask value."""
+
+    spec: ObjectSpec
+    T_world_object: np.ndarray
+    mask_value: int
+
+
+@dataclass
+class ScenePlan:
+    """Everything random about one scene except the camera (shared by all views of the scene)."""
+
+    objects: list
+    light_direction: np.ndarray
+    light_params: dict
+    plane_texture: np.ndarray          # (h, w, 3) uint8 texture of the support plane
+    sky: np.ndarray                    # (H, W, 3) uint8 image behind everything (where nothing was hit)
+    background_kind: str
+    center: np.ndarray                 # (3,) centre of the objects' bounding box
+    radius: float                      # bounding-sphere radius of all objects
+    extra: dict = field(default_factory=dict)
+
+
+def _object_vertices_local(spec: ObjectSpec, cache: dict) -> np.ndarray:
+    """Visual vertices ``(N, 3)`` of a spec in its base-link frame (scale applied), via a temporary client."""
+    if spec.path in cache:
+        return cache[spec.path]
+    import pybullet as p
+
+    cid = p.connect(p.DIRECT)
+    try:
+        body = _load_body(p, cid, spec, [0, 0, 0], [0, 0, 0, 1])
+        verts = _body_visual_vertices(p, cid, body)
+    finally:
+        p.disconnect(cid)
+    cache[spec.path] = verts
+    return verts
+
+
+def _load_body(p, cid, spec: ObjectSpec, position, quaternion) -> int:
+    if spec.path.lower().endswith(".urdf"):
+        try:
+            return p.loadURDF(spec.path, position, quaternion, globalScaling=spec.scale, physicsClientId=cid)
+        except p.error as exc:
+            raise ValueError(f"object {spec.name!r}: pybullet could not load URDF {spec.path}: {exc}") from exc
+    vis = p.createVisualShape(p.GEOM_MESH, fileName=spec.path, meshScale=[spec.scale] * 3, physicsClientId=cid)
+    if vis < 0:
+        raise ValueError(f"object {spec.name!r}: pybullet could not load OBJ {spec.path}")
+    return p.createMultiBody(baseMass=0, baseVisualShapeIndex=vis, basePosition=position,
+                             baseOrientation=quaternion, physicsClientId=cid)
+
+
+def _link_pose(p, cid, body) -> np.ndarray:
+    """World pose of the base link (URDF) frame; pybullet reports the centre-of-mass frame."""
+    pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=cid)
+    info = p.getDynamicsInfo(body, -1, physicsClientId=cid)
+    T_link_com = _pose(info[3], info[4])
+    return _pose(pos, orn) @ np.linalg.inv(T_link_com)
+
+
+def _body_visual_vertices(p, cid, body) -> np.ndarray:
+    """Visual-mesh vertices of a body's base link in its link frame; falls back to the AABB corners."""
+    T_world_link = _link_pose(p, cid, body)
+    pts = []
+    for shape in p.getVisualShapeData(body, physicsClientId=cid):
+        if shape[1] != -1:
+            continue
+        fname = shape[4].decode() if isinstance(shape[4], bytes) else shape[4]
+        if shape[2] == p.GEOM_MESH and fname.lower().endswith(".obj") and os.path.isfile(fname):
+            v = load_obj_vertices(fname) * np.asarray(shape[3])
+            T_link_visual = _pose(shape[5], shape[6])
+            pts.append(v @ T_link_visual[:3, :3].T + T_link_visual[:3, 3])
+    if pts:
+        return np.concatenate(pts)
+    lo, hi = p.getAABB(body, physicsClientId=cid)
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    T_link_world = np.linalg.inv(T_world_link)
+    return corners @ T_link_world[:3, :3].T + T_link_world[:3, 3]
+
+
+def sample_scene(rng: np.random.Generator, specs: list, config: RenderConfig, vertex_cache: dict | None = None,
+                 background_files: list | None = None) -> ScenePlan:
+    """Random object poses on the plane z = 0 (upright, random yaw, no overlaps), light and background."""
+    cache = {} if vertex_cache is None else vertex_cache
+    placed, footprints, all_pts = [], [], []
+    for i, spec in enumerate(specs):
+        local = _object_vertices_local(spec, cache)
+        R_up = _rpy_matrix(spec.upright_rpy)
+        for _attempt in range(50):
+            yaw = rng.uniform(-math.pi, math.pi)
+            R = _rpy_matrix((0.0, 0.0, yaw)) @ R_up
+            pts = local @ R.T
+            xy = rng.uniform(-config.position_range, config.position_range, size=2)
+            centre_xy = 0.5 * (pts[:, :2].min(0) + pts[:, :2].max(0))
+            t = np.array([xy[0] - centre_xy[0], xy[1] - centre_xy[1], -pts[:, 2].min()])
+            r_xy = 0.5 * float(np.linalg.norm(pts[:, :2].max(0) - pts[:, :2].min(0)))
+            if all(np.linalg.norm(xy - c) > r_xy + r for c, r in footprints):
+                break
+        footprints.append((xy, r_xy))
+        T = np.eye(4)
+        T[:3, :3] = R
+        T[:3, 3] = t
+        placed.append(PlacedObject(spec, T, i + 1))
+        all_pts.append(pts + t)
+    pts = np.concatenate(all_pts)
+    center = 0.5 * (pts.min(0) + pts.max(0))
+    radius = float(np.linalg.norm(pts - center, axis=1).max())
+    # light from the upper hemisphere
+    az, el = rng.uniform(-math.pi, math.pi), rng.uniform(math.radians(25), math.radians(85))
+    light = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+    light_params = {
+        "ambient": float(rng.uniform(0.4, 0.7)),
+        "diffuse": float(rng.uniform(0.4, 0.7)),
+        "specular": float(rng.uniform(0.0, 0.2)),
+        "shadow": bool(rng.random() < 0.5),
+    }
+    kind = str(rng.choice(list(config.backgrounds)))
+    plane_texture = make_background(kind, config.texture_size, config.texture_size, rng, background_files)
+    sky = make_background(kind, config.height, config.width, rng, background_files)
+    return ScenePlan(placed, light, light_params, plane_texture, sky, kind, center, radius)
+
+
+def sample_camera_pose(rng: np.random.Generator, scene: ScenePlan, config: RenderConfig) -> np.ndarray:
+    """``T_world_camera`` on a hemisphere over the objects: random azimuth, elevation, distance, roll."""
+    half_fov = math.radians(config.fov_deg) / 2.0
+    half_fov_x = math.atan(math.tan(half_fov) * config.width / config.height)
+    fit_distance = scene.radius / math.sin(min(half_fov, half_fov_x))
+    distance = fit_distance * rng.uniform(*config.distance_factor)
+    az = rng.uniform(-math.pi, math.pi)
+    el = math.radians(rng.uniform(*config.elevation_deg))
+    direction = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+    target = scene.center + rng.uniform(-1, 1, size=3) * config.target_jitter * scene.radius
+    roll = math.radians(rng.uniform(-config.roll_deg, config.roll_deg))
+    return look_at_pose(target + distance * direction, target, roll=roll)
+
+
+@dataclass
+class RenderedView:
+    """One rendered view. ``mask`` holds 0 for background and ``PlacedObject.mask_value`` per object."""
+
+    rgb: np.ndarray            # (H, W, 3) uint8
+    depth: np.ndarray          # (H, W) float32 metres, 0 = nothing hit
+    mask: np.ndarray           # (H, W) uint8
+    K: np.ndarray              # (3, 3) float64
+    T_world_camera: np.ndarray  # (4, 4) float64
+    object_poses: list         # [(name, mask_value, T_world_object (4, 4))]
+
+
+class SceneRenderer:
+    """One pybullet DIRECT client that builds a :class:`ScenePlan` and renders it with the CPU renderer."""
+
+    def __init__(self, config: RenderConfig):
+        import pybullet as p
+
+        self._p = p
+        self.config = config
+        self.cid = p.connect(p.DIRECT)
+        self._tmp = tempfile.TemporaryDirectory(prefix="ddg_textures_")
+        self._scene = None
+        self._bodies = []
+        self._plane = None
+        self._texture_count = 0
+
+    def close(self):
+        if self.cid is not None:
+            self._p.disconnect(self.cid)
+            self.cid = None
+        self._tmp.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def set_scene(self, scene: ScenePlan) -> None:
+        """Reset the simulation and build the scene (plane with its texture, objects at their poses)."""
+        import cv2
+
+        p, cid = self._p, self.cid
+        p.resetSimulation(physicsClientId=cid)
+        self._plane = self._make_plane()
+        tex_path = os.path.join(self._tmp.name, f"tex_{self._texture_count}.png")
+        self._texture_count += 1
+        cv2.imwrite(tex_path, np.ascontiguousarray(scene.plane_texture[:, :, ::-1]))
+        tex = p.loadTexture(tex_path, physicsClientId=cid)
+        p.changeVisualShape(self._plane, -1, textureUniqueId=tex, rgbaColor=[1, 1, 1, 1], physicsClientId=cid)
+        self._bodies = []
+        for obj in scene.objects:
+            body = _load_body(p, cid, obj.spec, [0, 0, 0], [0, 0, 0, 1])
+            # place the base-link frame at T_world_object: pybullet poses the centre-of-mass frame
+            info = p.getDynamicsInfo(body, -1, physicsClientId=cid)
+            T_com = obj.T_world_object @ _pose(info[3], info[4])
+            p.resetBasePositionAndOrientation(body, T_com[:3, 3].tolist(), list(_matrix_to_quat(T_com[:3, :3])),
+                                              physicsClientId=cid)
+            self._bodies.append((body, obj))
+        self._scene = scene
+
+    def _make_plane(self) -> int:
+        """A square textured support plane at z = 0 (side ``plane_size``), texture mapped once over it."""
+        p, cid, h = self._p, self.cid, self.config.plane_size / 2.0
+        vis = p.createVisualShape(
+            p.GEOM_MESH, vertices=[[-h, -h, 0], [h, -h, 0], [h, h, 0], [-h, h, 0]], indices=[0, 1, 2, 0, 2, 3],
+            uvs=[[0, 0], [1, 0], [1, 1], [0, 1]], normals=[[0, 0, 1]] * 4, physicsClientId=cid)
+        return p.createMultiBody(baseMass=0, baseVisualShapeIndex=vis, physicsClientId=cid)
+
+    def render(self, T_world_camera: np.ndarray) -> RenderedView:
+        """Render the current scene from ``T_world_camera`` (optical frame)."""
+        if self._scene is None:
+            raise RuntimeError("SceneRenderer.render: call set_scene first")
+        p, cid, cfg, scene = self._p, self.cid, self.config, self._scene
+        proj = p.computeProjectionMatrixFOV(cfg.fov_deg, cfg.width / cfg.height, cfg.near, cfg.far)
+        lp = scene.light_params
+        _, _, rgba, gl_depth, seg = p.getCameraImage(
+            cfg.width, cfg.height, gl_view_matrix(T_world_camera), proj, renderer=p.ER_TINY_RENDERER,
+            lightDirection=(scene.light_direction * 10.0).tolist(), shadow=int(lp["shadow"]),
+            lightAmbientCoeff=lp["ambient"], lightDiffuseCoeff=lp["diffuse"], lightSpecularCoeff=lp["specular"],
+            physicsClientId=cid)
+        rgb = np.asarray(rgba, dtype=np.uint8).reshape(cfg.height, cfg.width, 4)[:, :, :3].copy()
+        depth = depth_from_gl_buffer(np.asarray(gl_depth).reshape(cfg.height, cfg.width), cfg.near, cfg.far)
+        seg = np.asarray(seg).reshape(cfg.height, cfg.width)
+        mask = np.zeros(seg.shape, dtype=np.uint8)
+        poses = []
+        for body, obj in self._bodies:
+            mask[seg == body] = obj.mask_value
+            poses.append((obj.spec.name, obj.mask_value, _link_pose(p, cid, body)))
+        nothing = (seg < 0) | (depth <= 0)
+        rgb[nothing] = scene.sky[nothing]
+        depth[nothing] = 0.0
+        K = intrinsics_from_fov(cfg.fov_deg, cfg.width, cfg.height)
+        return RenderedView(rgb, depth, mask, K, np.asarray(T_world_camera, dtype=np.float64), poses)
