@@ -1,0 +1,194 @@
+"""launch/grasp.launch.py, config/grasp.rviz and launch_description checked without launch_ros installed.
+
+launch_ros is not on PyPI, so the launch file is checked statically (ast) plus through the plain-data module it
+reads (dense_descriptor_grasp.launch_description). On a machine with ROS 2 sourced, the last test also builds
+the real LaunchDescription.
+"""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dense_descriptor_grasp import launch_description as ld
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = REPO / "launch" / "grasp.launch.py"
+RVIZ_FILE = REPO / "config" / "grasp.rviz"
+NODE_EXECUTABLES = {"descriptor_node", "grasp_node", "sim_camera_node"}
+REQUIRED_ARGUMENTS = {"model", "reference", "color_topic", "depth_topic", "camera_info_topic", "use_sim_camera",
+                      "rviz", "params_file", "device"}
+RVIZ_TOPICS = {"camera/color/image_raw": "rviz_default_plugins/Image",
+               "descriptors/preview": "rviz_default_plugins/Image",
+               "grasp/heatmap": "rviz_default_plugins/Image",
+               "grasp/pose": "rviz_default_plugins/Pose",
+               "grasp/markers": "rviz_default_plugins/MarkerArray"}
+
+
+def console_scripts_from_setup() -> dict:
+    """The CONSOLE_SCRIPTS dict literal of setup.py, read with ast (setup() is not run)."""
+    tree = ast.parse((REPO / "setup.py").read_text(), filename="setup.py")
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "CONSOLE_SCRIPTS" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError("setup.py defines no CONSOLE_SCRIPTS dict")
+
+
+@pytest.fixture(scope="module")
+def launch_tree():
+    return ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
+
+
+def calls_named(tree, name):
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and (getattr(n.func, "id", None) == name or getattr(n.func, "attr", None) == name)]
+
+
+def keyword(call, name):
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def test_launch_file_parses_and_defines_generate_launch_description(launch_tree):
+    functions = {n.name for n in launch_tree.body if isinstance(n, ast.FunctionDef)}
+    assert "generate_launch_description" in functions
+    compile(launch_tree, str(LAUNCH_FILE), "exec")
+
+
+def test_launch_file_reads_the_shared_plain_data(launch_tree):
+    imported = {alias.name for n in ast.walk(launch_tree) if isinstance(n, ast.ImportFrom)
+                and n.module == "dense_descriptor_grasp.launch_description" for alias in n.names}
+    assert {"LAUNCH_ARGUMENTS", "NODES", "RVIZ"} <= imported, imported
+    missing = [name for name in imported if not hasattr(ld, name)]
+    assert not missing, f"grasp.launch.py imports names launch_description lacks: {missing}"
+
+
+def test_launch_file_never_evaluates_arguments(launch_tree):
+    called = {getattr(c.func, "id", None) or getattr(c.func, "attr", None) for c in ast.walk(launch_tree)
+              if isinstance(c, ast.Call)}
+    assert not called & {"eval", "exec", "PythonExpression", "literal_eval"}, called
+
+
+def test_every_executable_is_a_console_script(launch_tree):
+    scripts = console_scripts_from_setup()
+    ours = {spec.executable for spec in ld.NODES}
+    for call in calls_named(launch_tree, "Node"):  # literal Node(package="dense_descriptor_grasp", executable="x")
+        package, executable = keyword(call, "package"), keyword(call, "executable")
+        if isinstance(package, ast.Constant) and package.value == ld.PACKAGE and isinstance(executable, ast.Constant):
+            ours.add(executable.value)
+    assert ours == NODE_EXECUTABLES
+    assert {spec.name for spec in ld.NODES} == NODE_EXECUTABLES  # node names equal executable names
+    missing = sorted(ours - set(scripts))
+    assert not missing, f"launch file starts executables setup.py CONSOLE_SCRIPTS does not declare: {missing}"
+
+
+def test_every_argument_has_a_description_and_the_required_ones_exist(launch_tree):
+    names = [a.name for a in ld.LAUNCH_ARGUMENTS]
+    assert len(names) == len(set(names)), names
+    assert REQUIRED_ARGUMENTS <= set(names)
+    for argument in ld.LAUNCH_ARGUMENTS:
+        assert argument.description.strip(), f"launch argument {argument.name!r} has no description"
+        if argument.choices:
+            assert argument.default in argument.choices
+    for call in calls_named(launch_tree, "DeclareLaunchArgument"):
+        assert keyword(call, "description") is not None, f"DeclareLaunchArgument at line {call.lineno}"
+    defaults = {a.name: a.default for a in ld.LAUNCH_ARGUMENTS}
+    assert (defaults["use_sim_camera"], defaults["rviz"], defaults["device"]) == ("true", "false", "cpu")
+
+
+def test_params_file_and_rviz_config_exist_in_config():
+    params = ld.launch_argument(ld.PARAMS_FILE_ARGUMENT)
+    assert params.share_relative and params.default.startswith("config/")
+    assert (REPO / params.default).is_file(), f"launch default params file {params.default} is missing"
+    assert (REPO / ld.RVIZ.config).is_file() and ld.RVIZ.config.startswith("config/")
+
+
+def test_params_file_has_a_block_per_node():
+    path = REPO / ld.launch_argument(ld.PARAMS_FILE_ARGUMENT).default
+    if not path.is_file():
+        pytest.fail(f"{path.relative_to(REPO)} is missing")
+    blocks = yaml.safe_load(path.read_text()) or {}
+    unknown = [key for key in blocks if key not in NODE_EXECUTABLES and key != "/**"]
+    assert not unknown, f"{path.name}: blocks for nodes the launch file does not start: {unknown}"
+    for key, block in blocks.items():
+        assert isinstance(block, dict) and "ros__parameters" in block, f"{path.name}: {key} needs ros__parameters"
+
+
+def test_node_specs_reference_declared_arguments_and_contract_topics():
+    declared = {a.name: a for a in ld.LAUNCH_ARGUMENTS}
+    for spec in ld.NODES:
+        for topic, argument in spec.remappings:
+            assert topic in ld.TOPICS and argument in declared
+            assert declared[argument].default == topic  # default: no remapping at all
+        for parameter, argument in spec.parameters:
+            assert argument in declared, (spec.name, parameter)
+        if spec.condition:
+            assert declared[spec.condition].choices == ld.BOOLEAN_CHOICES
+    assert declared[ld.RVIZ.condition].choices == ld.BOOLEAN_CHOICES
+    assert all(not topic.startswith("/") for topic in ld.TOPICS)  # relative, so namespaces apply
+
+
+def test_resolution_helpers_match_what_the_launch_file_does():
+    values = ld.resolve_arguments(share_dir="/opt/share/dense_descriptor_grasp")
+    assert values["params_file"] == "/opt/share/dense_descriptor_grasp/config/grasp.yaml"
+    assert [n.executable for n in ld.nodes_to_start(values)] == ["sim_camera_node", "descriptor_node", "grasp_node"]
+    values = ld.resolve_arguments({"use_sim_camera": "false", "color_topic": "/cam/rgb", "model": "m.pt"})
+    started = {n.executable: n for n in ld.nodes_to_start(values)}
+    assert set(started) == {"descriptor_node", "grasp_node"}
+    assert ld.node_remappings(started["descriptor_node"], values) == [("camera/color/image_raw", "/cam/rgb")]
+    assert ld.node_parameters(started["descriptor_node"], values) == {"model_path": "m.pt", "device": "cpu"}
+    with pytest.raises(ValueError, match="unknown launch argument 'modle'"):
+        ld.resolve_arguments({"modle": "x"})
+    with pytest.raises(ValueError, match="'rviz' must be one of"):
+        ld.resolve_arguments({"rviz": "yes"})
+    with pytest.raises(ValueError, match="use_sim_camera"):
+        ld.parse_bool("maybe", "use_sim_camera")
+
+
+def test_launch_description_module_imports_no_ros():
+    code = ("import sys, dense_descriptor_grasp.launch_description; "
+            "bad = [m for m in ('rclpy', 'launch', 'launch_ros', 'numpy', 'torch') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def rviz_topics(config):
+    """{topic (leading '/' removed): display class} of every display with a topic, nested groups included."""
+    found = {}
+
+    def visit(displays):
+        for display in displays or []:
+            topic = display.get("Topic")
+            value = topic.get("Value") if isinstance(topic, dict) else topic
+            if value:
+                found[str(value).lstrip("/")] = display.get("Class")
+            visit(display.get("Displays"))
+
+    visit(config["Visualization Manager"]["Displays"])
+    return found
+
+
+def test_rviz_config_is_yaml_showing_the_pipeline_in_the_optical_frame():
+    config = yaml.safe_load(RVIZ_FILE.read_text())
+    manager = config["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == ld.CAMERA_FRAME == "camera_color_optical_frame"
+    topics = rviz_topics(config)
+    for topic, display_class in RVIZ_TOPICS.items():
+        assert topics.get(topic) == display_class, f"grasp.rviz: {topic} shown as {topics.get(topic)}"
+    assert set(topics) <= set(ld.TOPICS), f"grasp.rviz names topics outside the contract: {set(topics) - set(ld.TOPICS)}"
+
+
+def test_real_launch_description_when_launch_ros_is_installed():
+    pytest.importorskip("launch_ros", reason="launch_ros comes with a ROS 2 distribution, not with pip")
+    import importlib.util
+
+    from launch.actions import DeclareLaunchArgument
+
+    spec = importlib.util.spec_from_file_location("grasp_launch", LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    declared = {e.name: e for e in description.entities if isinstance(e, DeclareLaunchArgument)}
+    assert set(declared) == {a.name for a in ld.LAUNCH_ARGUMENTS}
+    assert all(e.description for e in declared.values())
