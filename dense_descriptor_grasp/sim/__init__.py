@@ -1,0 +1,1 @@
+"""Physics simulation (pybullet, DIRECT mode, ROS-free): the simulated grasp judge in ``grasp_sim``."""
