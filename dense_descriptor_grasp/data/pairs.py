@@ -1,0 +1,251 @@
+"""Training pairs with exact correspondences and a relative camera pose (docs/ARCHITECTURE.md, docs/DATA.md).
+
+* Augmentation pairs (the paper, section 3.1): two random virtual cameras (:mod:`.augment`) of one view;
+  correspondences are source pixels seen in both; ``T_B<-A`` is the Kabsch fit of the back-projected
+  correspondences, and ``fit_residual`` says how far the 2-D warp was from a rigid motion. World = camera A.
+* Multi-view pairs: two rendered views of one scene (same object pose); ``T_B<-A`` is exact and
+  correspondences come from projecting A's depth into B with an occlusion check against B's depth.
+
+Pair dict (numpy from the functions here, torch from :class:`PairDataset`):
+``rgb_a/b (3, H, W) float32``, ``depth_a/b (H, W)``, ``mask_a/b (H, W) bool``, ``K_a/b (3, 3)``,
+``T_world_cam_a/b (4, 4)``, ``uv_a/b (M, 2)``, ``valid (M,) bool``, ``fit_residual ()``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..geometry.rigid_fit import fit_residual, kabsch
+from .augment import (AugmentConfig, JitterConfig, VirtualCamera, photometric_jitter, replace_background,
+                      sample_virtual_camera, warp_view)
+from .backgrounds import list_background_images
+
+__all__ = ["PairError", "make_augmentation_pair", "make_multiview_pair", "PairDataset", "collate_pairs",
+           "pair_to_torch", "PAIR_KEYS"]
+
+PAIR_KEYS = ("rgb_a", "rgb_b", "depth_a", "depth_b", "mask_a", "mask_b", "K_a", "K_b", "T_world_cam_a",
+             "T_world_cam_b", "uv_a", "uv_b", "valid", "fit_residual")
+
+
+class PairError(ValueError):
+    """No pair could be made from a view (object warped out of view, too few valid correspondences)."""
+
+
+def _float_rgb(rgb: np.ndarray) -> np.ndarray:
+    if rgb.dtype == np.uint8:
+        return rgb.astype(np.float32) / 255.0
+    return rgb.astype(np.float32)
+
+
+def _backproject(uv: np.ndarray, z: np.ndarray, K: np.ndarray) -> np.ndarray:
+    x = (uv[:, 0] - K[0, 2]) / K[0, 0] * z
+    y = (uv[:, 1] - K[1, 2]) / K[1, 1] * z
+    return np.stack([x, y, z], axis=-1)
+
+
+def _lookup(img: np.ndarray, uv: np.ndarray):
+    """Nearest-pixel values of ``img`` at ``uv (N, 2)`` and whether ``uv`` rounds inside the image."""
+    h, w = img.shape[:2]
+    iu, iv = np.rint(uv[:, 0]).astype(np.int64), np.rint(uv[:, 1]).astype(np.int64)
+    inside = (iu >= 0) & (iu < w) & (iv >= 0) & (iv < h)
+    vals = img[np.clip(iv, 0, h - 1), np.clip(iu, 0, w - 1)]
+    return vals, inside
+
+
+def _choose(rng: np.random.Generator, n_candidates: int, m: int):
+    """Indices of ``m`` candidates (without replacement) and their validity; padded with invalid rows."""
+    idx = rng.permutation(n_candidates)[:m]
+    valid = np.zeros(m, dtype=bool)
+    valid[:len(idx)] = True
+    out = np.zeros(m, dtype=np.int64)
+    out[:len(idx)] = idx
+    return out, valid
+
+
+def _finish_views(rgb, depth, mask, rng, jitter: JitterConfig, augment: AugmentConfig | None, files):
+    if augment is not None and augment.background_prob > 0 and rng.random() < augment.background_prob:
+        kinds = list(augment.background_kinds) + (["images"] if files else [])
+        rgb, depth = replace_background(rgb, depth, mask, rng, kinds, files)
+    return photometric_jitter(rgb, rng, jitter), depth
+
+
+def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspondences: int = 128,
+                           augment: AugmentConfig | None = None, jitter: JitterConfig | None = None,
+                           cameras: tuple | None = None, background_files=None, max_tries: int = 10) -> dict:
+    """The paper's pair: views A and B of one sample under two random virtual cameras.
+
+    Args:
+        sample: numpy sample (``rgb (H, W, 3)`` uint8 or float [0, 1], ``depth``, ``mask``, ``K``, ``view_id``).
+        rng: numpy Generator (all randomness).
+        num_correspondences: M rows of ``uv_a``, ``uv_b``, ``valid`` (padded with ``valid = False``).
+        augment, jitter: configs; ``JitterConfig.off()`` for exact colours.
+        cameras: optional fixed ``(VirtualCamera, VirtualCamera)`` for A and B (tests).
+    Returns:
+        numpy pair dict; ``T_world_cam_a = I``, ``T_world_cam_b = inverse(T_B<-A)``.
+    Raises:
+        PairError: fewer than 3 correspondences after ``max_tries`` augmentations.
+    """
+    augment = augment or AugmentConfig()
+    jitter = JitterConfig() if jitter is None else jitter
+    rgb = _float_rgb(sample["rgb"])
+    depth = np.asarray(sample["depth"], dtype=np.float32)
+    mask = np.asarray(sample["mask"], dtype=bool)
+    K = np.asarray(sample["K"], dtype=np.float64)
+    h, w = depth.shape
+    src_v, src_u = np.nonzero(mask & (depth > 0))
+    if len(src_u) < 3:
+        raise PairError(f"view {sample.get('view_id')}: fewer than 3 mask pixels with valid depth")
+    src_uv = np.stack([src_u, src_v], axis=-1).astype(np.float64)
+    src_z = depth[src_v, src_u].astype(np.float64)
+    for _ in range(max_tries if cameras is None else 1):
+        cam_a, cam_b = cameras or (sample_virtual_camera(rng, augment, (h, w)), sample_virtual_camera(rng, augment, (h, w)))
+        rgb_a, depth_a, mask_a, _ = warp_view(rgb, depth, mask, K, cam_a)
+        rgb_b, depth_b, mask_b, _ = warp_view(rgb, depth, mask, K, cam_b)
+        uv_a, uv_b = cam_a.map_points(K, src_uv), cam_b.map_points(K, src_uv)
+        z_a = src_z * cam_a.depth_factor(K, src_uv)
+        z_b = src_z * cam_b.depth_factor(K, src_uv)
+        ma, in_a = _lookup(mask_a, uv_a)
+        mb, in_b = _lookup(mask_b, uv_b)
+        da, _ = _lookup(depth_a, uv_a)
+        db, _ = _lookup(depth_b, uv_b)
+        ok = in_a & in_b & ma & mb & (da > 0) & (db > 0) & (z_a > 0) & (z_b > 0)
+        if ok.sum() >= 3:
+            break
+    else:
+        raise PairError(f"view {sample.get('view_id')}: fewer than 3 correspondences survive the augmentation "
+                        f"after {max_tries} tries (object warped out of view?)")
+    X_a = _backproject(uv_a[ok], z_a[ok], K)
+    X_b = _backproject(uv_b[ok], z_b[ok], K)
+    T_b_a = kabsch(X_a, X_b)
+    residual = float(fit_residual(T_b_a, X_a, X_b))
+    files = background_files
+    rgb_a, depth_a = _finish_views(rgb_a, depth_a, mask_a, rng, jitter, augment, files)
+    rgb_b, depth_b = _finish_views(rgb_b, depth_b, mask_b, rng, jitter, augment, files)
+    cand = np.nonzero(ok)[0]
+    pick, valid = _choose(rng, len(cand), num_correspondences)
+    sel = cand[pick]
+    return {
+        "rgb_a": rgb_a.transpose(2, 0, 1).copy(), "rgb_b": rgb_b.transpose(2, 0, 1).copy(),
+        "depth_a": depth_a, "depth_b": depth_b, "mask_a": mask_a, "mask_b": mask_b,
+        "K_a": K.astype(np.float32), "K_b": K.astype(np.float32),
+        "T_world_cam_a": np.eye(4, dtype=np.float32),
+        "T_world_cam_b": np.linalg.inv(T_b_a).astype(np.float32),
+        "uv_a": np.where(valid[:, None], uv_a[sel], 0.0).astype(np.float32),
+        "uv_b": np.where(valid[:, None], uv_b[sel], 0.0).astype(np.float32),
+        "valid": valid,
+        "fit_residual": np.float32(residual),
+    }
+
+
+def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator, num_correspondences: int = 128,
+                        jitter: JitterConfig | None = None, occlusion_tolerance: float = 0.005,
+                        occlusion_relative: float = 0.01) -> dict:
+    """A true multi-view pair: two views of one object pose with exact ``T_world_cam_a``, ``T_world_cam_b``.
+
+    Correspondences: pixels of A's mask with valid depth, back-projected, moved by ``T_B<-A``, projected into B;
+    kept when they land in B's mask and B's depth there agrees within
+    ``max(occlusion_tolerance, occlusion_relative * z)`` metres (otherwise the point is hidden in B).
+    """
+    jitter = JitterConfig() if jitter is None else jitter
+    K_a, K_b = np.asarray(sample_a["K"], np.float64), np.asarray(sample_b["K"], np.float64)
+    T_wa = np.asarray(sample_a["T_world_camera"], np.float64)
+    T_wb = np.asarray(sample_b["T_world_camera"], np.float64)
+    T_b_a = np.linalg.inv(T_wb) @ T_wa
+    depth_a, depth_b = np.asarray(sample_a["depth"], np.float32), np.asarray(sample_b["depth"], np.float32)
+    mask_a, mask_b = np.asarray(sample_a["mask"], bool), np.asarray(sample_b["mask"], bool)
+    v, u = np.nonzero(mask_a & (depth_a > 0))
+    uv_a = np.stack([u, v], axis=-1).astype(np.float64)
+    X_a = _backproject(uv_a, depth_a[v, u].astype(np.float64), K_a)
+    X_b = X_a @ T_b_a[:3, :3].T + T_b_a[:3, 3]
+    z_b = X_b[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv_b = np.stack([K_b[0, 0] * X_b[:, 0] / z_b + K_b[0, 2], K_b[1, 1] * X_b[:, 1] / z_b + K_b[1, 2]], axis=-1)
+    uv_b = np.where(np.isfinite(uv_b), uv_b, -1e6)
+    mb, inside = _lookup(mask_b, uv_b)
+    db, _ = _lookup(depth_b, uv_b)
+    tol = np.maximum(occlusion_tolerance, occlusion_relative * np.abs(z_b))
+    ok = inside & mb & (db > 0) & (z_b > 0) & (np.abs(db - z_b) <= tol)
+    cand = np.nonzero(ok)[0]
+    pick, valid = _choose(rng, len(cand), num_correspondences)
+    sel = cand[pick] if len(cand) else pick
+    rgb_a = photometric_jitter(_float_rgb(sample_a["rgb"]), rng, jitter)
+    rgb_b = photometric_jitter(_float_rgb(sample_b["rgb"]), rng, jitter)
+    uv_a_sel = uv_a[sel] if len(uv_a) else np.zeros((num_correspondences, 2))
+    uv_b_sel = uv_b[sel] if len(uv_b) else np.zeros((num_correspondences, 2))
+    return {
+        "rgb_a": rgb_a.transpose(2, 0, 1).copy(), "rgb_b": rgb_b.transpose(2, 0, 1).copy(),
+        "depth_a": depth_a, "depth_b": depth_b, "mask_a": mask_a, "mask_b": mask_b,
+        "K_a": K_a.astype(np.float32), "K_b": K_b.astype(np.float32),
+        "T_world_cam_a": T_wa.astype(np.float32), "T_world_cam_b": T_wb.astype(np.float32),
+        "uv_a": np.where(valid[:, None], uv_a_sel, 0.0).astype(np.float32),
+        "uv_b": np.where(valid[:, None], uv_b_sel, 0.0).astype(np.float32),
+        "valid": valid,
+        "fit_residual": np.float32(0.0),
+    }
+
+
+def pair_to_torch(pair: dict) -> dict:
+    """Numpy pair dict -> torch tensors (same keys, same dtypes, ``fit_residual`` a 0-d tensor)."""
+    return {k: torch.as_tensor(np.array(pair[k])) for k in PAIR_KEYS}
+
+
+def collate_pairs(pairs: list) -> dict:
+    """Stack a list of torch pair dicts into a batch with a leading B (all images one size, one M)."""
+    if not pairs:
+        raise ValueError("collate_pairs: empty list")
+    shapes = {tuple(p["rgb_a"].shape) for p in pairs} | {tuple(p["rgb_b"].shape) for p in pairs}
+    if len(shapes) != 1:
+        raise ValueError(f"collate_pairs: images differ in size {sorted(shapes)}; use RGBDDataset(image_size=...)")
+    ms = {p["uv_a"].shape[0] for p in pairs}
+    if len(ms) != 1:
+        raise ValueError(f"collate_pairs: pairs have different numbers of correspondences {sorted(ms)}")
+    return {k: torch.stack([torch.as_tensor(p[k]) for p in pairs]) for k in PAIR_KEYS}
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Training pairs over an :class:`~.dataset.RGBDDataset`.
+
+    Args:
+        dataset: the views.
+        mode: "augment" (one item per view, the paper's pairs) or "multiview" (one item per ordered pair of
+            views of one scene; needs ``views_per_scene >= 2`` at generation).
+        num_correspondences: M.
+        seed: item ``i`` of epoch ``e`` uses ``numpy.random.default_rng([seed, e, i])``: reproducible, and
+            independent of DataLoader workers. Call :meth:`set_epoch` for fresh augmentations each epoch.
+        augment, jitter: configs; ``jitter=JitterConfig.off()`` disables colour changes.
+    """
+
+    def __init__(self, dataset, mode: str = "augment", num_correspondences: int = 128, seed: int = 0,
+                 augment: AugmentConfig | None = None, jitter: JitterConfig | None = None):
+        if mode not in ("augment", "multiview"):
+            raise ValueError(f"PairDataset: mode must be 'augment' or 'multiview', got {mode!r}")
+        if num_correspondences < 1:
+            raise ValueError(f"PairDataset: num_correspondences must be >= 1, got {num_correspondences}")
+        self.dataset, self.mode, self.m, self.seed = dataset, mode, num_correspondences, seed
+        self.augment = augment or AugmentConfig()
+        self.jitter = JitterConfig() if jitter is None else jitter
+        self.background_files = (list_background_images(self.augment.background_dir)
+                                 if self.augment.background_dir else None)
+        self.epoch = 0
+        if mode == "multiview":
+            self.pairs = [(a, b) for ids in dataset.scenes().values() for a in ids for b in ids if a != b]
+            if not self.pairs:
+                raise ValueError(f"PairDataset: no scene of {getattr(dataset, 'root', dataset)} has two views; "
+                                 "generate with --views-per-scene 2 or more for multi-view pairs")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset) if self.mode == "augment" else len(self.pairs)
+
+    def numpy_pair(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.mode == "augment":
+            return make_augmentation_pair(self.dataset.load_numpy(index), rng, self.m, self.augment, self.jitter,
+                                          background_files=self.background_files)
+        a, b = self.pairs[index]
+        return make_multiview_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m, self.jitter)
+
+    def __getitem__(self, index: int) -> dict:
+        return pair_to_torch(self.numpy_pair(index))
