@@ -1,0 +1,249 @@
+"""Training configuration: YAML -> nested dataclasses, validated in ``__post_init__``.
+
+``load_config(path, overrides)`` reads ``config/train.yaml``-style files; ``overrides`` are ``"section.key=value"``
+strings whose value is parsed as YAML (``--set optim.lr=3.0e-4``). Unknown sections or keys are errors that name
+the file and the key. Write floats with a dot (``3.0e-4``): PyYAML reads ``3e-4`` as a string, which is rejected
+here with a clear message.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+__all__ = [
+    "ModelConfig",
+    "DataConfig",
+    "LossConfig",
+    "OptimConfig",
+    "RunConfig",
+    "TrainConfig",
+    "load_config",
+    "apply_overrides",
+    "DEFAULT_CONFIG_PATH",
+]
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "train.yaml"
+
+
+def _number(name: str, value, lo=None, hi=None, integer=False, lo_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        hint = " (PyYAML reads '3e-4' as a string: write 3.0e-4)" if isinstance(value, str) else ""
+        raise ValueError(f"{name} must be a number, got {value!r}{hint}")
+    if integer and int(value) != value:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if lo is not None and (value < lo or (lo_open and value == lo)):
+        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ValueError(f"{name} must be <= {hi}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+@dataclass
+class ModelConfig:
+    """Arguments of :class:`~dense_descriptor_grasp.model.network.DenseDescriptorNet`."""
+
+    method: str = "keypoint"  # keypoint (this paper) | ntxent (Dense Object Nets baseline)
+    descriptor_dim: int = 16  # D, 3..512
+    num_keypoints: int = 8  # N (>= 3: the pose loss fits a rigid motion)
+    output_stride: int = 32  # 32 (paper) | 16 | 8
+    pretrained: bool = False  # torchvision ImageNet weights (downloads once)
+    weights_path: Optional[str] = None  # local ResNet-34 state dict instead of downloading
+    depth_init: float = 0.5  # metres, initial output of the depth head
+
+    def __post_init__(self):
+        if self.method not in ("keypoint", "ntxent"):
+            raise ValueError(f"model.method must be 'keypoint' or 'ntxent', got {self.method!r}")
+        self.descriptor_dim = _number("model.descriptor_dim", self.descriptor_dim, 3, 512, integer=True)
+        self.num_keypoints = _number("model.num_keypoints", self.num_keypoints, 3 if self.method == "keypoint" else 0, integer=True)
+        if self.output_stride not in (8, 16, 32):
+            raise ValueError(f"model.output_stride must be 8, 16 or 32, got {self.output_stride!r}")
+        if not isinstance(self.pretrained, bool):
+            raise ValueError(f"model.pretrained must be true or false, got {self.pretrained!r}")
+        if self.weights_path is not None and not isinstance(self.weights_path, str):
+            raise ValueError(f"model.weights_path must be a path string or null, got {self.weights_path!r}")
+        self.depth_init = _number("model.depth_init", self.depth_init, 0, lo_open=True)
+
+
+@dataclass
+class DataConfig:
+    """Where the pairs come from (``dense_descriptor_grasp.data.pairs.PairDataset``)."""
+
+    dataset: Optional[str] = None  # dataset folder written by the data tools (required to train)
+    num_correspondences: int = 128  # M correspondences per pair
+    num_workers: int = 0  # DataLoader workers
+    pair_options: dict = field(default_factory=dict)  # extra keyword arguments for PairDataset
+
+    def __post_init__(self):
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            raise ValueError(f"data.dataset must be a path string, got {self.dataset!r}")
+        self.num_correspondences = _number("data.num_correspondences", self.num_correspondences, 2, integer=True)
+        self.num_workers = _number("data.num_workers", self.num_workers, 0, integer=True)
+        if not isinstance(self.pair_options, dict):
+            raise ValueError(f"data.pair_options must be a mapping, got {self.pair_options!r}")
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (paper: all 1 except variance 1e-3) and loss parameters."""
+
+    silhouette: float = 1.0
+    variance: float = 1.0e-3
+    separation: float = 1.0
+    multiview: float = 1.0
+    pose: float = 1.0
+    separation_margin: float = 0.02  # delta, metres
+    huber_delta: float = 1.0  # metres (PyTorch's default; the paper does not state it)
+    ntxent_temperature: float = 0.1  # tau of the NT-Xent baseline
+
+    def __post_init__(self):
+        for name in ("silhouette", "variance", "separation", "multiview", "pose"):
+            setattr(self, name, _number(f"losses.{name}", getattr(self, name), 0))
+        self.separation_margin = _number("losses.separation_margin", self.separation_margin, 0)
+        self.huber_delta = _number("losses.huber_delta", self.huber_delta, 0, lo_open=True)
+        self.ntxent_temperature = _number("losses.ntxent_temperature", self.ntxent_temperature, 0, lo_open=True)
+
+    def weights(self) -> dict:
+        return {k: getattr(self, k) for k in ("silhouette", "variance", "separation", "multiview", "pose")}
+
+
+@dataclass
+class OptimConfig:
+    """Adam + StepLR (paper)."""
+
+    lr: float = 1.0e-4
+    weight_decay: float = 0.0
+    lr_step: int = 2000  # StepLR step_size, in optimisation steps
+    lr_gamma: float = 0.5
+    grad_clip: Optional[float] = 10.0  # max global gradient norm (null: off); not in the paper, a safety net
+
+    def __post_init__(self):
+        self.lr = _number("optim.lr", self.lr, 0, lo_open=True)
+        self.weight_decay = _number("optim.weight_decay", self.weight_decay, 0)
+        self.lr_step = _number("optim.lr_step", self.lr_step, 1, integer=True)
+        self.lr_gamma = _number("optim.lr_gamma", self.lr_gamma, 0, 1, lo_open=True)
+        if self.grad_clip is not None:
+            self.grad_clip = _number("optim.grad_clip", self.grad_clip, 0, lo_open=True)
+
+
+@dataclass
+class RunConfig:
+    """Length, output and logging of one run."""
+
+    steps: int = 2000  # total optimisation steps (a resumed run continues up to this number)
+    batch_size: int = 1
+    device: str = "cpu"
+    seed: int = 0
+    out: str = "models/duck_keypoint"  # run folder: last.pt, history, loss curve, tensorboard/
+    checkpoint_every: int = 200
+    log_every: int = 10  # TensorBoard scalars
+    image_every: int = 200  # TensorBoard keypoint overlays (0: never)
+    max_minutes: Optional[float] = None  # wall-clock budget; stops cleanly with a checkpoint
+    tensorboard: bool = True
+
+    def __post_init__(self):
+        self.steps = _number("train.steps", self.steps, 1, integer=True)
+        self.batch_size = _number("train.batch_size", self.batch_size, 1, integer=True)
+        if not isinstance(self.device, str) or not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"train.device must be 'cpu' or 'cuda[:i]', got {self.device!r}")
+        self.seed = _number("train.seed", self.seed, 0, integer=True)
+        if not isinstance(self.out, str) or not self.out:
+            raise ValueError(f"train.out must be a folder path, got {self.out!r}")
+        self.checkpoint_every = _number("train.checkpoint_every", self.checkpoint_every, 1, integer=True)
+        self.log_every = _number("train.log_every", self.log_every, 1, integer=True)
+        self.image_every = _number("train.image_every", self.image_every, 0, integer=True)
+        if self.max_minutes is not None:
+            self.max_minutes = _number("train.max_minutes", self.max_minutes, 0, lo_open=True)
+        if not isinstance(self.tensorboard, bool):
+            raise ValueError(f"train.tensorboard must be true or false, got {self.tensorboard!r}")
+
+
+_SECTIONS = {"model": ModelConfig, "data": DataConfig, "losses": LossConfig, "optim": OptimConfig, "train": RunConfig}
+
+
+@dataclass
+class TrainConfig:
+    """The whole training configuration (one section per dataclass above)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    losses: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self):
+        for name, cls in _SECTIONS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise ValueError(f"TrainConfig.{name} must be a {cls.__name__}")
+
+    @classmethod
+    def from_dict(cls, data: Optional[dict], source: str = "config") -> "TrainConfig":
+        """Build from a nested mapping; unknown sections / keys raise ``ValueError`` naming ``source``."""
+        data = data or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: expected a mapping of sections {sorted(_SECTIONS)}, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(_SECTIONS))
+        if unknown:
+            raise ValueError(f"{source}: unknown section(s) {unknown}; expected {sorted(_SECTIONS)}")
+        sections = {}
+        for name, scls in _SECTIONS.items():
+            values = data.get(name) or {}
+            if not isinstance(values, dict):
+                raise ValueError(f"{source}: section '{name}' must be a mapping, got {values!r}")
+            known = {f.name for f in dataclasses.fields(scls)}
+            bad = sorted(set(values) - known)
+            if bad:
+                raise ValueError(f"{source}: unknown key(s) {[f'{name}.{k}' for k in bad]}; section '{name}' has {sorted(known)}")
+            try:
+                sections[name] = scls(**values)
+            except ValueError as exc:
+                raise ValueError(f"{source}: {exc}") from None
+        return cls(**sections)
+
+    def to_dict(self) -> dict:
+        """JSON / YAML-safe nested dict (round-trips through :meth:`from_dict`)."""
+        return dataclasses.asdict(self)
+
+
+def apply_overrides(data: dict, overrides, source: str = "--set") -> dict:
+    """Apply ``"section.key=value"`` strings (value parsed as YAML) to a nested dict; returns a new dict."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in (data or {}).items()}
+    for item in overrides or ():
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ValueError(f"{source}: expected 'section.key=value', got {item!r}")
+        key, raw = item.split("=", 1)
+        section, name = key.strip().split(".", 1)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() != "" else None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{source}: cannot parse the value of {key!r}: {exc}") from None
+        sec = out.setdefault(section, {})
+        if not isinstance(sec, dict):
+            raise ValueError(f"{source}: section {section!r} is not a mapping")
+        sec[name] = value
+    return out
+
+
+def load_config(path=None, overrides=()) -> TrainConfig:
+    """Read a YAML config (default ``config/train.yaml`` of the source tree when present), apply overrides, validate."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is None and DEFAULT_CONFIG_PATH.is_file():
+        path = DEFAULT_CONFIG_PATH
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"--config: no config file at {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from None
+        source = str(path)
+    data = apply_overrides(data, overrides)
+    return TrainConfig.from_dict(data, source=source)

@@ -1,0 +1,85 @@
+"""One pair batch -> the weighted loss terms of a method (twin forward: views A and B in one trunk pass).
+
+The pair batch follows docs/ARCHITECTURE.md (``rgb_a``, ``rgb_b``, ``mask_*``, ``K_*``, ``T_world_cam_*``, ``uv_*``,
+``valid``). ``compute_losses`` returns a dict of scalar tensors: one entry per unweighted loss term plus ``"total"``
+(the weighted sum that is back-propagated), and the network outputs under ``"outputs"`` for logging.
+"""
+from __future__ import annotations
+
+import torch
+
+from .config import LossConfig
+from .losses import (
+    keypoints_to_camera,
+    multiview_consistency_loss,
+    relative_pose_loss,
+    separation_loss,
+    silhouette_loss,
+    variance_loss,
+)
+from .ntxent import ntxent_loss
+
+__all__ = ["compute_losses", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
+
+LOSS_TERMS = {
+    "keypoint": ("silhouette", "variance", "separation", "multiview", "pose"),
+    "ntxent": ("ntxent",),
+}
+_REQUIRED = {
+    "keypoint": ("rgb_a", "rgb_b", "mask_a", "mask_b", "K_a", "K_b", "T_world_cam_a", "T_world_cam_b"),
+    "ntxent": ("rgb_a", "rgb_b", "uv_a", "uv_b", "valid"),
+}
+
+
+def move_batch(batch: dict, device) -> dict:
+    """Tensors of a batch moved to ``device`` (other entries kept)."""
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+def _twin_forward(model, batch: dict) -> tuple[dict, dict]:
+    rgb_a, rgb_b = batch["rgb_a"], batch["rgb_b"]
+    if rgb_a.shape != rgb_b.shape:
+        raise ValueError(f"pair batch: rgb_a {tuple(rgb_a.shape)} and rgb_b {tuple(rgb_b.shape)} must have the same shape")
+    out = model(torch.cat([rgb_a, rgb_b], dim=0))
+    B = rgb_a.shape[0]
+    return {k: v[:B] for k, v in out.items()}, {k: v[B:] for k, v in out.items()}
+
+
+def keypoint_losses(model, batch: dict, cfg: LossConfig) -> dict:
+    """The paper's five keypoint terms for one pair batch (unweighted) and their weighted ``total``."""
+    out_a, out_b = _twin_forward(model, batch)
+    X_a = keypoints_to_camera(out_a["uv"], out_a["depth"], batch["K_a"])
+    X_b = keypoints_to_camera(out_b["uv"], out_b["depth"], batch["K_b"])
+    terms = {
+        "silhouette": 0.5 * (silhouette_loss(out_a["prob"], batch["mask_a"]) + silhouette_loss(out_b["prob"], batch["mask_b"])),
+        "variance": 0.5 * (variance_loss(out_a["prob"], out_a["uv"]) + variance_loss(out_b["prob"], out_b["uv"])),
+        "separation": 0.5 * (separation_loss(X_a, cfg.separation_margin) + separation_loss(X_b, cfg.separation_margin)),
+        "multiview": multiview_consistency_loss(
+            out_a["uv"], out_a["depth"], batch["K_a"], batch["T_world_cam_a"],
+            out_b["uv"], out_b["depth"], batch["K_b"], batch["T_world_cam_b"],
+            huber_delta=cfg.huber_delta,
+        ),
+        "pose": relative_pose_loss(X_a, X_b, batch["T_world_cam_a"], batch["T_world_cam_b"]),
+    }
+    weights = cfg.weights()
+    terms["total"] = sum(weights[k] * v for k, v in terms.items())
+    terms["outputs"] = (out_a, out_b)
+    return terms
+
+
+def ntxent_losses(model, batch: dict, cfg: LossConfig) -> dict:
+    """The NT-Xent baseline term on full-resolution descriptors of both views."""
+    out_a, out_b = _twin_forward(model, batch)
+    loss = ntxent_loss(
+        out_a["descriptors"], out_b["descriptors"], batch["uv_a"], batch["uv_b"], batch["valid"], cfg.ntxent_temperature
+    )
+    return {"ntxent": loss, "total": loss, "outputs": (out_a, out_b)}
+
+
+def compute_losses(model, batch: dict, cfg: LossConfig) -> dict:
+    """Dispatch on ``model.method``; checks that the batch holds the entries the method needs."""
+    method = model.method
+    missing = [k for k in _REQUIRED[method] if k not in batch]
+    if missing:
+        raise KeyError(f"pair batch lacks {missing} needed by method {method!r} (see docs/ARCHITECTURE.md)")
+    return keypoint_losses(model, batch, cfg) if method == "keypoint" else ntxent_losses(model, batch, cfg)
