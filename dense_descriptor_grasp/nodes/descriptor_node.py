@@ -1,0 +1,228 @@
+"""descriptor_node: runs the dense descriptor network on synchronised RGB-D frames.
+
+Subscribes (sensor-data QoS, approximate time sync):
+    camera/color/image_raw (rgb8 | bgr8 | rgba8 | bgra8), camera/depth/image_raw (16UC1 mm | 32FC1 m),
+    camera/color/camera_info
+Publishes (reliable; one consistent set, every header copied from the colour image):
+    descriptors/image (32FC<D>), descriptors/preview (rgb8), descriptors/depth (32FC1 m, NaN = none),
+    descriptors/camera_info (K scaled to the descriptor image size)
+
+Only the newest frame set is processed (a worker thread takes the latest; older sets are overwritten).
+Bad frames (encoding, sizes, calibration) are dropped with a throttled log naming the reason.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, Image
+
+from dense_descriptor_grasp.geometry.camera import decode_depth
+from dense_descriptor_grasp.grasping.preview import descriptor_preview
+from dense_descriptor_grasp.image_msgs import (camera_info_to_K, descriptor_encoding, image_to_numpy,
+                                               make_camera_info, numpy_to_image)
+
+from .common import (ApproximateSync, LatestWorker, ParameterRules, ReasonLog, declare, reliable_qos, run_node,
+                     sensor_qos)
+
+COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
+DEPTH_ENCODINGS = ("16UC1", "32FC1")
+
+
+def scale_intrinsics(K: np.ndarray, from_size, to_size) -> np.ndarray:
+    """K for an image resized from (H, W) to (H', W') (pixel centres at integer coordinates)."""
+    sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
+    K2 = np.array(K, dtype=np.float64, copy=True)
+    K2[0, 0] *= sx
+    K2[1, 1] *= sy
+    K2[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
+    K2[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
+    return K2
+
+
+def resize_depth_nearest(depth: np.ndarray, size) -> np.ndarray:
+    """Nearest-neighbour resize (never mixes valid and invalid depth)."""
+    h, w = depth.shape
+    rows = np.minimum(((np.arange(size[0]) + 0.5) * h / size[0]).astype(int), h - 1)
+    cols = np.minimum(((np.arange(size[1]) + 0.5) * w / size[1]).astype(int), w - 1)
+    return depth[rows[:, None], cols[None, :]]
+
+
+def color_to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
+    if encoding in ("bgr8", "bgra8"):
+        return np.ascontiguousarray(array[:, :, 2::-1])
+    return np.ascontiguousarray(array[:, :, :3])
+
+
+class DescriptorNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("descriptor_node", **kwargs)
+        self.add_on_set_parameters_callback(ParameterRules(checks={
+            "model_path": lambda v: "" if v else "is empty: pass the trained checkpoint (launch argument 'model')",
+        }))
+        declare(self, "model_path", "", "Checkpoint (.pt) of the descriptor network (launch argument 'model').",
+                read_only=True)
+        declare(self, "device", "cpu", "Torch device, e.g. cpu or cuda:0.", read_only=True)
+        declare(self, "input_width", 0, "Width the colour image is resized to for the network; 0 = as received.",
+                min_value=0, max_value=4096)
+        declare(self, "input_height", 0, "Height the colour image is resized to for the network; 0 = as received.",
+                min_value=0, max_value=4096)
+        declare(self, "output_width", 0, "Width of the published descriptor image (and depth); 0 = colour width.",
+                min_value=0, max_value=4096)
+        declare(self, "output_height", 0, "Height of the published descriptor image; 0 = colour height.",
+                min_value=0, max_value=4096)
+        declare(self, "normalize", True, "L2-normalise descriptors (as the reference files expect by default).")
+        declare(self, "sync_slop", 0.05, "Approximate time sync: max stamp difference (s) within a frame set.",
+                min_value=0.0, max_value=1.0)
+        declare(self, "sync_queue_size", 5, "Approximate time sync: messages kept per input.",
+                min_value=1, max_value=100)
+        declare(self, "missing_input_timeout", 2.0,
+                "Warn when one input (e.g. camera_info) stays silent this long while the others arrive (s).",
+                min_value=0.1, max_value=60.0)
+        declare(self, "depth_scale", 0.001, "Metres per unit of 16UC1 depth.", min_value=1e-6, max_value=1.0)
+        declare(self, "log_throttle", 2.0, "Seconds between repeated logs of the same problem.",
+                min_value=0.0, max_value=60.0)
+        declare(self, "num_threads", 0, "torch.set_num_threads; 0 = torch default.", min_value=0, max_value=256)
+        self.log = ReasonLog(self.get_logger(), self.get_parameter("log_throttle").value)
+
+        import torch
+
+        from dense_descriptor_grasp.model.checkpoint import load_model
+
+        self._torch = torch
+        if self.get_parameter("num_threads").value > 0:
+            torch.set_num_threads(int(self.get_parameter("num_threads").value))
+        model_path = self.get_parameter("model_path").value
+        self.device = self.get_parameter("device").value
+        try:
+            self.model = load_model(model_path, device=self.device)
+        except (FileNotFoundError, ValueError, RuntimeError) as exc:
+            raise RuntimeError(f"descriptor_node: cannot load model_path={model_path!r}: {exc}") from exc
+        self.descriptor_dim = int(self.model.descriptor_dim)
+        self.model_identity = str(getattr(self.model, "identity", ""))
+        declare(self, "model_identity", self.model_identity,
+                "Identity of the loaded model (set by the node from the checkpoint; for reference checks).",
+                read_only=True)
+
+        qos_out = reliable_qos(2)
+        overrides = QoSOverridingOptions.with_default_policies()
+        self.pub_desc = self.create_publisher(Image, "descriptors/image", qos_out, qos_overriding_options=overrides)
+        self.pub_preview = self.create_publisher(Image, "descriptors/preview", qos_out,
+                                                 qos_overriding_options=overrides)
+        self.pub_depth = self.create_publisher(Image, "descriptors/depth", qos_out, qos_overriding_options=overrides)
+        self.pub_info = self.create_publisher(CameraInfo, "descriptors/camera_info", qos_out,
+                                              qos_overriding_options=overrides)
+        self.topics = ("camera/color/image_raw", "camera/depth/image_raw", "camera/color/camera_info")
+        self.sync = ApproximateSync(3, self._on_frame_set, self.get_parameter("sync_queue_size").value,
+                                    self.get_parameter("sync_slop").value)
+        qos_in = sensor_qos(2)
+        self.create_subscription(Image, self.topics[0], lambda m: self.sync.add(0, m), qos_in)
+        self.create_subscription(Image, self.topics[1], lambda m: self.sync.add(1, m), qos_in)
+        self.create_subscription(CameraInfo, self.topics[2], lambda m: self.sync.add(2, m), qos_in)
+        self.worker = LatestWorker(self._process, self._on_worker_error, "descriptor_inference")
+        self.create_timer(0.5, self._check_inputs)
+        self.frames = 0
+        self.last_inference_s = float("nan")
+        self.get_logger().info(
+            f"descriptor_node ready: model {model_path} (identity {self.model_identity}, D={self.descriptor_dim}, "
+            f"method {self.model.method}) on {self.device}; subscribing {', '.join(self.resolve_topic_name(t) for t in self.topics)}")
+
+    # ------------------------------------------------------------------ callbacks (never raise)
+    def _on_frame_set(self, color: Image, depth: Image, info: CameraInfo) -> None:
+        self.worker.submit((color, depth, info))
+
+    def _check_inputs(self) -> None:
+        try:
+            missing = self.sync.missing_inputs(self.get_parameter("missing_input_timeout").value)
+            if missing:
+                names = ", ".join(self.resolve_topic_name(self.topics[i]) for i in missing)
+                self.log.warn("missing_input", f"no message on {names} while the other camera inputs arrive; "
+                                               f"no descriptors are published until every input arrives")
+        except Exception as exc:  # noqa: BLE001
+            self.log.error("check_inputs", f"input check failed: {exc}")
+
+    def _on_worker_error(self, exc: Exception) -> None:
+        self.log.error("unexpected", f"frame dropped after an unexpected error: {type(exc).__name__}: {exc}")
+
+    def _process(self, frame) -> None:
+        color_msg, depth_msg, info_msg = frame
+        desc = (f"colour {color_msg.encoding} {color_msg.width}x{color_msg.height} frame '{color_msg.header.frame_id}', "
+                f"depth {depth_msg.encoding} {depth_msg.width}x{depth_msg.height} frame '{depth_msg.header.frame_id}', "
+                f"camera_info {info_msg.width}x{info_msg.height}")
+        if color_msg.encoding not in COLOR_ENCODINGS:
+            self.log.warn("color_encoding", f"frame dropped: colour encoding {color_msg.encoding!r} is not one of "
+                                            f"{list(COLOR_ENCODINGS)} ({desc})")
+            return
+        if depth_msg.encoding not in DEPTH_ENCODINGS:
+            self.log.warn("depth_encoding", f"frame dropped: depth encoding {depth_msg.encoding!r} is not one of "
+                                            f"{list(DEPTH_ENCODINGS)} ({desc})")
+            return
+        if (color_msg.width, color_msg.height) != (depth_msg.width, depth_msg.height):
+            self.log.warn("size_mismatch", f"frame dropped: colour and depth sizes differ; depth must be aligned to "
+                                           f"the colour camera ({desc})")
+            return
+        if (info_msg.width, info_msg.height) not in ((0, 0), (color_msg.width, color_msg.height)):
+            self.log.warn("info_size", f"frame dropped: camera_info size differs from the colour image ({desc})")
+            return
+        if depth_msg.header.frame_id != color_msg.header.frame_id:
+            self.log.warn("frame_id", f"depth frame_id differs from colour; assuming aligned depth ({desc})")
+        try:
+            K = camera_info_to_K(info_msg)
+            rgb = color_to_rgb(image_to_numpy(color_msg), color_msg.encoding)
+            depth = decode_depth(image_to_numpy(depth_msg), depth_msg.encoding,
+                                 self.get_parameter("depth_scale").value)
+        except ValueError as exc:
+            self.log.warn("decode", f"frame dropped: {exc} ({desc})")
+            return
+        h, w = rgb.shape[:2]
+        out_h = self.get_parameter("output_height").value or h
+        out_w = self.get_parameter("output_width").value or w
+        in_h = self.get_parameter("input_height").value or h
+        in_w = self.get_parameter("input_width").value or w
+        t0 = time.perf_counter()
+        try:
+            descriptors = self.compute_descriptors(rgb, (in_h, in_w), (out_h, out_w))
+        except ValueError as exc:
+            self.log.warn("model_input", f"frame dropped: the network refused the image: {exc} ({desc})")
+            return
+        self.last_inference_s = time.perf_counter() - t0
+        if (out_h, out_w) != (h, w):
+            depth = resize_depth_nearest(depth, (out_h, out_w))
+            K = scale_intrinsics(K, (h, w), (out_h, out_w))
+        header = color_msg.header
+        depth_out = np.where(depth > 0, depth, np.nan).astype(np.float32)
+        self.pub_desc.publish(numpy_to_image(np.ascontiguousarray(descriptors.transpose(1, 2, 0)),
+                                             descriptor_encoding(self.descriptor_dim), header))
+        self.pub_preview.publish(numpy_to_image(descriptor_preview(descriptors), "rgb8", header))
+        self.pub_depth.publish(numpy_to_image(depth_out, "32FC1", header))
+        self.pub_info.publish(make_camera_info(K, out_w, out_h, header))
+        self.frames += 1
+
+    def compute_descriptors(self, rgb: np.ndarray, input_size, output_size) -> np.ndarray:
+        """(H, W, 3) uint8 RGB -> (D, H_out, W_out) float32 descriptors."""
+        torch = self._torch
+        x = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)[None]
+        if tuple(input_size) != tuple(rgb.shape[:2]):
+            x = torch.nn.functional.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False,
+                                                antialias=True)
+        with torch.inference_mode():
+            d = self.model.descriptors(x.to(self.device), out_size=tuple(output_size),
+                                       normalize=bool(self.get_parameter("normalize").value))
+        return d[0].float().cpu().numpy()
+
+    def destroy_node(self):
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            worker.stop()
+        return super().destroy_node()
+
+
+def main(args=None):
+    run_node(DescriptorNode, args)
+
+
+if __name__ == "__main__":
+    main()

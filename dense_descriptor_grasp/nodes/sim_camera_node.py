@@ -1,0 +1,176 @@
+"""sim_camera_node: a simulated RGB-D camera over a pybullet scene (no hardware needed).
+
+Renders the object(s) with :mod:`dense_descriptor_grasp.data.render` (CPU renderer) from a fixed camera;
+every ``pose_period`` seconds the object gets a new random pose on the support plane (seeded), and the
+scene is rendered once; between pose changes the same images are re-published with fresh stamps at ``rate``.
+
+Publishes (reliable, one stamp per set, frame ``frame_id`` = the camera optical frame):
+    camera/color/image_raw (rgb8), camera/depth/image_raw (32FC1 metres, NaN = no depth; or 16UC1 mm),
+    camera/color/camera_info, sim/object_pose (geometry_msgs/PoseStamped: ground-truth T_camera_object of
+    the first object, in the camera optical frame, for live accuracy checks)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from dense_descriptor_grasp.geometry.se3 import quaternion_from_matrix
+from dense_descriptor_grasp.image_msgs import make_camera_info, numpy_to_image
+from dense_descriptor_grasp.launch_description import CAMERA_FRAME
+
+from .common import ParameterRules, ReasonLog, declare, reliable_qos, run_node
+
+DEPTH_ENCODINGS = ("32FC1", "16UC1")
+
+
+class SimCamera:
+    """ROS-free part: a pybullet scene with one camera; ``new_pose()`` re-places the object and renders."""
+
+    def __init__(self, objects, width, height, fov_deg=50.0, seed=0, backgrounds=("plain",),
+                 elevation_deg=55.0, distance_factor=1.0, position_range=0.03):
+        from dense_descriptor_grasp.data.render import RenderConfig, SceneRenderer, resolve_object
+
+        self.config = RenderConfig(width=int(width), height=int(height), fov_deg=float(fov_deg),
+                                   backgrounds=tuple(backgrounds), position_range=float(position_range),
+                                   texture_size=128)
+        self.specs = [resolve_object(o) for o in objects]
+        self.rng = np.random.default_rng(seed)
+        self.renderer = SceneRenderer(self.config)
+        self.vertex_cache = {}
+        self.elevation = math.radians(elevation_deg)
+        self.distance_factor = float(distance_factor)
+        self.T_world_camera = None
+        self.view = None
+
+    def new_pose(self):
+        """New random object pose, rendered: returns the RenderedView (rgb, depth, K, object poses)."""
+        from dense_descriptor_grasp.data.render import look_at_pose, sample_scene
+
+        scene = sample_scene(self.rng, self.specs, self.config, self.vertex_cache)
+        if self.T_world_camera is None:  # fixed camera chosen from the first scene, framing the whole play area
+            cfg = self.config
+            half_fov = math.radians(cfg.fov_deg) / 2.0
+            half_fov_x = math.atan(math.tan(half_fov) * cfg.width / cfg.height)
+            radius = scene.radius + cfg.position_range
+            distance = radius / math.sin(min(half_fov, half_fov_x)) * self.distance_factor
+            target = np.array([0.0, 0.0, 0.5 * scene.radius])
+            direction = np.array([math.cos(self.elevation) * 0.6, math.cos(self.elevation) * 0.8,
+                                  math.sin(self.elevation)])
+            self.T_world_camera = look_at_pose(target + distance * direction, target)
+        self.renderer.set_scene(scene)
+        self.view = self.renderer.render(self.T_world_camera)
+        return self.view
+
+    def T_camera_object(self, index: int = 0) -> np.ndarray:
+        _, _, T_world_object = self.view.object_poses[index]
+        return np.linalg.inv(self.T_world_camera) @ T_world_object
+
+    def close(self):
+        self.renderer.close()
+
+
+class SimCameraNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("sim_camera_node", **kwargs)
+        self.add_on_set_parameters_callback(ParameterRules(
+            choices={"depth_encoding": DEPTH_ENCODINGS},
+            checks={"objects": lambda v: "" if len(v) >= 1 and all(v) else "needs at least one object name"}))
+        declare(self, "rate", 5.0, "Frames per second published.", min_value=0.1, max_value=60.0)
+        declare(self, "width", 320, "Image width (px).", min_value=16, max_value=1920, read_only=True)
+        declare(self, "height", 240, "Image height (px).", min_value=16, max_value=1080, read_only=True)
+        declare(self, "fov_deg", 50.0, "Vertical field of view (deg).", min_value=10.0, max_value=120.0,
+                read_only=True)
+        declare(self, "objects", ["duck"], "Objects in the scene (pybullet_data names such as duck, teddy, lego, "
+                "or .urdf/.obj paths); the first one's pose is published on sim/object_pose.", read_only=True)
+        declare(self, "pose_period", 3.0, "Seconds between new random object poses.", min_value=0.1,
+                max_value=3600.0)
+        declare(self, "seed", 0, "Seed of the object poses.", min_value=0, max_value=2**31 - 1, read_only=True)
+        declare(self, "frame_id", CAMERA_FRAME, "Camera optical frame id of every published header.")
+        declare(self, "depth_encoding", "32FC1", "Depth image encoding.", choices=DEPTH_ENCODINGS)
+        declare(self, "background", "textured", "Background kind of the support plane (see data.backgrounds).",
+                read_only=True)
+        declare(self, "camera_elevation_deg", 55.0, "Camera elevation above the plane (deg).", min_value=5.0,
+                max_value=90.0, read_only=True)
+        self.log = ReasonLog(self.get_logger(), 2.0)
+        g = lambda n: self.get_parameter(n).value  # noqa: E731
+        try:
+            self.sim = SimCamera(list(g("objects")), g("width"), g("height"), g("fov_deg"), g("seed"),
+                                 (g("background"),), g("camera_elevation_deg"))
+        except (ValueError, ImportError) as exc:
+            raise RuntimeError(f"sim_camera_node: cannot build the pybullet scene: {exc}") from exc
+        qos = reliable_qos(2)
+        overrides = QoSOverridingOptions.with_default_policies()
+        self.pub_color = self.create_publisher(Image, "camera/color/image_raw", qos, qos_overriding_options=overrides)
+        self.pub_depth = self.create_publisher(Image, "camera/depth/image_raw", qos, qos_overriding_options=overrides)
+        self.pub_info = self.create_publisher(CameraInfo, "camera/color/camera_info", qos,
+                                              qos_overriding_options=overrides)
+        self.pub_pose = self.create_publisher(PoseStamped, "sim/object_pose", qos, qos_overriding_options=overrides)
+        self._last_pose_change = None
+        self.frames = 0
+        self.poses = 0
+        self.timer = self.create_timer(1.0 / g("rate"), self._tick)
+        self.add_on_set_parameters_callback(self._on_rate_change)
+        self.get_logger().info(f"sim_camera_node: {g('width')}x{g('height')} at {g('rate')} Hz, objects "
+                               f"{list(g('objects'))}, new pose every {g('pose_period')} s")
+
+    def _on_rate_change(self, params):
+        from rcl_interfaces.msg import SetParametersResult
+
+        for p in params:
+            if p.name == "rate":
+                self.timer.timer_period_ns = int(1e9 / p.value)
+        return SetParametersResult(successful=True)
+
+    def _tick(self) -> None:
+        try:
+            now = self.get_clock().now()
+            t = now.nanoseconds * 1e-9
+            if self._last_pose_change is None or t - self._last_pose_change >= self.get_parameter("pose_period").value:
+                self.sim.new_pose()
+                self._last_pose_change = t
+                self.poses += 1
+            self.publish_view(now.to_msg())
+        except Exception as exc:  # noqa: BLE001 - a timer callback must not kill the node
+            self.log.error("tick", f"frame not published: {type(exc).__name__}: {exc}")
+
+    def publish_view(self, stamp) -> None:
+        view = self.sim.view
+        header = Header(stamp=stamp, frame_id=self.get_parameter("frame_id").value)
+        h, w = view.depth.shape
+        if self.get_parameter("depth_encoding").value == "16UC1":
+            depth_msg = numpy_to_image(np.round(np.clip(view.depth, 0, 65.535) * 1000).astype(np.uint16), "16UC1",
+                                       header)
+        else:
+            depth_msg = numpy_to_image(np.where(view.depth > 0, view.depth, np.nan).astype(np.float32), "32FC1",
+                                       header)
+        T = self.sim.T_camera_object(0)
+        pose = PoseStamped(header=header)
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in T[:3, 3])
+        q = np.asarray(quaternion_from_matrix(T[:3, :3]))
+        (pose.pose.orientation.x, pose.pose.orientation.y, pose.pose.orientation.z,
+         pose.pose.orientation.w) = (float(v) for v in q)
+        self.pub_color.publish(numpy_to_image(view.rgb, "rgb8", header))
+        self.pub_depth.publish(depth_msg)
+        self.pub_info.publish(make_camera_info(view.K, w, h, header))
+        self.pub_pose.publish(pose)
+        self.frames += 1
+
+    def destroy_node(self):
+        sim = getattr(self, "sim", None)
+        if sim is not None:
+            sim.close()
+        return super().destroy_node()
+
+
+def main(args=None):
+    run_node(SimCameraNode, args)
+
+
+if __name__ == "__main__":
+    main()
