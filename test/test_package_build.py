@@ -47,7 +47,8 @@ def ignore_build_dirs(directory, names):
 def run(command, cwd, env):
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, (
-        f"{' '.join(map(str, command))} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        f"{' '.join(map(str, command))} failed ({result.returncode}):\n"
+        f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result.stdout
 
 
