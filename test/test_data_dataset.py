@@ -1,0 +1,119 @@
+"""RGBDDataset: the sample contract, user captures, held-out split, and a named error for every broken folder."""
+import json
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from dense_descriptor_grasp.data.dataset import DatasetError, RGBDDataset, split_scenes
+from dense_descriptor_grasp.data.generate import generate_dataset
+from dense_descriptor_grasp.data.render import RenderConfig
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("ds"))
+    generate_dataset(root, num_views=6, views_per_scene=2, seed=3, config=RenderConfig(width=80, height=64),
+                     progress=False)
+    return root
+
+
+def _user_capture(root, n=2, h=24, w=32):
+    """A minimal user capture: rgb .jpg, depth in mm, 0/255 mask, camera JSON with only K and depth_scale."""
+    for sub in ("rgb", "depth", "mask", "camera"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    for i in range(n):
+        vid = f"cap{i}"
+        cv2.imwrite(os.path.join(root, "rgb", vid + ".jpg"), np.full((h, w, 3), 100 + i, np.uint8))
+        depth = np.full((h, w), 500, np.uint16)
+        depth[:2] = 0
+        cv2.imwrite(os.path.join(root, "depth", vid + ".png"), depth)
+        mask = np.zeros((h, w), np.uint8)
+        mask[8:16, 10:20] = 255
+        cv2.imwrite(os.path.join(root, "mask", vid + ".png"), mask)
+        with open(os.path.join(root, "camera", vid + ".json"), "w") as f:
+            json.dump({"K": [[30, 0, 15.5], [0, 30, 11.5], [0, 0, 1]], "depth_scale": 0.001}, f)
+    return root
+
+
+def test_sample_contract(rendered):
+    ds = RGBDDataset(rendered)
+    assert len(ds) == 6
+    s = ds[0]
+    assert set(s) == {"rgb", "depth", "mask", "K", "T_world_camera", "view_id"}
+    assert s["rgb"].shape == (3, 64, 80) and s["rgb"].dtype == torch.float32
+    assert 0.0 <= float(s["rgb"].min()) and float(s["rgb"].max()) <= 1.0
+    assert s["depth"].shape == (64, 80) and s["depth"].dtype == torch.float32
+    assert s["mask"].dtype == torch.bool and s["mask"].any()
+    assert (s["depth"][s["mask"]] > 0).all()
+    assert s["K"].shape == (3, 3) and s["T_world_camera"].shape == (4, 4)
+    assert s["view_id"] == "000000"
+    assert ds.scenes() == {"scene_000000": [0, 1], "scene_000001": [2, 3], "scene_000002": [4, 5]}
+
+
+def test_user_capture_minimum_layout(tmp_path):
+    ds = RGBDDataset(_user_capture(str(tmp_path)))
+    s = ds[1]
+    assert torch.equal(s["T_world_camera"], torch.eye(4))
+    assert float(s["depth"][5, 5]) == pytest.approx(0.5) and float(s["depth"][0, 0]) == 0.0
+    assert int(s["mask"].sum()) == 80
+
+
+def test_resize_scales_intrinsics(tmp_path):
+    ds = RGBDDataset(_user_capture(str(tmp_path)), image_size=(12, 16))
+    s = ds[0]
+    assert s["rgb"].shape == (3, 12, 16)
+    assert torch.allclose(s["K"], torch.tensor([[15.0, 0, 7.5], [0, 15.0, 5.5], [0, 0, 1]]))
+
+
+def test_split_keeps_scenes_together(rendered):
+    train, val = RGBDDataset(rendered, split="train", val_fraction=0.3), RGBDDataset(rendered, split="val", val_fraction=0.3)
+    assert len(train) + len(val) == 6 and len(val) >= 1 and len(train) >= 1
+    assert not set(train.view_ids) & set(val.view_ids)
+    assert not set(train.scenes()) & set(val.scenes())
+    assert split_scenes([f"s{i}" for i in range(50)], 0.2) == split_scenes([f"s{i}" for i in range(50)][::-1], 0.2)
+
+
+def _break(root, how):
+    vid = "cap0"
+    if how == "missing":
+        os.remove(os.path.join(root, "depth", vid + ".png"))
+        return os.path.join("depth", vid + ".png"), "missing file"
+    if how == "size":
+        cv2.imwrite(os.path.join(root, "mask", vid + ".png"), np.full((10, 10), 255, np.uint8))
+        return os.path.join("mask", vid + ".png"), "size mismatch"
+    if how == "empty_mask":
+        cv2.imwrite(os.path.join(root, "mask", vid + ".png"), np.zeros((24, 32), np.uint8))
+        return os.path.join("mask", vid + ".png"), "empty mask"
+    if how == "invalid_depth":
+        cv2.imwrite(os.path.join(root, "depth", vid + ".png"), np.zeros((24, 32), np.uint16))
+        return os.path.join("depth", vid + ".png"), "depth all invalid"
+    if how == "focal":
+        path = os.path.join(root, "camera", vid + ".json")
+        json.dump({"K": [[0, 0, 15.5], [0, 30, 11.5], [0, 0, 1]], "depth_scale": 0.001}, open(path, "w"))
+        return os.path.join("camera", vid + ".json"), "non-positive focal length"
+    if how == "missing_rgb":
+        os.remove(os.path.join(root, "rgb", vid + ".jpg"))
+        return os.path.join("rgb", vid), "missing file"
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["missing", "missing_rgb", "size", "empty_mask", "invalid_depth", "focal"])
+def test_broken_folder_raises_naming_the_file(tmp_path, how):
+    root = _user_capture(str(tmp_path))
+    RGBDDataset(root)  # intact folder opens
+    fname, what = _break(root, how)
+    with pytest.raises(DatasetError) as err:
+        RGBDDataset(root)
+    assert fname in str(err.value) and what in str(err.value)
+
+
+def test_missing_camera_folder_and_empty_dataset(tmp_path):
+    with pytest.raises(DatasetError, match="camera"):
+        RGBDDataset(str(tmp_path))
+    os.makedirs(tmp_path / "camera")
+    with pytest.raises(DatasetError, match="empty"):
+        RGBDDataset(str(tmp_path))
