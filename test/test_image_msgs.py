@@ -244,3 +244,17 @@ def test_module_imports_no_ros_at_import_time():
             "bad = [n for n in ('rclpy', 'sensor_msgs', 'std_msgs', 'cv_bridge') if n in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "mono16", "32FC1", "32FC3"])
+def test_auto_backend_gives_the_same_result_as_the_own_code(encoding):
+    """'auto' may use cv_bridge only when it round-trips; either way the result equals the default path."""
+    from dense_descriptor_grasp.image_msgs import cv_bridge_usable
+
+    source = random_array(encoding, 5, 6, seed=2)
+    msg = padded_raw_message(source, encoding, pad_bytes=8, big_endian=False)
+    np.testing.assert_array_equal(image_to_numpy(msg, backend="auto"), image_to_numpy(msg))
+    np.testing.assert_array_equal(image_to_numpy(numpy_to_image(source, encoding, backend="auto")), source)
+    if not cv_bridge_usable():
+        with pytest.raises(ValueError, match="cv_bridge"):
+            image_to_numpy(msg, backend="cv_bridge")

@@ -26,6 +26,9 @@ import threading
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+# Stamps are nanoseconds turned into float seconds: a set exactly `slop` wide must not fail on rounding.
+STAMP_TOLERANCE_S = 1e-9
+
 
 def stamp_seconds(stamp: Any) -> float:
     """Seconds as float from a ``builtin_interfaces/Time`` (``sec``, ``nanosec``), a header, or a number."""
@@ -105,6 +108,7 @@ class ApproximateTimeSynchronizer:
         [stamp, stamp + slop]; the earliest such one keeps the set tightest. O(streams^2 * queue_size^2).
         """
         best, best_key = None, None
+        window = self.slop + STAMP_TOLERANCE_S
         for pivot_stream, queue in enumerate(self._queues):
             for pivot_index, (pivot_stamp, _) in enumerate(queue):
                 chosen, latest = [], pivot_stamp
@@ -112,8 +116,7 @@ class ApproximateTimeSynchronizer:
                     if s == pivot_stream:
                         chosen.append(pivot_index)
                         continue
-                    j = next((k for k, (t, _) in enumerate(other) if pivot_stamp <= t <= pivot_stamp + self.slop),
-                             None)
+                    j = next((k for k, (t, _) in enumerate(other) if pivot_stamp <= t <= pivot_stamp + window), None)
                     if j is None:
                         break
                     chosen.append(j)
