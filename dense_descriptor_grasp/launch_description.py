@@ -15,9 +15,10 @@ Topic contract (relative names, so a namespace or a remapping moves them all):
 
 The three camera topics are remapped, in the sim camera and in the descriptor node alike, to the values of the
 ``color_topic``, ``depth_topic`` and ``camera_info_topic`` arguments (defaults: the names above, unchanged).
-``model`` / ``reference`` / ``device`` are passed as string parameters (``model_path``, ``reference_path``,
-``device``) on top of ``params_file``; an empty ``model`` or ``reference`` reaches the node as ``""``, which the
-node rejects at startup with a message naming the launch argument.
+``model`` / ``reference`` / ``device`` are passed as string parameters on top of ``params_file``: descriptor_node
+gets ``model_path`` and ``device``, grasp_node ``reference_path`` and ``model_path`` (to check the reference's
+model identity and D). An empty ``model`` or ``reference`` reaches the nodes as ``""``, which they reject at
+startup with a message naming the launch argument.
 """
 from __future__ import annotations
 
@@ -112,7 +113,8 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec("sim_camera_node", "sim_camera_node", remappings=CAMERA_REMAPPINGS, condition="use_sim_camera"),
     NodeSpec("descriptor_node", "descriptor_node", remappings=CAMERA_REMAPPINGS,
              parameters=(("model_path", "model"), ("device", "device"))),
-    NodeSpec("grasp_node", "grasp_node", parameters=(("reference_path", "reference"),)),
+    # model_path lets the grasp node refuse a reference made with another model or D at startup
+    NodeSpec("grasp_node", "grasp_node", parameters=(("reference_path", "reference"), ("model_path", "model"))),
 )
 
 RVIZ = RvizSpec()

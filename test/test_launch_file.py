@@ -138,6 +138,7 @@ def test_resolution_helpers_match_what_the_launch_file_does():
     assert set(started) == {"descriptor_node", "grasp_node"}
     assert ld.node_remappings(started["descriptor_node"], values) == [("camera/color/image_raw", "/cam/rgb")]
     assert ld.node_parameters(started["descriptor_node"], values) == {"model_path": "m.pt", "device": "cpu"}
+    assert ld.node_parameters(started["grasp_node"], values) == {"reference_path": "", "model_path": "m.pt"}
     with pytest.raises(ValueError, match="unknown launch argument 'modle'"):
         ld.resolve_arguments({"modle": "x"})
     with pytest.raises(ValueError, match="'rviz' must be one of"):
@@ -193,3 +194,32 @@ def test_real_launch_description_when_launch_ros_is_installed():
     declared = {e.name: e for e in description.entities if isinstance(e, DeclareLaunchArgument)}
     assert set(declared) == {a.name for a in ld.LAUNCH_ARGUMENTS}
     assert all(e.description for e in declared.values())
+
+
+def declared_parameter_names(module_file: Path) -> set:
+    """String names passed to declare(node, "name", ...) or node.declare_parameter("name", ...) in a node file."""
+    names = set()
+    for call in ast.walk(ast.parse(module_file.read_text())):
+        if not isinstance(call, ast.Call):
+            continue
+        func = getattr(call.func, "id", None) or getattr(call.func, "attr", None)
+        position = {"declare": 1, "declare_parameter": 0}.get(func)
+        if position is not None and len(call.args) > position and isinstance(call.args[position], ast.Constant):
+            names.add(call.args[position].value)
+    return names
+
+
+def test_parameters_set_by_the_launch_are_declared_by_the_nodes():
+    scripts = console_scripts_from_setup()
+    checked = 0
+    for spec in ld.NODES:
+        if spec.executable not in scripts or not spec.parameters:
+            continue  # a missing executable is reported by test_every_executable_is_a_console_script
+        module = scripts[spec.executable].split(":")[0]
+        module_file = REPO / (module.replace(".", "/") + ".py")
+        declared = declared_parameter_names(module_file)
+        missing = [p for p, _ in spec.parameters if p not in declared]
+        assert not missing, f"{module_file.name} does not declare parameters the launch file sets: {missing}"
+        checked += 1
+    if checked == 0:
+        pytest.skip("no node of the launch file is in CONSOLE_SCRIPTS yet")
