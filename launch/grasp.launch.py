@@ -34,7 +34,11 @@ def declare_argument(argument):
 
 
 def package_node(spec):
-    """One of this package's nodes: params file first, then the per-argument string parameters on top."""
+    """One of this package's nodes: params file first, then the per-argument string parameters on top.
+
+    ParameterValue(..., value_type=str) keeps "" and path-like values strings: a bare LaunchConfiguration
+    in a parameter dict is read as YAML, and an empty model:= would become None and abort the launch.
+    """
     overrides = {parameter: ParameterValue(LaunchConfiguration(argument), value_type=str)
                  for parameter, argument in spec.parameters}
     return Node(

@@ -70,6 +70,15 @@ def test_launch_file_never_evaluates_arguments(launch_tree):
     assert not called & {"eval", "exec", "PythonExpression", "literal_eval"}, called
 
 
+def test_argument_parameters_stay_strings(launch_tree):
+    """A bare LaunchConfiguration in a parameter dict is YAML-parsed ('' -> None aborts the launch)."""
+    values = calls_named(launch_tree, "ParameterValue")
+    assert values, "grasp.launch.py passes model/reference/device without ParameterValue(..., value_type=str)"
+    for call in values:
+        value_type = keyword(call, "value_type")
+        assert isinstance(value_type, ast.Name) and value_type.id == "str", f"line {call.lineno}"
+
+
 def test_every_executable_is_a_console_script(launch_tree):
     scripts = console_scripts_from_setup()
     ours = {spec.executable for spec in ld.NODES}
