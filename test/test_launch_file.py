@@ -232,3 +232,19 @@ def test_parameters_set_by_the_launch_are_declared_by_the_nodes():
         checked += 1
     if checked == 0:
         pytest.skip("no node of the launch file is in CONSOLE_SCRIPTS yet")
+
+
+def test_params_file_sets_only_parameters_the_nodes_declare():
+    """rclpy silently ignores an undeclared parameter from a YAML file: a typo there would never be noticed."""
+    path = REPO / ld.launch_argument(ld.PARAMS_FILE_ARGUMENT).default
+    if not path.is_file():
+        pytest.fail(f"{path.relative_to(REPO)} is missing")
+    scripts = console_scripts_from_setup()
+    blocks = yaml.safe_load(path.read_text()) or {}
+    for node_name, block in blocks.items():
+        spec = next((s for s in ld.NODES if s.name == node_name), None)
+        if spec is None or spec.executable not in scripts:
+            continue
+        module_file = REPO / (scripts[spec.executable].split(":")[0].replace(".", "/") + ".py")
+        unknown = sorted(set((block or {}).get("ros__parameters") or {}) - declared_parameter_names(module_file))
+        assert not unknown, f"{path.name}: {node_name} does not declare {unknown}"
