@@ -67,6 +67,7 @@ __all__ = [
     "random_object_pose",
     "object_spec",
     "keypoint_world",
+    "object_keypoints",
     "reference_grasp_world",
     "pose_matrix",
     "pose_from_matrix",
@@ -229,10 +230,12 @@ def _top_down_closing_along(closing_axis_object: np.ndarray, R_world_object_upri
 
 _DUCK_UPRIGHT = _rot_x(math.pi / 2)  # the duck model's up is +y
 
-# Duck parts, read off duck.obj scaled by the URDF's 0.05 (object frame, metres at scale 1; see README):
-#   head_top  the highest vertex of the head (the head spans y 0.045..0.082 m, 4.2 cm across in z): the
-#             default part, grasped top-down with the fingers closing across the head (object z axis);
-#   beak_tip  the frontmost vertex (the beak points to -x);  tail  the rearmost point of the body.
+# Duck parts: vertices of the visual mesh duck.obj scaled by the URDF's 0.05 (object frame, metres at scale 1):
+#   head_top    the highest vertex of the head (the head spans y 0.045..0.082 m and is 4.2 cm across in z): the
+#               default part, grasped top-down with the fingers closing across the head (object z axis);
+#   beak_tip    the frontmost vertex (the beak points to -x);   tail  the rearmost vertex of the body;
+#   left_side / right_side  the body's extreme vertices in +z / -z;   chest  the frontmost body vertex below
+#   the head. Six parts so that a 6-DoF pose can be fitted from their matches.
 DUCK = ObjectSpec(
     name="duck",
     urdf="duck_vhacd.urdf",
@@ -241,6 +244,9 @@ DUCK = ObjectSpec(
         "head_top": (-0.0166, 0.0820, 0.0027),
         "beak_tip": (-0.0481, 0.0670, 0.0057),
         "tail": (0.0346, 0.0260, 0.0010),
+        "left_side": (-0.0092, 0.0222, 0.0307),
+        "right_side": (-0.0051, 0.0219, -0.0270),
+        "chest": (-0.0430, 0.0244, -0.0016),
     },
     grasp_rotations={
         "head_top": tuple(map(tuple, _top_down_closing_along(np.array([0.0, 0.0, 1.0]), _DUCK_UPRIGHT))),
@@ -288,6 +294,13 @@ def _object_geometry(urdf: str, scale: float, upright: tuple) -> tuple[float, tu
         pb.disconnect(client)
 
 
+def object_keypoints(object_name: str, scale: float | None = None) -> dict:
+    """Named parts of an object: name -> point (3,) in the object frame, metres at ``scale`` (every object also
+    has ``top``, the top centre of its upright bounding box)."""
+    spec = object_spec(object_name)
+    return _keypoints(spec, spec.default_scale if scale is None else float(scale))
+
+
 def _keypoints(spec: ObjectSpec, scale: float) -> dict:
     points = {name: np.asarray(p, dtype=np.float64) * scale for name, p in spec.keypoints.items()}
     if "top" not in points:
@@ -318,9 +331,8 @@ def reference_grasp_world(object_name: str, T_world_object, keypoint: str | None
     if keypoint in spec.grasp_rotations:
         R_object_grasp = np.asarray(spec.grasp_rotations[keypoint])
     else:
-        R_object_grasp = _top_down_closing_along(np.array([0.0, 1.0, 0.0]), np.eye(3)) if spec.upright is None \
-            else _top_down_closing_along(np.asarray(spec.upright).T @ np.array([0.0, 1.0, 0.0]),
-                                         np.asarray(spec.upright))
+        R_up = np.asarray(spec.upright)
+        R_object_grasp = _top_down_closing_along(R_up.T @ np.array([0.0, 1.0, 0.0]), R_up)
     G = np.eye(4)
     G[:3, :3] = T[:3, :3] @ R_object_grasp
     G[:3, 3] = keypoint_world(object_name, T, keypoint, scale)
@@ -328,9 +340,10 @@ def reference_grasp_world(object_name: str, T_world_object, keypoint: str | None
 
 
 def random_object_pose(rng: np.random.Generator, object_name: str = "duck", scale: float | None = None,
-                       x_range=(0.45, 0.65), y_range=(-0.15, 0.15), yaw_range=(-math.pi, math.pi)) -> np.ndarray:
+                       x_range=(-0.1, 0.1), y_range=(-0.1, 0.1), yaw_range=(-math.pi, math.pi)) -> np.ndarray:
     """(4, 4) ``T_world_object`` of the object resting upright on the table at a random position and yaw
-    (uniform in the given ranges, metres / radians), drawn from ``rng`` (a ``numpy.random.Generator``)."""
+    (uniform in the given ranges, metres / radians), drawn from ``rng`` (a ``numpy.random.Generator``).
+    The default +-0.1 m matches the data generator's ``position_range`` so the rendered table is under it."""
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng)}")
     spec = object_spec(object_name)
@@ -609,12 +622,12 @@ class GraspScene:
     def _touches(self, link: int) -> bool:
         return len(pb.getContactPoints(self.hand, self.body, linkIndexA=link, physicsClientId=self.client)) > 0
 
-    def _in_collision(self) -> bool:
-        pb.performCollisionDetection(physicsClientId=self.client)
+    def _in_collision(self, tolerance: float = 1e-3) -> bool:
+        """The hand penetrates the object or the table by more than ``tolerance`` metres."""
         for other in (self.body, self.plane):
-            if pb.getClosestPoints(self.hand, other, distance=0.0, physicsClientId=self.client):
-                if min(pt[8] for pt in pb.getClosestPoints(self.hand, other, 0.0, physicsClientId=self.client)) < -1e-3:
-                    return True
+            points = pb.getClosestPoints(self.hand, other, distance=0.0, physicsClientId=self.client)
+            if points and min(pt[8] for pt in points) < -tolerance:
+                return True
         return False
 
     def execute_grasp(self, grasp_position_world, grasp_quaternion_world) -> GraspResult:

@@ -1,0 +1,106 @@
+"""The simulated grasp judge (dense_descriptor_grasp.sim.grasp_sim) and a quick run of benchmarks/grasp_sim."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dense_descriptor_grasp.sim import grasp_sim as gs
+
+REPO = Path(__file__).resolve().parents[1]
+# fewer steps than the defaults where it does not change the outcome: a shorter settle, lift and hold
+FAST = dict(settle_time=0.1, lift_height=0.06, hold_time=0.25)
+
+
+def _true_grasp(seed: int):
+    T = gs.random_object_pose(np.random.default_rng(seed), "duck")
+    position, quaternion = gs.pose_from_matrix(gs.reference_grasp_world("duck", T))
+    return T, position, quaternion
+
+
+def test_grasp_at_true_pose_succeeds():
+    T, position, quaternion = _true_grasp(3)
+    result = gs.execute_grasp("duck", T, position, quaternion, seed=3, **FAST)
+    assert result.success, result.reason
+    assert result.contact_left and result.contact_right
+    assert result.lift_height_m > 0.5 * FAST["lift_height"]
+    assert 0.02 < result.finger_opening_m < 0.06  # the fingers hold the 4.2 cm head, not nothing
+
+
+def test_grasp_20cm_away_fails():
+    T, position, quaternion = _true_grasp(3)
+    result = gs.execute_grasp("duck", T, position + np.array([0.2, 0.0, 0.0]), quaternion, seed=3, **FAST)
+    assert not result.success
+    assert abs(result.lift_height_m) < 0.005  # the duck stayed on the table
+    assert not (result.contact_left or result.contact_right)
+
+
+def test_deterministic_for_a_seed():
+    T, position, quaternion = _true_grasp(5)
+    position = position + np.array([0.004, -0.003, 0.0])  # off-centre, so the physics has something to do
+    a = gs.execute_grasp("duck", T, position, quaternion, seed=11, **FAST)
+    b = gs.execute_grasp("duck", T, position, quaternion, seed=11, **FAST)
+    c = gs.execute_grasp("duck", T, position, quaternion, seed=12, **FAST)
+    assert a.to_dict() == b.to_dict()
+    assert a.physics != c.physics  # the seed drives the physics randomisation
+
+
+def test_pose_helpers():
+    rng = np.random.default_rng(0)
+    T = gs.random_object_pose(rng, "duck")
+    assert np.allclose(T[:3, :3].T @ T[:3, :3], np.eye(3))
+    assert np.isclose(T[:3, 2] @ [0, 0, 1], 0.0, atol=1e-9)  # duck up (object +y) is world up
+    assert np.allclose(T[:3, 1], [0, 0, 1])
+    # the head top lies ~8 cm above the table, whatever the yaw
+    assert 0.075 < gs.keypoint_world("duck", T)[2] < 0.09
+    # camera-frame grasp -> world
+    T_wc = gs.look_at([0.3, 0.1, 0.4], [0.0, 0.0, 0.05])
+    G = gs.reference_grasp_world("duck", T)
+    T_cg = np.linalg.inv(T_wc) @ G
+    p, q = gs.grasp_pose_in_world(T_wc, T_cg[:3, 3], gs.pose_from_matrix(T_cg)[1])
+    assert np.allclose(p, G[:3, 3]) and np.allclose(gs.pose_matrix(p, q), G, atol=1e-9)
+    # symmetric rotation error: the mirror-image jaw assignment is the same grasp
+    flip = np.diag([-1.0, -1.0, 1.0])
+    assert gs.rotation_error_deg(G[:3, :3] @ flip, G[:3, :3]) < 1e-6
+    assert abs(gs.rotation_error_deg(G[:3, :3] @ flip, G[:3, :3], gripper_symmetric=False) - 180) < 1e-4
+    with pytest.raises(ValueError, match="unknown object"):
+        gs.object_spec("no_such_object")
+    with pytest.raises(ValueError, match="no part"):
+        gs.keypoint_world("duck", T, "wing_tip")
+    with pytest.raises(ValueError, match="quaternion"):
+        gs.pose_matrix([0, 0, 0], [0, 0, 0, 0])
+
+
+def test_render_matches_the_part_projection():
+    from dense_descriptor_grasp.geometry.camera import project
+
+    T = gs.random_object_pose(np.random.default_rng(1), "duck")
+    top = gs.keypoint_world("duck", T)
+    T_wc = gs.look_at(top + np.array([0.15, 0.05, 0.2]), top - np.array([0, 0, 0.03]))
+    K = gs.intrinsics_from_fov(80, 64, 45.0)
+    with gs.GraspScene("duck", T, params=gs.SimParams(settle_time=0.0)) as scene:
+        rgb, depth, mask = scene.render(T_wc, K, 80, 64)
+    assert rgb.shape == (64, 80, 3) and depth.shape == (64, 80) and mask.any()
+    p_cam = (np.linalg.inv(T_wc) @ np.append(top, 1))[:3]
+    uv, z = project(p_cam[None], K)
+    u, v = np.round(uv[0]).astype(int)
+    assert mask[v, u]
+    assert abs(depth[v, u] - z[0]) < 0.01
+
+
+def test_quick_benchmark_writes_the_table(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.grasp_sim", "--quick", "--poses", "2",
+                           "--noise-mm", "0", "--output-dir", str(tmp_path)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    md = (tmp_path / "grasp_sim.md").read_text()
+    assert "| predictor | success |" in md and "oracle, noise 0 mm" in md
+    data = json.loads((tmp_path / "grasp_sim.json").read_text())
+    (summary,) = data["summaries"]
+    assert summary["trials"] == 2 and 0.0 <= summary["success_rate"] <= 1.0
+    assert summary["point_error_mm_median"] < 1e-6  # the oracle without noise points at the part itself
+    assert (tmp_path / "grasp_sim.png").stat().st_size > 1000
