@@ -152,7 +152,8 @@ def image_fields(array: np.ndarray, encoding: str, is_bigendian: bool | None = N
 
     ``is_bigendian``: byte order of ``data`` (default: this machine's). ``step``: row length in bytes,
     default ``width * channels * itemsize``; a larger value pads each row with zero bytes.
-    ``data`` is a ``bytes`` object.
+    ``data`` is a 1-D uint8 array (bytes-like: ``bytes(fields["data"])`` gives the raw bytes), so building a
+    message copies the pixels once.
     """
     array = _checked_array(array, encoding)
     dtype, channels = encoding_info(encoding)
@@ -171,7 +172,7 @@ def image_fields(array: np.ndarray, encoding: str, is_bigendian: bool | None = N
         padded[:, :row_bytes] = rows
         rows = padded
     return {"height": int(height), "width": int(width), "encoding": encoding,
-            "is_bigendian": int(big), "step": int(step), "data": rows.tobytes()}
+            "is_bigendian": int(big), "step": int(step), "data": rows.reshape(-1)}
 
 
 def to_image_msg(fields: dict[str, Any], header: Any = None):
@@ -188,7 +189,9 @@ def to_image_msg(fields: dict[str, Any], header: Any = None):
     msg.encoding = fields["encoding"]
     msg.is_bigendian = fields["is_bigendian"]
     msg.step = fields["step"]
-    msg.data = _array.array("B", fields["data"])  # array('B', bytes) copies via frombytes: fast
+    data = _array.array("B")
+    data.frombytes(np.ascontiguousarray(fields["data"], dtype=np.uint8))  # one copy, no per-element checks
+    msg.data = data  # an array('B') is taken as is by the generated setter
     return msg
 
 
