@@ -15,6 +15,11 @@ CONSOLE_SCRIPTS = {
     "geometry_selfcheck": "dense_descriptor_grasp.geometry.selfcheck:main",
     "generate_dataset": "dense_descriptor_grasp.data.generate:main",
     "preview_pairs": "dense_descriptor_grasp.data.preview:main",
+    "descriptor_node": "dense_descriptor_grasp.nodes.descriptor_node:main",
+    "grasp_node": "dense_descriptor_grasp.nodes.grasp_node:main",
+    "sim_camera_node": "dense_descriptor_grasp.nodes.sim_camera_node:main",
+    "bringup": "dense_descriptor_grasp.bringup:main",
+    "make_reference": "dense_descriptor_grasp.make_reference:main",
 }
 
 setup(
