@@ -63,7 +63,7 @@ def workspace(request, tmp_path_factory):
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.pop("COLCON_PREFIX_PATH", None)  # no overlay from an outer workspace
     listing = run([colcon, "list"], ws, env)
-    build = [colcon, "build", "--event-handlers", "console_stderr-", "desktop_notification-"]
+    build = [colcon, "build"]
     if request.param == "symlink-install":
         build.append("--symlink-install")
     run(build, ws, env)
