@@ -177,7 +177,7 @@ def photometric_jitter(rgb: np.ndarray, rng: np.random.Generator, config: Jitter
         hsv[..., 0] = (hsv[..., 0] + 360.0 * rng.uniform(-config.hue, config.hue)) % 360.0
         img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     if config.noise_std > 0:
-        img = img + rng.normal(0, config.noise_std, size=img.shape).astype(np.float32)
+        img += np.float32(config.noise_std) * rng.standard_normal(size=img.shape, dtype=np.float32)
     return np.clip(img, 0, 1).astype(np.float32)
 
 

@@ -31,6 +31,12 @@ RGB_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _TMP_PREFIX = ".tmp-"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to a temporary file in the same folder, then ``os.replace`` it onto ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -39,6 +45,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

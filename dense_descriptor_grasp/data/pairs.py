@@ -71,7 +71,8 @@ def _finish_views(rgb, depth, mask, rng, jitter: JitterConfig, augment: AugmentC
 
 def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspondences: int = 128,
                            augment: AugmentConfig | None = None, jitter: JitterConfig | None = None,
-                           cameras: tuple | None = None, background_files=None, max_tries: int = 10) -> dict:
+                           cameras: tuple | None = None, background_files=None, max_tries: int = 10,
+                           max_fit_points: int = 1024) -> dict:
     """The paper's pair: views A and B of one sample under two random virtual cameras.
 
     Args:
@@ -80,6 +81,7 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
         num_correspondences: M rows of ``uv_a``, ``uv_b``, ``valid`` (padded with ``valid = False``).
         augment, jitter: configs; ``JitterConfig.off()`` for exact colours.
         cameras: optional fixed ``(VirtualCamera, VirtualCamera)`` for A and B (tests).
+        max_fit_points: the Kabsch fit uses at most this many of the corresponding pixels (random subset).
     Returns:
         numpy pair dict; ``T_world_cam_a = I``, ``T_world_cam_b = inverse(T_B<-A)``.
     Raises:
@@ -114,8 +116,11 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
     else:
         raise PairError(f"view {sample.get('view_id')}: fewer than 3 correspondences survive the augmentation "
                         f"after {max_tries} tries (object warped out of view?)")
-    X_a = _backproject(uv_a[ok], z_a[ok], K)
-    X_b = _backproject(uv_b[ok], z_b[ok], K)
+    fit = np.nonzero(ok)[0]
+    if len(fit) > max_fit_points:  # a random subset fits as well and keeps the SVD cheap
+        fit = np.sort(rng.choice(fit, size=max_fit_points, replace=False))
+    X_a = _backproject(uv_a[fit], z_a[fit], K)
+    X_b = _backproject(uv_b[fit], z_b[fit], K)
     T_b_a = kabsch(X_a, X_b)
     residual = float(fit_residual(T_b_a, X_a, X_b))
     files = background_files
