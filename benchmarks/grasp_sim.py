@@ -97,43 +97,121 @@ class OraclePredictor:
                           "oracle")
 
 
-class ModelPredictor:
-    """Render -> descriptors -> grasping core -> world grasp (see the module docstring)."""
+class RenderedPredictor:
+    """Render the settled scene -> descriptor image -> grasping core -> world grasp.
 
-    def __init__(self, model_path: str, object_name: str, keypoint: str, scale: float, reference: str = "auto",
-                 reference_object_pose: str | None = None, width: int = 320, height: int = 240,
-                 fov_deg: float = 50.0, elevation_deg=(35.0, 75.0), device: str = "cpu", label: str | None = None,
-                 output_dir: Path | None = None, settings=None):
-        import torch
+    Subclasses give the descriptor image (``descriptors(view) -> (D, H, W)``) and the descriptor of a reference
+    part (``reference_descriptor``); the rendering, the reference view, the grasping core and the frames are shared.
+    """
 
+    identity = "?"
+    method = "?"
+    normalized = True
+
+    def __init__(self, object_name: str, keypoint: str, scale: float, width: int = 320, height: int = 240,
+                 fov_deg: float = 50.0, elevation_deg=(35.0, 75.0), label: str = "", settings=None,
+                 extra_references: int = 6):
         from dense_descriptor_grasp.data.render import RenderConfig, SceneRenderer, resolve_object
         from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings
-        from dense_descriptor_grasp.model.checkpoint import load_model
 
-        self.torch = torch
-        self.device = device
-        self.model = load_model(model_path, device=device)
-        method = self.model.config.get("method", "?")
-        self.label = label or f"{method} ({Path(model_path).name})"
+        self.label = label
+        self.extra_references = int(extra_references)
         self.object_name, self.keypoint, self.scale = object_name, keypoint, scale
         self.render_spec = dataclasses.replace(resolve_object(object_name), scale=scale)
         self.config = RenderConfig(width=width, height=height, fov_deg=fov_deg, elevation_deg=tuple(elevation_deg))
         self.renderer = SceneRenderer(self.config)
         self.vertex_cache: dict = {}
         self.settings = settings or GraspSettings()
-        if reference == "auto":
-            self.reference, self.T_object_refcam = self._make_reference()
-            if output_dir is not None:
-                self._save_reference(Path(output_dir))
-        else:
-            self.reference, self.T_object_refcam = self._load_reference(reference, reference_object_pose)
-        g = self.reference.grasp_index
-        p = np.append(self.reference.points[g], 1.0)
-        # the referenced part and the reference grasp in the object frame
-        self.part_object = (self.T_object_refcam @ p)[:3]
-        self.T_object_grasp = self.T_object_refcam @ self.reference.T_ref_grasp
+        self.reference = None
+        self.T_object_refcam = np.eye(4)
 
-    # -- rendering and descriptors
+    # -- subclass hooks
+    def descriptors(self, view) -> np.ndarray:
+        raise NotImplementedError
+
+    def reference_descriptor(self, desc: np.ndarray, u: float, v: float, part_object: np.ndarray) -> np.ndarray:
+        return _bilinear(desc, u, v)
+
+    # -- reference
+    def set_reference(self, reference, T_object_refcam: np.ndarray) -> None:
+        """Use ``reference`` whose camera sees the object at ``inv(T_object_refcam)``."""
+        self.reference, self.T_object_refcam = reference, np.asarray(T_object_refcam, dtype=np.float64)
+        g = reference.grasp_index
+        # the referenced part and the reference grasp in the object frame
+        self.part_object = (self.T_object_refcam @ np.append(reference.points[g], 1.0))[:3]
+        self.T_object_grasp = self.T_object_refcam @ reference.T_ref_grasp
+
+    def make_reference(self):
+        """A reference view of the object at yaw 0 seen from the front-left above, with its visible named parts.
+
+        Returns ``(Reference, T_object_refcam)``.
+        """
+        from dense_descriptor_grasp.geometry.camera import backproject, project
+        from dense_descriptor_grasp.grasping.reference import Reference
+
+        spec = gs.object_spec(self.object_name)
+        T_world_object = gs.random_object_pose(np.random.default_rng(0), self.object_name, self.scale,
+                                               x_range=(0, 0), y_range=(0, 0), yaw_range=(0, 0))
+        centre = gs.keypoint_world(self.object_name, T_world_object, "top", self.scale) * np.array([1, 1, 0.5])
+        az, el, dist = math.radians(200.0), math.radians(50.0), 0.28 * self.scale
+        eye = centre + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        view = self._render(T_world_object, np.random.default_rng(12345), gs.look_at(eye, centre))
+        desc = self.descriptors(view)
+        T_camera_object = np.linalg.inv(view.T_world_camera) @ T_world_object
+        names, pixels, points, descriptors = [], [], [], []
+        for name, p_obj in gs.object_keypoints(self.object_name, self.scale).items():
+            if name == "top" and len(spec.keypoints) > 0:
+                continue
+            p_cam = T_camera_object[:3, :3] @ p_obj + T_camera_object[:3, 3]
+            uv, z = (np.asarray(a) for a in project(p_cam[None], view.K))
+            u, v = uv[0]
+            iu, iv = int(round(u)), int(round(v))
+            if not (0 <= iu < view.depth.shape[1] and 0 <= iv < view.depth.shape[0]):
+                continue
+            d = view.depth[max(iv - 1, 0):iv + 2, max(iu - 1, 0):iu + 2]
+            if not (view.mask[iv, iu] > 0 and np.any(np.abs(d - z[0]) < 0.005)):
+                continue  # hidden in the reference view
+            names.append(name)
+            pixels.append((u, v))
+            points.append(p_cam)
+            descriptors.append(self.reference_descriptor(desc, u, v, p_obj))
+        for k, (u, v) in enumerate(_interior_samples(view.mask > 0, self.extra_references, margin=6)):
+            p_cam = np.asarray(backproject(np.array([[u, v]], dtype=np.float64),
+                                           np.array([float(view.depth[v, u])]), view.K))[0]
+            p_obj = np.linalg.inv(T_camera_object) @ np.append(p_cam, 1.0)
+            names.append(f"surface_{k}")
+            pixels.append((float(u), float(v)))
+            points.append(p_cam)
+            descriptors.append(self.reference_descriptor(desc, u, v, p_obj[:3]))
+        if self.keypoint not in names:
+            raise RuntimeError(f"auto reference: part {self.keypoint!r} is not visible in the reference view "
+                               f"(visible: {names})")
+        descriptors = np.stack(descriptors).astype(np.float32)
+        if self.normalized:
+            descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True) + 1e-12
+        T_world_grasp = gs.reference_grasp_world(self.object_name, T_world_object, self.keypoint, self.scale)
+        ref = Reference(model_identity=self.identity, descriptors=descriptors, pixels=np.array(pixels),
+                        points=np.array(points), names=names, method=self.method, normalized=self.normalized,
+                        K=view.K, image_size=view.depth.shape,
+                        T_ref_grasp=np.linalg.inv(view.T_world_camera) @ T_world_grasp,
+                        grasp_index=names.index(self.keypoint),
+                        source=f"benchmarks.grasp_sim auto reference: {self.object_name} at yaw 0, camera azimuth 200 "
+                               f"deg, elevation 50 deg, distance {dist:.2f} m")
+        self.reference_view = view
+        return ref, np.linalg.inv(T_camera_object)
+
+    def save_reference(self, out_dir: Path) -> Path:
+        """Write the reference (.npz) and the object pose in its camera (.pose.json, for --reference-object-pose)."""
+        from dense_descriptor_grasp.grasping.reference import save_reference
+
+        stem = Path(out_dir) / f"{NAME}_reference_{self.identity}"
+        path = save_reference(stem.with_suffix(".npz"), self.reference)
+        atomic_write_json(stem.with_suffix(".pose.json"),
+                          {"T_camera_object": np.linalg.inv(self.T_object_refcam).tolist(),
+                           "object": self.object_name, "scale": self.scale})
+        return path
+
+    # -- one trial
     def _render(self, T_world_object: np.ndarray, rng: np.random.Generator, T_world_camera=None):
         from dense_descriptor_grasp.data.render import PlacedObject, sample_camera_pose, sample_scene
 
@@ -148,101 +226,23 @@ class ModelPredictor:
             T_world_camera = sample_camera_pose(rng, plan, self.config)
         return self.renderer.render(T_world_camera)
 
-    def _descriptors(self, rgb: np.ndarray) -> np.ndarray:
-        torch = self.torch
-        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255.0).to(self.device)
-        with torch.inference_mode():
-            desc = self.model.descriptors(x, out_size=rgb.shape[:2], normalize=True)
-        return desc[0].cpu().numpy()
-
-    def _make_reference(self):
-        """A reference view of the object at yaw 0 seen from the front-left above; its visible named parts."""
-        from dense_descriptor_grasp.geometry.camera import project
-        from dense_descriptor_grasp.grasping.reference import Reference
-
-        spec = gs.object_spec(self.object_name)
-        T_world_object = np.eye(4)
-        T_world_object[:3, :3] = np.asarray(spec.upright)
-        z0 = gs.random_object_pose(np.random.default_rng(0), self.object_name, self.scale)[2, 3]
-        T_world_object[2, 3] = z0
-        centre = gs.keypoint_world(self.object_name, T_world_object, "top", self.scale) * np.array([1, 1, 0.5])
-        az, el, dist = math.radians(200.0), math.radians(50.0), 0.28 * self.scale
-        eye = centre + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
-        T_world_camera = gs.look_at(eye, centre)
-        view = self._render(T_world_object, np.random.default_rng(12345), T_world_camera)
-        desc = self._descriptors(view.rgb)
-        T_camera_object = np.linalg.inv(view.T_world_camera) @ T_world_object
-        names, pixels, points = [], [], []
-        for name, p_obj in gs.object_keypoints(self.object_name, self.scale).items():
-            if name == "top" and len(spec.keypoints) > 0:
-                continue
-            p_cam = T_camera_object[:3, :3] @ p_obj + T_camera_object[:3, 3]
-            uv, z = (np.asarray(a) for a in project(p_cam[None], view.K))
-            u, v = uv[0]
-            iu, iv = int(round(u)), int(round(v))
-            if not (0 <= iu < view.depth.shape[1] and 0 <= iv < view.depth.shape[0]):
-                continue
-            d = view.depth[max(iv - 1, 0):iv + 2, max(iu - 1, 0):iu + 2]
-            visible = view.mask[iv, iu] > 0 and np.any(np.abs(d - z[0]) < 0.005)
-            if not visible:
-                continue
-            names.append(name)
-            pixels.append((u, v))
-            points.append(p_cam)
-        if self.keypoint not in names:
-            raise RuntimeError(f"auto reference: part {self.keypoint!r} is not visible in the reference view "
-                               f"(visible: {names})")
-        descriptors = np.stack([_bilinear(desc, u, v) for u, v in pixels])
-        descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True) + 1e-12
-        T_world_grasp = gs.reference_grasp_world(self.object_name, T_world_object, self.keypoint, self.scale)
-        ref = Reference(model_identity=self.model.identity, descriptors=descriptors, pixels=np.array(pixels),
-                        points=np.array(points), names=names, method=self.model.config.get("method", "keypoint"),
-                        normalized=True, K=view.K, image_size=view.depth.shape,
-                        T_ref_grasp=np.linalg.inv(view.T_world_camera) @ T_world_grasp,
-                        grasp_index=names.index(self.keypoint),
-                        source=f"benchmarks.grasp_sim auto reference: {self.object_name} at yaw 0, camera azimuth 200 "
-                               f"deg, elevation 50 deg")
-        self.reference_view = view
-        return ref, np.linalg.inv(T_camera_object)
-
-    def _save_reference(self, out_dir: Path) -> None:
-        from dense_descriptor_grasp.grasping.reference import save_reference
-
-        stem = out_dir / f"{NAME}_reference_{self.model.identity}"
-        save_reference(stem.with_suffix(".npz"), self.reference)
-        atomic_write_json(stem.with_suffix(".pose.json"),
-                          {"T_camera_object": np.linalg.inv(self.T_object_refcam).tolist(),
-                           "object": self.object_name, "scale": self.scale})
-        self.reference_path = stem.with_suffix(".npz")
-
-    def _load_reference(self, path: str, pose_path: str | None):
-        from dense_descriptor_grasp.grasping.reference import load_reference
-
-        if pose_path is None:
-            raise ValueError(f"--reference {path}: also give --reference-object-pose (a JSON file with "
-                             f"\"T_camera_object\", the object's pose in the reference camera), so that the benchmark "
-                             f"knows where the referenced part is on the object")
-        ref = load_reference(path, model_identity=self.model.identity, descriptor_dim=self.model.config["descriptor_dim"])
-        try:
-            T = np.asarray(json.loads(Path(pose_path).read_text())["T_camera_object"], dtype=np.float64)
-        except (OSError, KeyError, ValueError) as exc:
-            raise ValueError(f"--reference-object-pose {pose_path}: expected JSON {{\"T_camera_object\": 4x4}}: {exc}")
-        return ref, np.linalg.inv(gs._check_pose(T, "T_camera_object"))
-
     def predict(self, scene: gs.GraspScene, keypoint: str, rng: np.random.Generator) -> Prediction:
         from dense_descriptor_grasp.grasping.grasp_estimate import estimate_grasp
 
+        if self.reference is None:
+            raise RuntimeError(f"{type(self).__name__}: no reference (call set_reference)")
         t0 = time.perf_counter()
         view = self._render(scene.object_pose(), rng)
-        desc = self._descriptors(view.rgb)
+        desc = self.descriptors(view)
         est = estimate_grasp(desc, view.depth, view.K, self.reference, self.settings)
         seconds = time.perf_counter() - t0
+        extra = {"inliers": None if est.object_pose is None else est.object_pose.n_inliers,
+                 "usable_matches": int(np.sum(est.usable)) if est.usable is not None else 0}
         if est.pose is None:
-            return Prediction(None, None, "none", est.reason, seconds)
+            return Prediction(None, None, "none", est.reason, seconds, extra)
         T_world_grasp = gs.grasp_matrix_in_world(view.T_world_camera, est.pose.matrix)
         position, quaternion = gs.pose_from_matrix(T_world_grasp)
-        return Prediction(position, quaternion, est.mode, est.reason, seconds,
-                          {"inliers": None if est.object_pose is None else est.object_pose.n_inliers})
+        return Prediction(position, quaternion, est.mode, est.reason, seconds, extra)
 
     def true_grasp(self, T_world_object: np.ndarray) -> np.ndarray:
         """(4, 4) reference grasp at the referenced part carried by the true object pose."""
@@ -252,6 +252,103 @@ class ModelPredictor:
 
     def close(self) -> None:
         self.renderer.close()
+
+
+class ModelPredictor(RenderedPredictor):
+    """Descriptors from a trained checkpoint (``model.checkpoint.load_model``)."""
+
+    def __init__(self, model_path: str, object_name: str, keypoint: str, scale: float, reference: str = "auto",
+                 reference_object_pose: str | None = None, device: str = "cpu", label: str | None = None,
+                 output_dir: Path | None = None, **kwargs):
+        import torch
+
+        from dense_descriptor_grasp.model.checkpoint import load_model
+
+        self.torch, self.device = torch, device
+        self.model = load_model(model_path, device=device)
+        self.identity = self.model.identity
+        self.method = self.model.config.get("method", "keypoint")
+        super().__init__(object_name, keypoint, scale, label=label or f"{self.method} ({Path(model_path).name})",
+                         **kwargs)
+        if reference == "auto":
+            self.set_reference(*self.make_reference())
+            if output_dir is not None:
+                self.reference_path = self.save_reference(Path(output_dir))
+        else:
+            self.set_reference(*self._load_reference(reference, reference_object_pose))
+
+    def descriptors(self, view) -> np.ndarray:
+        torch = self.torch
+        x = torch.from_numpy(view.rgb).permute(2, 0, 1)[None].float().div(255.0).to(self.device)
+        with torch.inference_mode():
+            desc = self.model.descriptors(x, out_size=view.rgb.shape[:2], normalize=True)
+        return desc[0].cpu().numpy()
+
+    def _load_reference(self, path: str, pose_path: str | None):
+        from dense_descriptor_grasp.grasping.reference import load_reference
+
+        if pose_path is None:
+            raise ValueError(f"--reference {path}: also give --reference-object-pose (a JSON file with "
+                             f"\"T_camera_object\", the object's pose in the reference camera), so that the benchmark "
+                             f"knows where the referenced part is on the object")
+        ref = load_reference(path, model_identity=self.identity, descriptor_dim=self.model.config["descriptor_dim"])
+        try:
+            T = np.asarray(json.loads(Path(pose_path).read_text())["T_camera_object"], dtype=np.float64)
+        except (OSError, KeyError, ValueError) as exc:
+            raise ValueError(f"--reference-object-pose {pose_path}: expected JSON {{\"T_camera_object\": 4x4}}: {exc}")
+        return ref, np.linalg.inv(gs._check_pose(T, "T_camera_object"))
+
+
+class GroundTruthDescriptorPredictor(RenderedPredictor):
+    """Perfect descriptors: each object pixel's descriptor is its 3D position in the object frame (metres).
+
+    Everything but the network is real (rendering, matching with L2 distance, robust depth, RANSAC 6-DoF pose,
+    surface-normal fallback, frames), so this measures the floor that the grasping core and the depth leave for
+    a perfect network, and checks the model mode's geometry end to end.
+    """
+
+    identity = "ground-truth-object-coordinates"
+    method = "ground_truth"
+    normalized = False
+
+    def __init__(self, object_name: str, keypoint: str, scale: float, **kwargs):
+        from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings
+
+        super().__init__(object_name, keypoint, scale, label="ground-truth descriptors",
+                         settings=GraspSettings(metric="l2", max_distance=0.01, max_ratio=1.0), **kwargs)
+        self.set_reference(*self.make_reference())
+
+    def descriptors(self, view) -> np.ndarray:
+        from dense_descriptor_grasp.geometry.camera import backproject_depth_image
+
+        (_, _, T_world_object), = view.object_poses
+        points = np.asarray(backproject_depth_image(view.depth.astype(np.float64), view.K))  # (H, W, 3) camera
+        T = np.linalg.inv(T_world_object) @ view.T_world_camera
+        obj = points @ T[:3, :3].T + T[:3, 3]
+        obj[~(view.mask > 0) | (view.depth <= 0)] = 10.0  # far from every part: never matched
+        return obj.transpose(2, 0, 1).astype(np.float32)
+
+    def reference_descriptor(self, desc, u, v, part_object) -> np.ndarray:
+        return np.asarray(part_object, dtype=np.float32)
+
+
+def _interior_samples(mask: np.ndarray, count: int, margin: int = 6) -> list:
+    """``count`` pixels (u, v) spread over a mask by farthest-point sampling, at least ``margin`` px inside it."""
+    import cv2
+
+    if count <= 0:
+        return []
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) > 0
+    vs, us = np.nonzero(inner)
+    if len(us) == 0:
+        return []
+    pts = np.stack([us, vs], axis=1).astype(np.float64)
+    chosen = [int(np.argmin(np.linalg.norm(pts - pts.mean(0), axis=1)))]
+    dist = np.linalg.norm(pts - pts[chosen[0]], axis=1)
+    while len(chosen) < min(count, len(pts)):
+        chosen.append(int(np.argmax(dist)))
+        dist = np.minimum(dist, np.linalg.norm(pts - pts[chosen[-1]], axis=1))
+    return [(int(pts[i, 0]), int(pts[i, 1])) for i in chosen]
 
 
 def _bilinear(desc: np.ndarray, u: float, v: float) -> np.ndarray:
@@ -345,6 +442,9 @@ def write_report(out_dir: Path, args, summaries: list, trials: dict, machine: di
              _fmt(s["rotation_error_deg_median"]), _fmt(s["approach_error_deg_median"])] for s in summaries]
     reasons = "\n".join(f"- {s['label']}: " + (", ".join(f"{v}x {k}" for k, v in s["failure_reasons"].items()) or "none")
                         for s in summaries)
+    refs = "\n".join(f"- {s['label']}: {', '.join(s['reference_names'])}" for s in summaries if "reference_names" in s)
+    if refs:
+        reasons += "\n\nReferences (named parts visible in the reference view + sampled surface points):\n" + refs
     command = "python -m benchmarks.grasp_sim " + " ".join(sys.argv[1:])
     md = (f"# Simulated grasp benchmark\n\nCommand: `{command.strip()}`  \nMachine: {machine_line(machine)}  \n"
           f"Object `{args.object}` (scale {args.scale:g}), referenced part `{args.keypoint}`, {args.poses} seeded poses "
@@ -368,8 +468,8 @@ def _plot(path: Path, summaries: list, trials: dict) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     labels = [s["label"] for s in summaries]
     rates = [100 * s["success_rate"] for s in summaries]
-    err = np.array([[100 * (s["success_rate"] - s["success_ci95"][0]), 100 * (s["success_ci95"][1] - s["success_rate"])]
-                    for s in summaries]).T
+    err = np.clip(np.array([[100 * (s["success_rate"] - s["success_ci95"][0]),
+                             100 * (s["success_ci95"][1] - s["success_rate"])] for s in summaries]).T, 0, None)
     x = np.arange(len(labels))
     ax1.bar(x, rates, yerr=err, capsize=4, color="tab:blue")
     ax1.set_xticks(x, labels, rotation=25, ha="right", fontsize=8)
@@ -396,7 +496,9 @@ def _plot(path: Path, summaries: list, trials: dict) -> None:
 def get_args_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.grasp_sim", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--predictor", choices=("oracle", "model"), default="oracle")
+    ap.add_argument("--predictor", choices=("oracle", "model", "gt-descriptors"), default="oracle",
+                    help="oracle (noisy true pose), model (trained checkpoints), gt-descriptors (perfect descriptors "
+                         "through the real rendering + grasping core)")
     ap.add_argument("--poses", type=int, default=50, help="seeded object poses per predictor (default 50)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--object", default="duck", help="object name (duck, cube, sphere, teddy) or pybullet_data URDF")
@@ -410,6 +512,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     ap.add_argument("--reference", default="auto", help="model mode: 'auto' or a reference file (.npz/.json)")
     ap.add_argument("--reference-object-pose", default=None,
                     help="model mode with a reference file: JSON {\"T_camera_object\": 4x4} of its reference view")
+    ap.add_argument("--extra-references", type=int, default=6,
+                    help="model / gt-descriptors: surface points of the reference view added to the named parts for "
+                         "the 6-DoF pose (farthest-point sampled inside the object mask)")
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--device", default="cpu")
@@ -436,6 +541,9 @@ def main(argv=None) -> int:
 
     if args.predictor == "oracle":
         predictors = [OraclePredictor(n, args.rot_noise_deg) for n in args.noise_mm]
+    elif args.predictor == "gt-descriptors":
+        predictors = [GroundTruthDescriptorPredictor(args.object, args.keypoint, args.scale, width=args.width,
+                                                     height=args.height, extra_references=args.extra_references)]
     else:
         if not args.model:
             raise SystemExit("--predictor model needs at least one --model PATH (a checkpoint from train_model)")
@@ -445,8 +553,9 @@ def main(argv=None) -> int:
             if not Path(path).is_file():
                 raise SystemExit(f"--model {path}: no such checkpoint")
             predictors.append(ModelPredictor(path, args.object, args.keypoint, args.scale, args.reference,
-                                             args.reference_object_pose, args.width, args.height,
-                                             device=args.device, label=label or None, output_dir=args.output_dir))
+                                             args.reference_object_pose, device=args.device, label=label or None,
+                                             output_dir=args.output_dir, width=args.width, height=args.height,
+                                             extra_references=args.extra_references))
 
     machine = machine_description()
     t0 = time.perf_counter()
@@ -456,6 +565,8 @@ def main(argv=None) -> int:
                 for i in tqdm(range(args.poses), desc=predictor.label, unit="grasp")]
         trials[predictor.label] = rows
         summaries.append(summarize(predictor.label, rows))
+        if getattr(predictor, "reference", None) is not None:
+            summaries[-1]["reference_names"] = list(predictor.reference.names)
         if hasattr(predictor, "close"):
             predictor.close()
     seconds = time.perf_counter() - t0

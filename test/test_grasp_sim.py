@@ -104,3 +104,19 @@ def test_quick_benchmark_writes_the_table(tmp_path):
     assert summary["trials"] == 2 and 0.0 <= summary["success_rate"] <= 1.0
     assert summary["point_error_mm_median"] < 1e-6  # the oracle without noise points at the part itself
     assert (tmp_path / "grasp_sim.png").stat().st_size > 1000
+
+
+def test_rendered_pipeline_with_perfect_descriptors_grasps_the_part():
+    """The model mode's geometry end to end (render, reference view, matching, depth, RANSAC pose, camera ->
+    world), with descriptors = true object coordinates instead of a network."""
+    from benchmarks.grasp_sim import GroundTruthDescriptorPredictor, run_trial
+
+    predictor = GroundTruthDescriptorPredictor("duck", "head_top", 1.0, width=128, height=96)
+    try:
+        assert "head_top" in predictor.reference.names and len(predictor.reference) >= 3
+        row = run_trial(predictor, "duck", "head_top", 1.0, seed=0, index=1, params=gs.SimParams(**FAST))
+    finally:
+        predictor.close()
+    assert row["mode"] in ("object_pose", "single_point"), row["note"]
+    assert row["point_error_mm"] < 5.0
+    assert row["success"], row["reason"]
