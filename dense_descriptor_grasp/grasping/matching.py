@@ -166,7 +166,7 @@ def match_references(descriptors, references, metric: str = "l2", mask=None,
 def heatmap(distance_maps_rhw, scale: float | None = None) -> np.ndarray:
     """Match likelihood in [0, 1], (H, W) float32: exp(-(d / scale)^2), the max over references.
 
-    ``scale`` defaults to the median distance of each map, so the best matches stand out.
+    ``scale`` defaults to the 2nd percentile of each map's distances, so only the best few % of pixels glow.
     """
     maps = np.asarray(distance_maps_rhw, dtype=np.float32)
     if maps.ndim == 2:
@@ -176,7 +176,7 @@ def heatmap(distance_maps_rhw, scale: float | None = None) -> np.ndarray:
         finite = np.isfinite(m)
         if not finite.any():
             continue
-        s = scale if scale is not None else float(np.median(m[finite])) * 0.5
+        s = scale if scale is not None else float(np.percentile(m[finite], 2.0))
         s = max(s, 1e-6)
         out = np.maximum(out, np.where(finite, np.exp(-np.square(np.where(finite, m, 0.0) / s)), 0.0))
     return out

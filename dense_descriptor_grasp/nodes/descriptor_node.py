@@ -13,6 +13,7 @@ Bad frames (encoding, sizes, calibration) are dropped with a throttled log namin
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import numpy as np
 import rclpy
@@ -126,6 +127,7 @@ class DescriptorNode(Node):
         self.create_timer(0.5, self._check_inputs)
         self.frames = 0
         self.last_inference_s = float("nan")
+        self.frame_times = deque(maxlen=1000)   # monotonic time of each published descriptor set
         self.get_logger().info(
             f"descriptor_node ready: model {model_path} (identity {self.model_identity}, D={self.descriptor_dim}, "
             f"method {self.model.method}) on {self.device}; subscribing {', '.join(self.resolve_topic_name(t) for t in self.topics)}")
@@ -200,6 +202,7 @@ class DescriptorNode(Node):
         self.pub_depth.publish(numpy_to_image(depth_out, "32FC1", header))
         self.pub_info.publish(make_camera_info(K, out_w, out_h, header))
         self.frames += 1
+        self.frame_times.append(time.monotonic())
 
     def compute_descriptors(self, rgb: np.ndarray, input_size, output_size) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (D, H_out, W_out) float32 descriptors."""

@@ -15,6 +15,7 @@ The computation is :func:`dense_descriptor_grasp.grasping.grasp_estimate.estimat
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import numpy as np
 from builtin_interfaces.msg import Duration
@@ -130,6 +131,7 @@ class GraspNode(Node):
         self.poses_published = 0
         self.frames = 0
         self.last_processing_s = float("nan")
+        self.latencies = deque(maxlen=1000)   # s from a complete descriptor set to the published pose/markers
         self.get_logger().info(
             f"grasp_node ready: reference {reference_path} ({len(self.reference)} references "
             f"{self.reference.names}, D={self.reference.descriptor_dim}, model {self.reference.model_identity}, "
@@ -225,8 +227,9 @@ class GraspNode(Node):
              msg.pose.orientation.w) = (float(v) for v in q)
             self.pub_pose.publish(msg)
             self.poses_published += 1
-        self.last_processing_s = time.perf_counter() - t0
         self.pub_markers.publish(self._markers(est, header))
+        self.last_processing_s = time.perf_counter() - t0
+        self.latencies.append(time.perf_counter() - _arrival)
         self._publish_heatmap(est, desc_msg)
 
     # ------------------------------------------------------------------ RViz aids
