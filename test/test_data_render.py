@@ -53,7 +53,7 @@ def test_rendered_mask_depth_and_pose_agree_with_the_mesh(name, tol):
     with SceneRenderer(cfg) as r:
         r.set_scene(scene)
         view = r.render(sample_camera_pose(rng, scene, cfg))
-    verts = cache[spec.path]
+    verts = cache[(spec.path, spec.scale)]
     assert view.mask.sum() > 50
     T_wo = view.object_poses[0][2]
     T_cw = np.linalg.inv(view.T_world_camera)

@@ -251,8 +251,9 @@ class ScenePlan:
 
 def _object_vertices_local(spec: ObjectSpec, cache: dict) -> np.ndarray:
     """Visual vertices ``(N, 3)`` of a spec in its base-link frame (scale applied), via a temporary client."""
-    if spec.path in cache:
-        return cache[spec.path]
+    key = (spec.path, float(spec.scale))
+    if key in cache:
+        return cache[key]
     import pybullet as p
 
     cid = p.connect(p.DIRECT)
@@ -261,7 +262,7 @@ def _object_vertices_local(spec: ObjectSpec, cache: dict) -> np.ndarray:
         verts = _body_visual_vertices(p, cid, body)
     finally:
         p.disconnect(cid)
-    cache[spec.path] = verts
+    cache[key] = verts
     return verts
 
 
