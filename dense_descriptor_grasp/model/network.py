@@ -222,7 +222,12 @@ def _resnet34_trunk(output_stride: int, pretrained: bool, weights_path: Optional
             raise ValueError(f"weights_path: {weights_path} is not a readable torch state dict ({exc})") from exc
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
-        missing, unexpected = net.load_state_dict(state, strict=False)
+        if not isinstance(state, dict):
+            raise ValueError(f"weights_path: {weights_path} does not hold a state dict")
+        try:
+            missing, unexpected = net.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # shape mismatches
+            raise ValueError(f"weights_path: {weights_path} is not a ResNet-34 state dict ({exc})") from None
         trunk_missing = [k for k in missing if not k.startswith("fc.")]
         if trunk_missing:
             raise ValueError(

@@ -3,6 +3,7 @@
 Renders the object(s) with :mod:`dense_descriptor_grasp.data.render` (CPU renderer) from a fixed camera;
 every ``pose_period`` seconds the object gets a new random pose on the support plane (seeded), and the
 scene is rendered once; between pose changes the same images are re-published with fresh stamps at ``rate``.
+With ``dataset_path`` set it replays the views of a dataset folder instead (one view per ``pose_period``).
 
 Publishes (reliable, one stamp per set, frame ``frame_id`` = the camera optical frame):
     camera/color/image_raw (rgb8), camera/depth/image_raw (32FC1 metres, NaN = no depth; or 16UC1 mm),
@@ -75,6 +76,39 @@ class SimCamera:
         self.renderer.close()
 
 
+class DatasetReplay:
+    """ROS-free part of the replay mode: cycles through the views of a dataset folder (docs/DATA.md)."""
+
+    def __init__(self, root: str):
+        from types import SimpleNamespace
+
+        from dense_descriptor_grasp.data.dataset import RGBDDataset
+
+        self.dataset = RGBDDataset(root, validate=False)
+        self.index = -1
+        self._ns = SimpleNamespace
+        self.view = None
+
+    def new_pose(self):
+        self.index = (self.index + 1) % len(self.dataset)
+        s = self.dataset.load_numpy(self.index)
+        rec = self.dataset.records[self.index]
+        objects = [(o.get("name", ""), o.get("mask_value", 0), np.asarray(o["T_world_object"], dtype=np.float64))
+                   for o in (rec.objects or []) if isinstance(o, dict) and "T_world_object" in o]
+        self.view = self._ns(rgb=s["rgb"], depth=s["depth"], K=np.asarray(s["K"], dtype=np.float64),
+                             mask=s["mask"], object_poses=objects,
+                             T_world_camera=np.asarray(s["T_world_camera"], dtype=np.float64))
+        return self.view
+
+    def T_camera_object(self, index: int = 0):
+        if len(self.view.object_poses) <= index:
+            return None
+        return np.linalg.inv(self.view.T_world_camera) @ self.view.object_poses[index][2]
+
+    def close(self):
+        pass
+
+
 class SimCameraNode(Node):
     def __init__(self, **kwargs):
         super().__init__("sim_camera_node", **kwargs)
@@ -97,13 +131,18 @@ class SimCameraNode(Node):
                 read_only=True)
         declare(self, "camera_elevation_deg", 55.0, "Camera elevation above the plane (deg).", min_value=5.0,
                 max_value=90.0, read_only=True)
+        declare(self, "dataset_path", "", "Replay this dataset folder (docs/DATA.md) instead of rendering a "
+                "pybullet scene; each view is shown for pose_period seconds.", read_only=True)
         self.log = ReasonLog(self.get_logger(), 2.0)
         g = lambda n: self.get_parameter(n).value  # noqa: E731
         try:
-            self.sim = SimCamera(list(g("objects")), g("width"), g("height"), g("fov_deg"), g("seed"),
-                                 (g("background"),), g("camera_elevation_deg"))
+            if g("dataset_path"):
+                self.sim = DatasetReplay(g("dataset_path"))
+            else:
+                self.sim = SimCamera(list(g("objects")), g("width"), g("height"), g("fov_deg"), g("seed"),
+                                     (g("background"),), g("camera_elevation_deg"))
         except (ValueError, ImportError) as exc:
-            raise RuntimeError(f"sim_camera_node: cannot build the pybullet scene: {exc}") from exc
+            raise RuntimeError(f"sim_camera_node: cannot build the camera source: {exc}") from exc
         qos = reliable_qos(2)
         overrides = QoSOverridingOptions.with_default_policies()
         self.pub_color = self.create_publisher(Image, "camera/color/image_raw", qos, qos_overriding_options=overrides)
@@ -149,16 +188,17 @@ class SimCameraNode(Node):
         else:
             depth_msg = numpy_to_image(np.where(view.depth > 0, view.depth, np.nan).astype(np.float32), "32FC1",
                                        header)
-        T = self.sim.T_camera_object(0)
-        pose = PoseStamped(header=header)
-        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in T[:3, 3])
-        q = np.asarray(quaternion_from_matrix(T[:3, :3]))
-        (pose.pose.orientation.x, pose.pose.orientation.y, pose.pose.orientation.z,
-         pose.pose.orientation.w) = (float(v) for v in q)
-        self.pub_color.publish(numpy_to_image(view.rgb, "rgb8", header))
+        self.pub_color.publish(numpy_to_image(np.ascontiguousarray(view.rgb), "rgb8", header))
         self.pub_depth.publish(depth_msg)
         self.pub_info.publish(make_camera_info(view.K, w, h, header))
-        self.pub_pose.publish(pose)
+        T = self.sim.T_camera_object(0)
+        if T is not None:
+            pose = PoseStamped(header=header)
+            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in T[:3, 3])
+            q = np.asarray(quaternion_from_matrix(T[:3, :3]))
+            (pose.pose.orientation.x, pose.pose.orientation.y, pose.pose.orientation.z,
+             pose.pose.orientation.w) = (float(v) for v in q)
+            self.pub_pose.publish(pose)
         self.frames += 1
 
     def destroy_node(self):

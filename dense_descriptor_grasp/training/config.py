@@ -73,20 +73,33 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Where the pairs come from (``dense_descriptor_grasp.data.pairs.PairDataset``)."""
+    """Where the pairs come from: ``data.dataset.RGBDDataset`` + ``data.pairs.PairDataset``."""
 
-    dataset: Optional[str] = None  # dataset folder written by the data tools (required to train)
+    dataset: Optional[str] = None  # dataset folder written by generate_dataset (required to train)
+    mode: str = "augment"  # augment (paper: two virtual cameras of one view) | multiview (two rendered views)
+    split: Optional[str] = "train"  # train | val | null (all views); scenes held out by RGBDDataset's hash split
+    val_fraction: float = 0.1  # share of scenes held out as "val" (evaluation uses the same number)
+    image_size: Optional[list] = None  # [H, W] to resize views to (K scaled), null = as stored
     num_correspondences: int = 128  # M correspondences per pair
     num_workers: int = 0  # DataLoader workers
-    pair_options: dict = field(default_factory=dict)  # extra keyword arguments for PairDataset
+    augment: dict = field(default_factory=dict)  # AugmentConfig fields (rotation_deg, translation, scale, ...)
 
     def __post_init__(self):
         if self.dataset is not None and not isinstance(self.dataset, str):
             raise ValueError(f"data.dataset must be a path string, got {self.dataset!r}")
+        if self.mode not in ("augment", "multiview"):
+            raise ValueError(f"data.mode must be 'augment' or 'multiview', got {self.mode!r}")
+        if self.split not in (None, "train", "val"):
+            raise ValueError(f"data.split must be 'train', 'val' or null, got {self.split!r}")
+        self.val_fraction = _number("data.val_fraction", self.val_fraction, 0, 0.99)
+        if self.image_size is not None:
+            if not (isinstance(self.image_size, (list, tuple)) and len(self.image_size) == 2):
+                raise ValueError(f"data.image_size must be [H, W] or null, got {self.image_size!r}")
+            self.image_size = [_number("data.image_size", v, 32, integer=True) for v in self.image_size]
         self.num_correspondences = _number("data.num_correspondences", self.num_correspondences, 2, integer=True)
         self.num_workers = _number("data.num_workers", self.num_workers, 0, integer=True)
-        if not isinstance(self.pair_options, dict):
-            raise ValueError(f"data.pair_options must be a mapping, got {self.pair_options!r}")
+        if not isinstance(self.augment, dict):
+            raise ValueError(f"data.augment must be a mapping of AugmentConfig fields, got {self.augment!r}")
 
 
 @dataclass

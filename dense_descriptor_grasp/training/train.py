@@ -153,35 +153,68 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig):
     return opt, sched
 
 
-def pair_batches(cfg: TrainConfig, seed: int) -> Iterator[dict]:
-    """Endless iterator of collated pair batches from ``data.pairs.PairDataset`` (reshuffled every epoch)."""
+class _SkipBadPairs(torch.utils.data.Dataset):
+    """Wraps a ``PairDataset``: an item whose pair cannot be made (``PairError``: object warped out of view, too few
+    correspondences) is replaced by the next items, deterministically; after 20 failures in a row it raises."""
+
+    def __init__(self, pairs):
+        self.pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        from dense_descriptor_grasp.data.pairs import PairError
+
+        last = None
+        for k in range(20):
+            try:
+                return self.pairs[(index + k) % len(self.pairs)]
+            except PairError as exc:
+                last = exc
+        raise ValueError(f"data: 20 consecutive items failed to make a pair, last error: {last}")
+
+
+def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterator[dict]:
+    """Endless iterator of collated pair batches from ``data.pairs.PairDataset`` (new augmentations every epoch)."""
     if not cfg.data.dataset:
         raise ValueError("data.dataset: no dataset folder given (use --dataset PATH or set data.dataset in the config)")
     if not Path(cfg.data.dataset).exists():
         raise FileNotFoundError(f"data.dataset: no dataset at {cfg.data.dataset}")
+    from dense_descriptor_grasp.data.augment import AugmentConfig
+    from dense_descriptor_grasp.data.dataset import RGBDDataset
     from dense_descriptor_grasp.data.pairs import PairDataset, collate_pairs
 
-    dataset = PairDataset(cfg.data.dataset, num_correspondences=cfg.data.num_correspondences, **cfg.data.pair_options)
-    if len(dataset) == 0:
+    views = RGBDDataset(cfg.data.dataset, split=cfg.data.split, val_fraction=cfg.data.val_fraction,
+                        image_size=cfg.data.image_size, validate=True, progress=progress)
+    try:
+        augment = AugmentConfig(**cfg.data.augment)
+    except TypeError as exc:
+        raise ValueError(f"data.augment: {exc}") from None
+    pairs = PairDataset(views, mode=cfg.data.mode, num_correspondences=cfg.data.num_correspondences, seed=seed,
+                        augment=augment)
+    if len(pairs) == 0:
         raise ValueError(f"data.dataset: {cfg.data.dataset} yields no training pairs")
     generator = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(
-        dataset,
+        _SkipBadPairs(pairs),
         batch_size=cfg.train.batch_size,
         shuffle=True,
-        drop_last=len(dataset) >= cfg.train.batch_size,
+        drop_last=len(pairs) >= cfg.train.batch_size,
         num_workers=cfg.data.num_workers,
         collate_fn=collate_pairs,
         generator=generator,
-        persistent_workers=cfg.data.num_workers > 0,
     )
+    epoch = 0
     while True:
+        pairs.set_epoch(epoch)  # workers are re-created per epoch (no persistent_workers) and see the new epoch
         yielded = False
         for batch in loader:
             yielded = True
             yield batch
         if not yielded:
             raise ValueError(f"data.dataset: {cfg.data.dataset} produced no batch of size {cfg.train.batch_size}")
+        epoch += 1
 
 
 def train_step(model, batch: dict, optimizer, cfg: TrainConfig, step: int) -> tuple[dict, tuple]:
@@ -373,7 +406,7 @@ def run_training(
             restore_rng_state(ckpt["rng_state"])
 
     if batches is None:
-        batch_iter = pair_batches(cfg, seed=cfg.train.seed + start_step)
+        batch_iter = pair_batches(cfg, seed=cfg.train.seed + start_step, progress=progress)
     else:
         batch_iter = iter(batches)
 

@@ -1,0 +1,124 @@
+"""DenseDescriptorNet: shapes for both methods and every stride, eq. 4, descriptors(), input checks, gradients."""
+import pytest
+import torch
+
+from dense_descriptor_grasp.model.network import DenseDescriptorNet, spatial_expectation
+from dense_descriptor_grasp.training.config import LossConfig
+from dense_descriptor_grasp.training.objective import compute_losses
+
+from test_train_synthetic_pairs import make_pair_batch
+
+
+@pytest.fixture(scope="module")
+def keypoint_net():
+    torch.manual_seed(0)
+    return DenseDescriptorNet(descriptor_dim=8, num_keypoints=5)
+
+
+def test_keypoint_forward_shapes_and_probabilities(keypoint_net):
+    rgb = torch.rand(2, 3, 64, 96)
+    out = keypoint_net(rgb)
+    assert out["uv"].shape == (2, 5, 2) and out["depth"].shape == (2, 5)
+    assert out["prob"].shape == (2, 5, 64, 96) and out["features"].shape == (2, 8, 2, 3)
+    assert torch.allclose(out["prob"].sum(dim=(2, 3)), torch.ones(2, 5), atol=1e-5)
+    assert (out["uv"][..., 0] >= 0).all() and (out["uv"][..., 0] <= 95).all()
+    assert (out["uv"][..., 1] >= 0).all() and (out["uv"][..., 1] <= 63).all()
+    assert (out["depth"] > 0).all()
+    assert torch.allclose(out["depth"], torch.full_like(out["depth"], 0.5), atol=0.05)  # depth_init
+
+
+@pytest.mark.parametrize("stride,hw", [(32, (3, 4)), (16, (6, 8)), (8, (12, 16))])
+def test_output_strides(stride, hw):
+    net = DenseDescriptorNet(descriptor_dim=4, num_keypoints=3, output_stride=stride).eval()
+    with torch.no_grad():
+        assert net.features(torch.rand(1, 3, 96, 128)).shape == (1, 4) + hw
+
+
+def test_spatial_expectation_eq4_on_a_peaked_map():
+    logits = torch.full((1, 2, 4, 4), -30.0)
+    logits[0, 0, 1, 2] = 30.0  # cell (row 1, col 2) -> pixel centre ((2 + 0.5) * 8 - 0.5, (1 + 0.5) * 8 - 0.5)
+    logits[0, 1] = 0.0  # uniform -> image centre
+    depth = torch.stack([torch.full((4, 4), 0.7), torch.arange(16.0).view(4, 4)]).unsqueeze(0)
+    uv, d, prob = spatial_expectation(logits, depth, (32, 32))
+    assert prob.shape == (1, 2, 32, 32)
+    assert torch.allclose(uv[0, 0], torch.tensor([19.5, 11.5]), atol=0.6)
+    assert torch.allclose(uv[0, 1], torch.tensor([15.5, 15.5]), atol=1e-4)
+    assert d[0, 0].item() == pytest.approx(0.7, abs=1e-5)
+    assert d[0, 1].item() == pytest.approx(7.5, abs=1e-3)  # mean of a bilinear upsampling of 0..15
+
+
+def test_descriptors_shape_norm_and_no_keypoint_heads(keypoint_net):
+    calls = []
+    hook = keypoint_net.keypoint_logits.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        keypoint_net.eval()
+        rgb = torch.rand(1, 3, 64, 80)
+        d = keypoint_net.descriptors(rgb)
+        assert d.shape == (1, 8, 64, 80) and not d.requires_grad
+        assert torch.allclose(d.norm(dim=1), torch.ones(1, 64, 80), atol=1e-5)
+        d2 = keypoint_net.descriptors(rgb, out_size=(32, 40), normalize=False)
+        assert d2.shape == (1, 8, 32, 40)
+        assert calls == []
+        keypoint_net(rgb)
+        assert calls == [1]
+    finally:
+        hook.remove()
+        keypoint_net.train()
+
+
+def test_ntxent_method_returns_full_resolution_descriptors():
+    net = DenseDescriptorNet(descriptor_dim=6, num_keypoints=0, method="ntxent")
+    out = net(torch.rand(1, 3, 64, 64))
+    assert set(out) == {"descriptors"} and out["descriptors"].shape == (1, 6, 64, 64)
+    assert net.keypoint_logits is None and not any(k.startswith("keypoint") for k in net.state_dict())
+
+
+def test_bad_inputs_and_arguments_raise_clear_errors(keypoint_net):
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        keypoint_net(torch.rand(1, 4, 64, 64))
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        keypoint_net(torch.rand(3, 64, 64))
+    with pytest.raises(ValueError, match="float"):
+        keypoint_net(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="output stride"):
+        keypoint_net(torch.rand(1, 3, 16, 64))
+    with pytest.raises(ValueError, match="descriptor_dim"):
+        DenseDescriptorNet(descriptor_dim=2)
+    with pytest.raises(ValueError, match="descriptor_dim"):
+        DenseDescriptorNet(descriptor_dim=513)
+    with pytest.raises(ValueError, match="output_stride"):
+        DenseDescriptorNet(output_stride=4)
+    with pytest.raises(ValueError, match="method"):
+        DenseDescriptorNet(method="contrastive")
+
+
+def test_keypoint_losses_reach_trunk_and_projection():
+    torch.manual_seed(0)
+    net = DenseDescriptorNet(descriptor_dim=8, num_keypoints=4, output_stride=16)
+    batch = make_pair_batch(batch_size=1, H=64, W=64)
+    terms = compute_losses(net, batch, LossConfig())
+    assert set(terms) >= {"silhouette", "variance", "separation", "multiview", "pose", "total"}
+    for name in ("silhouette", "multiview", "pose"):
+        net.zero_grad()
+        terms = compute_losses(net, batch, LossConfig())
+        terms[name].backward()
+        conv1 = net.trunk[0].weight.grad
+        assert conv1 is not None and torch.isfinite(conv1).all() and conv1.abs().sum() > 0, name
+        assert net.projection.weight.grad.abs().sum() > 0, name
+
+
+def test_weights_path_loads_a_local_resnet34_state_dict(tmp_path):
+    from torchvision.models import resnet34
+
+    torch.manual_seed(3)
+    ref = resnet34(weights=None)
+    path = tmp_path / "resnet34.pth"
+    torch.save(ref.state_dict(), path)
+    net = DenseDescriptorNet(descriptor_dim=4, num_keypoints=3, weights_path=str(path))
+    assert torch.equal(net.trunk[0].weight, ref.conv1.weight)
+    assert torch.equal(net.trunk[7][2].conv2.weight, ref.layer4[2].conv2.weight)
+    with pytest.raises(FileNotFoundError, match="weights_path"):
+        DenseDescriptorNet(weights_path=str(tmp_path / "missing.pth"))
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="weights_path"):
+        DenseDescriptorNet(weights_path=str(tmp_path / "bad.pth"))

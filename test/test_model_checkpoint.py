@@ -1,0 +1,110 @@
+"""Checkpoint format: round trip, identity, RNG state, clear errors on missing / foreign / corrupt / old files."""
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from dense_descriptor_grasp.model.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    capture_rng_state,
+    load_checkpoint,
+    load_model,
+    model_identity,
+    restore_rng_state,
+    save_checkpoint,
+)
+from dense_descriptor_grasp.model.network import DenseDescriptorNet
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    torch.manual_seed(0)
+    net = DenseDescriptorNet(descriptor_dim=6, num_keypoints=4, output_stride=16)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
+    # one step so the optimizer has state and BN running stats moved
+    net(torch.rand(2, 3, 64, 64))["uv"].sum().backward()
+    opt.step()
+    sched.step()
+    path = tmp_path_factory.mktemp("ckpt") / "run" / "last.pt"
+    save_checkpoint(path, net, opt, sched, step=7, config={"train_input_size": [64, 64]}, metadata={"dataset": "x"})
+    return net.eval(), path
+
+
+def test_round_trip_gives_identical_descriptors_and_config(saved):
+    net, path = saved
+    loaded = load_model(path)
+    assert not loaded.training
+    assert loaded.config == net.config
+    rgb = torch.rand(1, 3, 64, 80)
+    with torch.inference_mode():
+        assert torch.equal(loaded.descriptors(rgb), net.descriptors(rgb))
+        assert torch.equal(loaded(rgb)["uv"], net(rgb)["uv"])
+    assert loaded.identity == model_identity(net) and len(loaded.identity) == 16
+    assert loaded.checkpoint_info["step"] == 7
+    assert loaded.checkpoint_info["config"]["train_input_size"] == [64, 64]
+    assert loaded.checkpoint_info["metadata"]["dataset"] == "x" and "created" in loaded.checkpoint_info["metadata"]
+    assert DenseDescriptorNet.from_checkpoint(path).identity == loaded.identity
+    ckpt = load_checkpoint(path)
+    assert ckpt["format_version"] == FORMAT_VERSION and ckpt["optimizer_state"]["state"] and ckpt["scheduler_state"]
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]  # no temporary files left
+
+
+def test_identity_changes_with_weights_and_config(saved):
+    net, _ = saved
+    other = DenseDescriptorNet(descriptor_dim=6, num_keypoints=4, output_stride=16)
+    other.load_state_dict(net.state_dict())
+    assert model_identity(other) == model_identity(net)
+    with torch.no_grad():
+        other.projection.bias[0] += 1e-6
+    assert model_identity(other) != model_identity(net)
+
+
+def test_clear_errors(saved, tmp_path):
+    _, path = saved
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_model(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(os.urandom(2048))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_model(junk)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError):
+        load_model(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not a dense_descriptor_grasp.checkpoint"):
+        load_model(foreign)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["format_version"] = 99
+    old = tmp_path / "old.pt"
+    torch.save(ckpt, old)
+    with pytest.raises(CheckpointError, match="format_version 99"):
+        load_model(old)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["model_state"]["projection.bias"] = ckpt["model_state"]["projection.bias"] + 1.0
+    tampered = tmp_path / "tampered.pt"
+    torch.save(ckpt, tampered)
+    with pytest.raises(CheckpointError, match="identity"):
+        load_model(tampered)
+    with pytest.raises(TypeError, match="JSON-safe"):
+        save_checkpoint(tmp_path / "x.pt", saved[0], config={"size": np.int64(3)})
+
+
+def test_rng_state_round_trip():
+    torch.manual_seed(1)
+    np.random.seed(2)
+    random.seed(3)
+    state = capture_rng_state()
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.manual_seed(9)
+    np.random.seed(9)
+    random.seed(9)
+    restore_rng_state(state)
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1])
+    assert random.random() == expected[2]

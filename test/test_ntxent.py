@@ -1,0 +1,80 @@
+"""Pixelwise NT-Xent loss: sampling, the exact formula on a small case, aligned < shuffled, invalid rows ignored."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dense_descriptor_grasp.training.ntxent import ntxent_loss, sample_descriptors
+
+
+def _random_descriptors(B=2, D=8, H=16, W=20, seed=0):
+    return torch.randn(B, D, H, W, generator=torch.Generator().manual_seed(seed))
+
+
+def _grid_uv(B, M, H, W, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.stack([torch.randperm(H * W, generator=g)[:M] for _ in range(B)])
+    return torch.stack([idx % W, idx // W], -1).float()
+
+
+def test_sample_descriptors_exact_at_integer_pixels_and_bilinear_between():
+    d = _random_descriptors()
+    uv = torch.tensor([[[0.0, 0.0], [19.0, 15.0], [7.0, 3.0]], [[5.0, 9.0], [0.0, 15.0], [19.0, 0.0]]])
+    s = sample_descriptors(d, uv)
+    assert s.shape == (2, 3, 8)
+    for b in range(2):
+        for m in range(3):
+            u, v = uv[b, m].long()
+            assert torch.allclose(s[b, m], d[b, :, v, u], atol=1e-5)
+    mid = sample_descriptors(d, torch.tensor([[[7.5, 3.0]], [[5.0, 9.5]]]))
+    assert torch.allclose(mid[0, 0], 0.5 * (d[0, :, 3, 7] + d[0, :, 3, 8]), atol=1e-5)
+    assert torch.allclose(mid[1, 0], 0.5 * (d[1, :, 9, 5] + d[1, :, 10, 5]), atol=1e-5)
+
+
+def test_matches_hand_computed_formula():
+    B, D, H, W, M, tau = 1, 4, 6, 7, 5, 0.2
+    da, db = _random_descriptors(B, D, H, W, 1), _random_descriptors(B, D, H, W, 2)
+    uv_a, uv_b = _grid_uv(B, M, H, W, 3), _grid_uv(B, M, H, W, 4)
+    valid = torch.ones(B, M, dtype=torch.bool)
+    a = F.normalize(da[0][:, uv_a[0, :, 1].long(), uv_a[0, :, 0].long()].T, dim=-1)
+    b = F.normalize(db[0][:, uv_b[0, :, 1].long(), uv_b[0, :, 0].long()].T, dim=-1)
+    s = a @ b.T / tau
+    a2b = sum(-s[k, k] + torch.logsumexp(s[k], 0) for k in range(M)) / M
+    b2a = sum(-s[k, k] + torch.logsumexp(s[:, k], 0) for k in range(M)) / M
+    expected = 0.5 * (a2b + b2a)
+    assert ntxent_loss(da, db, uv_a, uv_b, valid, tau).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_aligned_lower_than_shuffled():
+    B, D, H, W, M = 2, 16, 24, 32, 64
+    da = _random_descriptors(B, D, H, W)
+    uv_a = _grid_uv(B, M, H, W, 1)
+    shift = torch.tensor([3.0, 2.0])
+    uv_b = uv_a + shift  # B is A shifted by (3, 2) pixels
+    db = torch.roll(da, shifts=(2, 3), dims=(2, 3))
+    valid = (uv_b[..., 0] <= W - 1) & (uv_b[..., 1] <= H - 1)
+    aligned = ntxent_loss(da, db, uv_a, uv_b, valid)
+    perm = torch.randperm(M, generator=torch.Generator().manual_seed(5))
+    shuffled = ntxent_loss(da, db, uv_a, uv_b[:, perm], valid & valid[:, perm])
+    assert aligned.item() < 0.05
+    assert shuffled.item() > 1.0
+    # random descriptors: about log(m)
+    rand = ntxent_loss(da, _random_descriptors(B, D, H, W, 9), uv_a, uv_b, valid, temperature=10.0)
+    assert rand.item() == pytest.approx(math.log(valid.sum(1).float().mean().item()), rel=0.1)
+
+
+def test_invalid_correspondences_are_neither_anchors_nor_negatives():
+    B, D, H, W, M = 1, 8, 12, 12, 10
+    da, db = _random_descriptors(B, D, H, W, 1), _random_descriptors(B, D, H, W, 2)
+    uv_a, uv_b = _grid_uv(B, M, H, W, 3), _grid_uv(B, M, H, W, 4)
+    valid = torch.tensor([[True] * 6 + [False] * 4])
+    full = ntxent_loss(da, db, uv_a, uv_b, valid)
+    kept = ntxent_loss(da, db, uv_a[:, :6], uv_b[:, :6], torch.ones(1, 6, dtype=torch.bool))
+    assert full.item() == pytest.approx(kept.item(), rel=1e-6)
+    da.requires_grad_(True)
+    loss = ntxent_loss(da, db, uv_a, uv_b, torch.zeros(1, M, dtype=torch.bool))
+    loss.backward()
+    assert loss.item() == 0.0 and torch.isfinite(da.grad).all()
+    with pytest.raises(ValueError, match="temperature"):
+        ntxent_loss(da, db, uv_a, uv_b, valid, temperature=0.0)
