@@ -81,3 +81,28 @@ def test_cli_writes_a_dataset(tmp_path, capsys):
     assert "2 views written" in capsys.readouterr().out
     assert main(["--out", str(tmp_path / "e"), "--objects", "no_such_object", "--no-progress"]) == 2
     assert "no_such_object" in capsys.readouterr().err
+
+
+def test_user_obj_file_and_background_folder(tmp_path):
+    import cv2
+    import numpy as np
+
+    obj = tmp_path / "cube.obj"
+    v = [(x, y, z) for x in (-0.03, 0.03) for y in (-0.03, 0.03) for z in (-0.03, 0.03)]
+    faces = [(1, 2, 4, 3), (5, 7, 8, 6), (1, 5, 6, 2), (3, 4, 8, 7), (1, 3, 7, 5), (2, 6, 8, 4)]
+    obj.write_text("".join(f"v {a} {b} {c}\n" for a, b, c in v)
+                   + "".join(f"f {a} {b} {c}\nf {a} {c} {d}\n" for a, b, c, d in faces))
+    bg = tmp_path / "bg"
+    bg.mkdir()
+    cv2.imwrite(str(bg / "stripes.png"), np.tile(np.array([[0, 0, 255], [0, 255, 0]], np.uint8)[:, None], (16, 16, 1)))
+    out = tmp_path / "d"
+    generate_dataset(str(out), objects=[str(obj)], num_views=2, views_per_scene=2, seed=0, progress=False,
+                     config=RenderConfig(width=80, height=64, backgrounds=("images",), background_dir=str(bg)))
+    cam = json.load(open(out / "camera" / "000001.json"))
+    assert cam["objects"][0]["name"] == "cube" and cam["background"] == "images"
+    mask = cv2.imread(str(out / "mask" / "000001.png"), cv2.IMREAD_UNCHANGED)
+    assert (mask == 1).sum() > 20
+    rgb = cv2.imread(str(out / "rgb" / "000001.png"))[:, :, ::-1]
+    bg_pixels = rgb[mask == 0].astype(int)
+    # the background comes from the red/green image (lit, so not pure), never blue
+    assert (bg_pixels[:, 2] < 60).mean() > 0.9
