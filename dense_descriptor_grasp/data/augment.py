@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..geometry.se3 import so3_exp
 from .backgrounds import make_background
 
 __all__ = ["AugmentConfig", "JitterConfig", "VirtualCamera", "sample_virtual_camera", "warp_view",
@@ -70,9 +71,7 @@ class JitterConfig:
 def rotation_about_axis(axis, angle: float) -> np.ndarray:
     """``(3, 3)`` rotation by ``angle`` radians about unit ``axis`` (Rodrigues)."""
     a = np.asarray(axis, dtype=np.float64)
-    a = a / np.linalg.norm(a)
-    Kx = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + math.sin(angle) * Kx + (1 - math.cos(angle)) * Kx @ Kx
+    return so3_exp(a / np.linalg.norm(a) * float(angle))
 
 
 @dataclass

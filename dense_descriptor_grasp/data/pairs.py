@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..geometry.camera import backproject, project
 from ..geometry.rigid_fit import fit_residual, kabsch
 from .augment import (AugmentConfig, JitterConfig, VirtualCamera, photometric_jitter, replace_background,
                       sample_virtual_camera, warp_view)
@@ -35,12 +36,6 @@ def _float_rgb(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype == np.uint8:
         return rgb.astype(np.float32) / 255.0
     return rgb.astype(np.float32)
-
-
-def _backproject(uv: np.ndarray, z: np.ndarray, K: np.ndarray) -> np.ndarray:
-    x = (uv[:, 0] - K[0, 2]) / K[0, 0] * z
-    y = (uv[:, 1] - K[1, 2]) / K[1, 1] * z
-    return np.stack([x, y, z], axis=-1)
 
 
 def _lookup(img: np.ndarray, uv: np.ndarray):
@@ -119,8 +114,8 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
     fit = np.nonzero(ok)[0]
     if len(fit) > max_fit_points:  # a random subset fits as well and keeps the SVD cheap
         fit = np.sort(rng.choice(fit, size=max_fit_points, replace=False))
-    X_a = _backproject(uv_a[fit], z_a[fit], K)
-    X_b = _backproject(uv_b[fit], z_b[fit], K)
+    X_a = backproject(uv_a[fit], z_a[fit], K)
+    X_b = backproject(uv_b[fit], z_b[fit], K)
     T_b_a = kabsch(X_a, X_b)
     residual = float(fit_residual(T_b_a, X_a, X_b))
     files = background_files
@@ -160,12 +155,11 @@ def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator
     mask_a, mask_b = np.asarray(sample_a["mask"], bool), np.asarray(sample_b["mask"], bool)
     v, u = np.nonzero(mask_a & (depth_a > 0))
     uv_a = np.stack([u, v], axis=-1).astype(np.float64)
-    X_a = _backproject(uv_a, depth_a[v, u].astype(np.float64), K_a)
+    X_a = backproject(uv_a, depth_a[v, u].astype(np.float64), K_a)
     X_b = X_a @ T_b_a[:3, :3].T + T_b_a[:3, 3]
-    z_b = X_b[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        uv_b = np.stack([K_b[0, 0] * X_b[:, 0] / z_b + K_b[0, 2], K_b[1, 1] * X_b[:, 1] / z_b + K_b[1, 2]], axis=-1)
-    uv_b = np.where(np.isfinite(uv_b), uv_b, -1e6)
+        uv_b, z_b = project(X_b, K_b)
+    uv_b = np.where(np.isfinite(uv_b) & (z_b[:, None] > 0), uv_b, -1e6)
     mb, inside = _lookup(mask_b, uv_b)
     db, _ = _lookup(depth_b, uv_b)
     tol = np.maximum(occlusion_tolerance, occlusion_relative * np.abs(z_b))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..geometry.se3 import matrix_from_quaternion, quaternion_from_matrix
 from .backgrounds import BACKGROUND_KINDS, make_background
 
 __all__ = [
@@ -133,18 +134,9 @@ def look_at_pose(eye, target, up=(0.0, 0.0, 1.0), roll: float = 0.0) -> np.ndarr
     return T
 
 
-def _quat_to_matrix(q) -> np.ndarray:
-    x, y, z, w = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
 def _pose(position, quaternion) -> np.ndarray:
     T = np.eye(4)
-    T[:3, :3] = _quat_to_matrix(quaternion)
+    T[:3, :3] = matrix_from_quaternion(np.asarray(quaternion, dtype=np.float64))
     T[:3, 3] = position
     return T
 
@@ -155,24 +147,6 @@ def _rpy_matrix(rpy) -> np.ndarray:
     Ry = np.array([[math.cos(p), 0, math.sin(p)], [0, 1, 0], [-math.sin(p), 0, math.cos(p)]])
     Rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
     return Rz @ Ry @ Rx
-
-
-def _matrix_to_quat(R: np.ndarray):
-    """(x, y, z, w) of a rotation matrix (numpy, float64)."""
-    tr = np.trace(R)
-    if tr > 0:
-        s = math.sqrt(tr + 1.0) * 2
-        w, x, y, z = 0.25 * s, (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s
-    elif R[0, 0] > R[1, 1] and R[0, 0] > R[2, 2]:
-        s = math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2]) * 2
-        w, x, y, z = (R[2, 1] - R[1, 2]) / s, 0.25 * s, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s
-    elif R[1, 1] > R[2, 2]:
-        s = math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2]) * 2
-        w, x, y, z = (R[0, 2] - R[2, 0]) / s, (R[0, 1] + R[1, 0]) / s, 0.25 * s, (R[1, 2] + R[2, 1]) / s
-    else:
-        s = math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1]) * 2
-        w, x, y, z = (R[1, 0] - R[0, 1]) / s, (R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s
-    return (x, y, z, w)
 
 
 def load_obj_vertices(path: str) -> np.ndarray:
@@ -420,7 +394,7 @@ class SceneRenderer:
             # place the base-link frame at T_world_object: pybullet poses the centre-of-mass frame
             info = p.getDynamicsInfo(body, -1, physicsClientId=cid)
             T_com = obj.T_world_object @ _pose(info[3], info[4])
-            p.resetBasePositionAndOrientation(body, T_com[:3, 3].tolist(), list(_matrix_to_quat(T_com[:3, :3])),
+            p.resetBasePositionAndOrientation(body, T_com[:3, 3].tolist(), quaternion_from_matrix(T_com[:3, :3]).tolist(),
                                               physicsClientId=cid)
             self._bodies.append((body, obj))
         self._scene = scene
