@@ -20,6 +20,7 @@ CONSOLE_SCRIPTS = {
     "sim_camera_node": "dense_descriptor_grasp.nodes.sim_camera_node:main",
     "bringup": "dense_descriptor_grasp.bringup:main",
     "make_reference": "dense_descriptor_grasp.make_reference:main",
+    "train_model": "dense_descriptor_grasp.training.train:main",
 }
 
 setup(
