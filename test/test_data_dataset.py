@@ -1,7 +1,6 @@
 """RGBDDataset: the sample contract, user captures, held-out split, and a named error for every broken folder."""
 import json
 import os
-import shutil
 
 import cv2
 import numpy as np
@@ -70,7 +69,8 @@ def test_resize_scales_intrinsics(tmp_path):
 
 
 def test_split_keeps_scenes_together(rendered):
-    train, val = RGBDDataset(rendered, split="train", val_fraction=0.3), RGBDDataset(rendered, split="val", val_fraction=0.3)
+    train = RGBDDataset(rendered, split="train", val_fraction=0.3)
+    val = RGBDDataset(rendered, split="val", val_fraction=0.3)
     assert len(train) + len(val) == 6 and len(val) >= 1 and len(train) >= 1
     assert not set(train.view_ids) & set(val.view_ids)
     assert not set(train.scenes()) & set(val.scenes())

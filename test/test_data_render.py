@@ -1,5 +1,4 @@
 """Rendering: intrinsics, depth conversion, optical-frame poses, and that known 3-D points land where rendered."""
-import math
 
 import numpy as np
 import pybullet as p

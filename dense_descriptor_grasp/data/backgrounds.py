@@ -71,7 +71,8 @@ def _image(height, width, rng, files):
     return np.ascontiguousarray(_resize(np.ascontiguousarray(img[y0:y0 + ch, x0:x0 + cw]), height, width))
 
 
-def make_background(kind: str, height: int, width: int, rng: np.random.Generator, files: list | None = None) -> np.ndarray:
+def make_background(kind: str, height: int, width: int, rng: np.random.Generator,
+                    files: list | None = None) -> np.ndarray:
     """``(height, width, 3)`` uint8 RGB background of ``kind`` (one of :data:`BACKGROUND_KINDS`)."""
     if kind == "plain":
         colour = rng.uniform(0, 255, size=3)

@@ -95,7 +95,8 @@ def load_view_record(root: str, view_id: str) -> ViewRecord:
                            "[[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with fx, fy > 0)")
     depth_scale = cam["depth_scale"]
     if not isinstance(depth_scale, (int, float)) or not depth_scale > 0 or not math.isfinite(depth_scale):
-        raise DatasetError(f"{cam_path}: depth_scale must be a positive number of metres per depth unit, got {depth_scale!r}")
+        raise DatasetError(f"{cam_path}: depth_scale must be a positive number of metres per depth unit, "
+                           f"got {depth_scale!r}")
     T = _as_matrix(cam.get("T_world_camera", np.eye(4)), (4, 4), cam_path, "T_world_camera")
     return ViewRecord(view_id=view_id, rgb=rgb_path, depth=depth_path, mask=mask_path, camera=cam_path, K=K,
                       depth_scale=float(depth_scale), T_world_camera=T, scene_id=str(cam.get("scene_id", view_id)),
@@ -234,7 +235,8 @@ class RGBDDataset(torch.utils.data.Dataset):
         return dict(sorted(out.items()))
 
     def load_numpy(self, index: int) -> dict:
-        """The sample as numpy arrays: ``rgb (H, W, 3) uint8``, ``depth``, ``mask``, ``K`` (float64), ``T_world_camera``."""
+        """The sample as numpy arrays: ``rgb (H, W, 3) uint8``, ``depth``, ``mask``, ``K`` (float64),
+        ``T_world_camera``."""
         rec = self.records[index]
         rgb, depth, mask = read_view(rec, check=False)
         K = rec.K

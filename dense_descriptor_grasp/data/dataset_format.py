@@ -109,7 +109,8 @@ def write_view(root: str, view_id: str, rgb: np.ndarray, depth_m: np.ndarray, ma
     """
     h, w = depth_m.shape
     if rgb.shape[:2] != (h, w) or mask.shape != (h, w):
-        raise ValueError(f"write_view {view_id}: rgb {rgb.shape}, depth {depth_m.shape}, mask {mask.shape} differ in size")
+        raise ValueError(f"write_view {view_id}: rgb {rgb.shape}, depth {depth_m.shape}, mask {mask.shape} "
+                         "differ in size")
     paths = view_paths(root, view_id)
     write_png(paths["rgb"], rgb.astype(np.uint8))
     write_png(paths["depth"], encode_depth(depth_m, depth_scale))

@@ -17,7 +17,7 @@ import torch
 
 from ..geometry.camera import backproject, project
 from ..geometry.rigid_fit import fit_residual, kabsch
-from .augment import (AugmentConfig, JitterConfig, VirtualCamera, photometric_jitter, replace_background,
+from .augment import (AugmentConfig, JitterConfig, photometric_jitter, replace_background,
                       sample_virtual_camera, warp_view)
 from .backgrounds import list_background_images
 
@@ -95,7 +95,8 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
     src_uv = np.stack([src_u, src_v], axis=-1).astype(np.float64)
     src_z = depth[src_v, src_u].astype(np.float64)
     for _ in range(max_tries if cameras is None else 1):
-        cam_a, cam_b = cameras or (sample_virtual_camera(rng, augment, (h, w)), sample_virtual_camera(rng, augment, (h, w)))
+        cam_a, cam_b = cameras or (sample_virtual_camera(rng, augment, (h, w)),
+                                   sample_virtual_camera(rng, augment, (h, w)))
         rgb_a, depth_a, mask_a, _ = warp_view(rgb, depth, mask, K, cam_a)
         rgb_b, depth_b, mask_b, _ = warp_view(rgb, depth, mask, K, cam_b)
         uv_a, uv_b = cam_a.map_points(K, src_uv), cam_b.map_points(K, src_uv)

@@ -85,7 +85,8 @@ def intrinsics_from_fov(fov_deg: float, width: int, height: int) -> np.ndarray:
     coordinates the principal point is ``((W - 1) / 2, (H - 1) / 2)``.
     """
     if not (0.0 < fov_deg < 180.0) or width <= 0 or height <= 0:
-        raise ValueError(f"intrinsics_from_fov: need 0 < fov_deg < 180 and a positive size, got {fov_deg}, {width}x{height}")
+        raise ValueError(f"intrinsics_from_fov: need 0 < fov_deg < 180 and a positive size, "
+                         f"got {fov_deg}, {width}x{height}")
     f = (height / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
     return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
 
@@ -172,7 +173,7 @@ class RenderConfig:
     near: float = 0.01
     far: float = 6.0
     elevation_deg: tuple = (20.0, 80.0)      # camera elevation above the support plane
-    distance_factor: tuple = (1.2, 2.0)     # camera distance / distance at which the objects' bounding sphere fills the view
+    distance_factor: tuple = (1.2, 2.0)     # camera distance / distance at which the objects just fill the view
     roll_deg: float = 10.0                  # +- camera roll about its optical axis
     target_jitter: float = 0.15             # look-at jitter as a fraction of the objects' bounding radius
     position_range: float = 0.1             # object x, y uniform in +-position_range on the plane
@@ -394,8 +395,8 @@ class SceneRenderer:
             # place the base-link frame at T_world_object: pybullet poses the centre-of-mass frame
             info = p.getDynamicsInfo(body, -1, physicsClientId=cid)
             T_com = obj.T_world_object @ _pose(info[3], info[4])
-            p.resetBasePositionAndOrientation(body, T_com[:3, 3].tolist(), quaternion_from_matrix(T_com[:3, :3]).tolist(),
-                                              physicsClientId=cid)
+            p.resetBasePositionAndOrientation(body, T_com[:3, 3].tolist(),
+                                              quaternion_from_matrix(T_com[:3, :3]).tolist(), physicsClientId=cid)
             self._bodies.append((body, obj))
         self._scene = scene
 
