@@ -21,6 +21,7 @@ CONSOLE_SCRIPTS = {
     "bringup": "dense_descriptor_grasp.bringup:main",
     "make_reference": "dense_descriptor_grasp.make_reference:main",
     "train_model": "dense_descriptor_grasp.training.train:main",
+    "evaluate_model": "dense_descriptor_grasp.evaluation.evaluate:main",
 }
 
 setup(
