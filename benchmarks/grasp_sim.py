@@ -3,7 +3,10 @@
 ```
 python -m benchmarks.grasp_sim                                   # oracle judge check: 50 poses, noise 0 5 10 15 20 mm
 python -m benchmarks.grasp_sim --quick                           # 4 poses, noise 0 and 10 mm (smoke run)
+python -m benchmarks.grasp_sim --rot-noise-deg 10 20 30          # + rows with rotation noise only
+python -m benchmarks.grasp_sim --predictor gt-descriptors        # perfect descriptors through the real pipeline
 python -m benchmarks.grasp_sim --predictor model --model models/keypoint.pt --model models/ntxent.pt
+python -m benchmarks.grasp_sim --predictor oracle gt-descriptors model --model A.pt --model B.pt   # one table
 python -m benchmarks.grasp_sim --predictor model --model M.pt --reference ref.npz --reference-object-pose ref.pose.json
 ```
 
@@ -25,8 +28,10 @@ vertex of its head; see ``grasp_sim.DUCK``); its true world position follows fro
 Predictors (pluggable: anything with ``label`` and ``predict(scene, keypoint, rng) -> Prediction``):
 
 * ``oracle``: the true part position plus isotropic Gaussian noise (``--noise-mm``, standard deviation per axis)
-  and the reference grasp orientation, optionally turned by a random rotation (``--rot-noise-deg``, std per
-  axis of the rotation vector). With no noise it measures the judge itself.
+  and the reference grasp orientation; ``--rot-noise-deg`` adds rows whose orientation is turned by a random
+  rotation (rotation vector with that std per axis) at the exact position. With no noise it measures the judge.
+* ``gt-descriptors``: like ``model`` but the descriptor of each object pixel is its true 3D position in the
+  object frame: the floor left by rendering, depth, matching, RANSAC and frames for a perfect network.
 * ``model``: renders the settled scene from a random camera above the object with the data generator's renderer
   (``dense_descriptor_grasp.data.render``: textured table, random light and background), computes the
   descriptor image with the trained model (``--model``, repeatable: e.g. the keypoint method and the NT-Xent
@@ -87,7 +92,8 @@ class OraclePredictor:
         if noise_mm < 0 or rot_noise_deg < 0:
             raise ValueError(f"--noise-mm and --rot-noise-deg must be >= 0, got {noise_mm}, {rot_noise_deg}")
         self.noise_mm, self.rot_noise_deg = float(noise_mm), float(rot_noise_deg)
-        self.label = f"oracle, noise {self.noise_mm:g} mm" + (f", {self.rot_noise_deg:g} deg" if rot_noise_deg else "")
+        self.label = (f"oracle, noise {self.noise_mm:g} mm" if not rot_noise_deg or noise_mm
+                      else "oracle") + (f", rot. noise {self.rot_noise_deg:g} deg" if rot_noise_deg else "")
 
     def predict(self, scene: gs.GraspScene, keypoint: str, rng: np.random.Generator) -> Prediction:
         G = gs.reference_grasp_world(scene.spec.name, scene.object_pose(), keypoint, scene.scale)
@@ -492,13 +498,49 @@ def _plot(path: Path, summaries: list, trials: dict) -> None:
     plt.close(fig)
 
 
+# --------------------------------------------------------------------------------------- physics sweep
+def physics_sweep(args, forces=(1.0, 2.0, 5.0, 40.0), frictions=(0.1, 0.3, 1.0), masses=(0.1, 0.5)) -> dict:
+    """Exact-pose (oracle, no noise) grasps over finger force x object friction x object mass, without
+    randomisation, against the static bound of a two-finger pinch: the fingers hold the weight by friction when
+    ``2 mu F >= m g``, i.e. ``F >= m g / (2 mu)`` (pybullet multiplies the two bodies' frictions; the fingers have
+    1.0, so ``mu`` is the object's). Writes ``grasp_sim_physics.{md,json}``."""
+    from tqdm import tqdm
+
+    oracle = OraclePredictor(0.0)
+    rows, out = [], []
+    grid = [(f, mu, m) for m in masses for mu in frictions for f in forces]
+    for f, mu, m in tqdm(grid, desc="physics sweep", unit="setting"):
+        params = gs.SimParams(finger_force=f, object_friction=mu, object_mass=m, randomize_physics=False,
+                              lift_height=args.lift_height)
+        trials = [run_trial(oracle, args.object, args.keypoint, args.scale, args.seed, i, params)
+                  for i in range(args.poses)]
+        k = sum(t["success"] for t in trials)
+        f_min = m * 9.81 / (2 * mu)
+        out.append({"finger_force_n": f, "object_friction": mu, "object_mass_kg": m, "f_min_static_n": f_min,
+                    "successes": k, "trials": len(trials)})
+        rows.append([f"{f:g}", f"{mu:g}", f"{m:g}", f"{f_min:.2f}", "yes" if f >= f_min else "no",
+                     f"{k}/{len(trials)} = {100 * k / len(trials):.0f} %"])
+    machine = machine_description()
+    command = "python -m benchmarks.grasp_sim " + " ".join(sys.argv[1:])
+    md = (f"# Simulated grasp judge: physics sweep\n\nCommand: `{command.strip()}`  \nMachine: {machine_line(machine)}"
+          f"  \nExact grasp at `{args.keypoint}` of `{args.object}`, {args.poses} seeded poses per setting, no "
+          f"randomisation. Static bound F >= m g / (2 mu) per finger.\n\n"
+          + markdown_table(["finger force (N)", "object friction", "mass (kg)", "F_min static (N)", "F >= F_min",
+                            "success"], rows))
+    atomic_write_text(args.output_dir / f"{NAME}_physics.md", md)
+    data = {"benchmark": NAME + "_physics", "command": command.strip(), "machine": machine, "rows": out}
+    atomic_write_json(args.output_dir / f"{NAME}_physics.json", data)
+    print(md)
+    return data
+
+
 # ------------------------------------------------------------------------------------------------- CLI
 def get_args_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.grasp_sim", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--predictor", choices=("oracle", "model", "gt-descriptors"), default="oracle",
-                    help="oracle (noisy true pose), model (trained checkpoints), gt-descriptors (perfect descriptors "
-                         "through the real rendering + grasping core)")
+    ap.add_argument("--predictor", choices=("oracle", "model", "gt-descriptors"), nargs="+", default=["oracle"],
+                    help="one or more of: oracle (noisy true pose), model (trained checkpoints), gt-descriptors "
+                         "(perfect descriptors through the real rendering + grasping core); all on the same poses")
     ap.add_argument("--poses", type=int, default=50, help="seeded object poses per predictor (default 50)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--object", default="duck", help="object name (duck, cube, sphere, teddy) or pybullet_data URDF")
@@ -506,7 +548,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     ap.add_argument("--scale", type=float, default=1.0, help="object scale (1.0 = the URDF size)")
     ap.add_argument("--noise-mm", type=float, nargs="+", default=[0.0, 5.0, 10.0, 15.0, 20.0],
                     help="oracle: position noise levels, std per axis in mm")
-    ap.add_argument("--rot-noise-deg", type=float, default=0.0, help="oracle: rotation noise, std per axis in degrees")
+    ap.add_argument("--rot-noise-deg", type=float, nargs="+", default=[],
+                    help="oracle: extra rows with rotation noise (std per axis, degrees) and no position noise")
     ap.add_argument("--model", action="append", default=[], metavar="PATH[=LABEL]",
                     help="model mode: a checkpoint (repeat for several, e.g. the keypoint model and the NT-Xent baseline)")
     ap.add_argument("--reference", default="auto", help="model mode: 'auto' or a reference file (.npz/.json)")
@@ -521,6 +564,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     ap.add_argument("--lift-height", type=float, default=0.10, help="metres")
     ap.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     ap.add_argument("--quick", action="store_true", help="4 poses, noise 0 and 10 mm (smoke run)")
+    ap.add_argument("--physics-sweep", action="store_true",
+                    help="instead: exact grasps over finger force x friction x mass vs the static pinch bound")
     return ap
 
 
@@ -538,16 +583,20 @@ def main(argv=None) -> int:
     args.keypoint = args.keypoint or spec.default_keypoint
     gs.keypoint_world(args.object, np.eye(4), args.keypoint, args.scale)  # validates the part name
     params = gs.SimParams(lift_height=args.lift_height)
+    if args.physics_sweep:
+        physics_sweep(args)
+        return 0
 
-    if args.predictor == "oracle":
-        predictors = [OraclePredictor(n, args.rot_noise_deg) for n in args.noise_mm]
-    elif args.predictor == "gt-descriptors":
-        predictors = [GroundTruthDescriptorPredictor(args.object, args.keypoint, args.scale, width=args.width,
-                                                     height=args.height, extra_references=args.extra_references)]
-    else:
+    predictors = []
+    if "oracle" in args.predictor:
+        predictors += [OraclePredictor(n) for n in args.noise_mm]
+        predictors += [OraclePredictor(0.0, r) for r in args.rot_noise_deg if r > 0]
+    if "gt-descriptors" in args.predictor:
+        predictors.append(GroundTruthDescriptorPredictor(args.object, args.keypoint, args.scale, width=args.width,
+                                                         height=args.height, extra_references=args.extra_references))
+    if "model" in args.predictor:
         if not args.model:
             raise SystemExit("--predictor model needs at least one --model PATH (a checkpoint from train_model)")
-        predictors = []
         for item in args.model:
             path, _, label = item.partition("=")
             if not Path(path).is_file():
