@@ -61,15 +61,14 @@ def distance_maps(descriptors, references, metric: str = "l2") -> np.ndarray:
                          f"got shape {refs.shape}")
     d, h, w = desc.shape
     flat = desc.reshape(d, h * w)
+    dots = refs @ flat                                              # (R, HW), the only O(R D HW) step
+    pixel_sq = np.einsum("dn,dn->n", flat, flat)                    # (HW,)
+    ref_sq = np.einsum("rd,rd->r", refs, refs)[:, None]             # (R, 1)
     if metric == "cosine":
-        flat_norm = flat / np.maximum(np.linalg.norm(flat, axis=0, keepdims=True), 1e-12)
-        refs_norm = refs / np.maximum(np.linalg.norm(refs, axis=1, keepdims=True), 1e-12)
-        dist = 1.0 - refs_norm @ flat_norm
-        dist = np.clip(dist, 0.0, 2.0)
+        denom = np.sqrt(np.maximum(pixel_sq, 1e-24))[None, :] * np.sqrt(np.maximum(ref_sq, 1e-24))
+        dist = np.clip(1.0 - dots / denom, 0.0, 2.0)
     else:
-        sq = (np.einsum("dn,dn->n", flat, flat)[None, :] - 2.0 * (refs @ flat)
-              + np.einsum("rd,rd->r", refs, refs)[:, None])
-        dist = np.sqrt(np.maximum(sq, 0.0))
+        dist = np.sqrt(np.maximum(pixel_sq[None, :] - 2.0 * dots + ref_sq, 0.0))
     return dist.reshape(len(refs), h, w).astype(np.float32, copy=False)
 
 

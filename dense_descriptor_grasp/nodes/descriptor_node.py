@@ -147,6 +147,8 @@ class DescriptorNode(Node):
             self.log.error("check_inputs", f"input check failed: {exc}")
 
     def _on_worker_error(self, exc: Exception) -> None:
+        if not self.context.ok():  # shutting down: publishers are gone, nothing to report
+            return
         self.log.error("unexpected", f"frame dropped after an unexpected error: {type(exc).__name__}: {exc}")
 
     def _process(self, frame) -> None:

@@ -1,7 +1,7 @@
 """grasp_node: matches reference descriptors in the live descriptor image and publishes a grasp pose.
 
-Subscribes (sensor-data QoS, approximate time sync of the first three; the preview is optional and only
-used as the heatmap background):
+Subscribes (reliable keep-last 1, so stale sets are replaced, never queued; approximate time sync of the first
+three; the preview is optional and only used as the heatmap background):
     descriptors/image (32FC<D>), descriptors/depth (32FC1 m or 16UC1 mm), descriptors/camera_info,
     descriptors/preview (rgb8)
 Publishes (reliable):
@@ -34,7 +34,7 @@ from dense_descriptor_grasp.grasping.reference import ReferenceMismatchError, lo
 from dense_descriptor_grasp.image_msgs import camera_info_to_K, encoding_info, image_to_numpy, numpy_to_image
 
 from .common import (ApproximateSync, LatestWorker, ParameterRules, ReasonLog, declare, odd_positive, reliable_qos,
-                     run_node, sensor_qos, stamp_seconds)
+                     run_node, stamp_seconds)
 
 MARKER_NS = "grasp"
 # settings parameter -> GraspSettings field
@@ -120,7 +120,9 @@ class GraspNode(Node):
         self.topics = ("descriptors/image", "descriptors/depth", "descriptors/camera_info")
         self.sync = ApproximateSync(3, self._on_frame_set, self.get_parameter("sync_queue_size").value,
                                     self.get_parameter("sync_slop").value)
-        qos_in = sensor_qos(2)
+        # descriptor sets come from our own reliable publisher; a multi-megabyte 32FC<D> image is often lost
+        # when read best effort (fragmented samples), so read them reliable with a shallow keep-last queue
+        qos_in = reliable_qos(1)
         self.create_subscription(Image, self.topics[0], lambda m: self.sync.add(0, m), qos_in)
         self.create_subscription(Image, self.topics[1], lambda m: self.sync.add(1, m), qos_in)
         self.create_subscription(CameraInfo, self.topics[2], lambda m: self.sync.add(2, m), qos_in)
@@ -176,6 +178,8 @@ class GraspNode(Node):
             self.log.error("check_inputs", f"input check failed: {exc}")
 
     def _on_worker_error(self, exc: Exception) -> None:
+        if not self.context.ok():  # shutting down: publishers are gone, nothing to report
+            return
         self.log.error("unexpected", f"frame dropped after an unexpected error: {type(exc).__name__}: {exc}")
 
     def _process(self, frame) -> None:
