@@ -90,3 +90,17 @@ def test_render_config_rejects_bad_values():
         RenderConfig(near=1.0, far=0.5)
     with pytest.raises(ValueError, match="background_dir"):
         RenderConfig(backgrounds=("images",))
+
+
+def test_numpy_quaternion_helpers_agree_with_the_geometry_core():
+    from dense_descriptor_grasp.data.render import matrix_to_quaternion_np, quaternion_to_matrix_np
+    from dense_descriptor_grasp.geometry.se3 import matrix_from_quaternion, quaternion_from_matrix
+
+    rng = np.random.default_rng(0)
+    quats = rng.normal(size=(200, 4))
+    quats[:4] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]  # each branch of Shepperd's method
+    quats /= np.linalg.norm(quats, axis=1, keepdims=True)
+    for q in quats:
+        R = matrix_from_quaternion(q)
+        assert np.allclose(quaternion_to_matrix_np(q), R, atol=1e-9)
+        assert np.allclose(matrix_to_quaternion_np(R), quaternion_from_matrix(R), atol=1e-9)

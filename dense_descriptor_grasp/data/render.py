@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..geometry.se3 import matrix_from_quaternion, quaternion_from_matrix
 from .backgrounds import BACKGROUND_KINDS, make_background
 
 __all__ = [
     "OBJECT_LIBRARY", "ObjectSpec", "resolve_object", "intrinsics_from_fov", "depth_from_gl_buffer",
     "gl_view_matrix", "look_at_pose", "RenderConfig", "ScenePlan", "PlacedObject", "sample_scene",
-    "sample_camera_pose", "RenderedView", "SceneRenderer", "load_obj_vertices",
+    "sample_camera_pose", "RenderedView", "SceneRenderer", "load_obj_vertices", "quaternion_to_matrix_np",
+    "matrix_to_quaternion_np",
 ]
 
 
@@ -135,9 +135,42 @@ def look_at_pose(eye, target, up=(0.0, 0.0, 1.0), roll: float = 0.0) -> np.ndarr
     return T
 
 
+# The generator process stays free of torch (importing the CUDA build of torch costs ~700 MB of RSS, 1 GB instead
+# of 220 MB peak), so the two quaternion conversions pybullet needs are done here in numpy; test_data_render.py
+# checks them against geometry.se3.quaternion_from_matrix / matrix_from_quaternion.
+def quaternion_to_matrix_np(q) -> np.ndarray:
+    """``(3, 3)`` rotation of a unit quaternion ``(x, y, z, w)`` (as ``geometry.se3.matrix_from_quaternion``)."""
+    return np.asarray(_pybullet().getMatrixFromQuaternion(list(q)), dtype=np.float64).reshape(3, 3)
+
+
+def matrix_to_quaternion_np(R: np.ndarray) -> tuple:
+    """``(x, y, z, w)`` with ``w >= 0`` of a rotation (Shepperd, as ``geometry.se3.quaternion_from_matrix``)."""
+    R = np.asarray(R, dtype=np.float64)
+    t = np.array([1 + R[0, 0] + R[1, 1] + R[2, 2], 1 + R[0, 0] - R[1, 1] - R[2, 2],
+                  1 - R[0, 0] + R[1, 1] - R[2, 2], 1 - R[0, 0] - R[1, 1] + R[2, 2]])
+    i = int(np.argmax(t))
+    s = 2.0 * math.sqrt(max(t[i], 1e-12))
+    if i == 0:
+        q = (R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1], t[0])
+    elif i == 1:
+        q = (t[1], R[0, 1] + R[1, 0], R[0, 2] + R[2, 0], R[2, 1] - R[1, 2])
+    elif i == 2:
+        q = (R[0, 1] + R[1, 0], t[2], R[1, 2] + R[2, 1], R[0, 2] - R[2, 0])
+    else:
+        q = (R[0, 2] + R[2, 0], R[1, 2] + R[2, 1], t[3], R[1, 0] - R[0, 1])
+    q = np.asarray(q) / s
+    return tuple((q if q[3] >= 0 else -q).tolist())
+
+
+def _pybullet():
+    import pybullet
+
+    return pybullet
+
+
 def _pose(position, quaternion) -> np.ndarray:
     T = np.eye(4)
-    T[:3, :3] = matrix_from_quaternion(np.asarray(quaternion, dtype=np.float64))
+    T[:3, :3] = quaternion_to_matrix_np(quaternion)
     T[:3, 3] = position
     return T
 
@@ -396,7 +429,7 @@ class SceneRenderer:
             info = p.getDynamicsInfo(body, -1, physicsClientId=cid)
             T_com = obj.T_world_object @ _pose(info[3], info[4])
             p.resetBasePositionAndOrientation(body, T_com[:3, 3].tolist(),
-                                              quaternion_from_matrix(T_com[:3, :3]).tolist(), physicsClientId=cid)
+                                              list(matrix_to_quaternion_np(T_com[:3, :3])), physicsClientId=cid)
             self._bodies.append((body, obj))
         self._scene = scene
 
