@@ -75,4 +75,7 @@ def test_startup_values_are_checked(graph):
         graph.add(GraspNode, {"reference_path": "/nonexistent/ref.npz"})
     node = graph.add(DescriptorNode, {"model_path": str(graph.ckpt), "input_width": 96})
     assert node.descriptor_dim == D and node.get_parameter("model_identity").value
-    assert not set_one(node, "sync_slop", 5.0).successful
+    assert not set_one(node, "input_width", -1).successful and node.get_parameter("input_width").value == 96
+    assert not set_one(node, "sync_slop", 0.1).successful                  # read-only after startup
+    with pytest.raises(InvalidParameterValueException, match="sync_slop"):
+        graph.add(DescriptorNode, {"model_path": str(graph.ckpt), "sync_slop": 5.0})

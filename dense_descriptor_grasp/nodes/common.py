@@ -1,5 +1,5 @@
 """Shared pieces of the node shells: QoS profiles, parameter declaration, per-reason throttled logs,
-a fallback approximate-time synchroniser and a "newest frame set only" worker.
+an approximate-time synchroniser shell (over grasping.time_sync) and a "newest frame set only" worker.
 
 Only this package's ``nodes/`` and ``bringup.py`` import rclpy.
 """
@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from typing import Any, Callable, Sequence
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-try:  # the package's own, ROS-free synchroniser, when it lands; else message_filters; else the one below
-    from dense_descriptor_grasp.grasping.time_sync import ApproximateTimeSynchronizer as _CoreSync  # noqa: F401
-except ImportError:  # pragma: no cover - depends on what is installed
-    _CoreSync = None
+from dense_descriptor_grasp.grasping.time_sync import ApproximateTimeSynchronizer
 
 
 def sensor_qos(depth: int = 2) -> QoSProfile:
@@ -111,41 +107,29 @@ class ReasonLog:
 
 
 class ApproximateSync:
-    """Minimal approximate-time synchroniser (message_filters is not in the Kilted wheels).
-
-    ``add(i, msg)`` with ``msg.header.stamp``; when every input has a message within ``slop`` seconds of the
-    newest arrival, ``callback(*msgs)`` runs with one message per input and everything up to those stamps is
-    discarded. Queues hold at most ``queue_size`` messages per input, so nothing grows.
+    """Approximate-time sync of ``n_inputs`` message streams for a node (message_filters is not in the Kilted
+    wheels): wraps the ROS-free :class:`~dense_descriptor_grasp.grasping.time_sync.ApproximateTimeSynchronizer`
+    (newest complete set within ``slop`` s, bounded queues) and remembers when each input last arrived, so the
+    node can say which input is missing. ``callback(*msgs)`` runs with one message per input, in input order.
+    A stamp more than 1 s older than the last one on its input (sim restart, bag loop) resets the queues.
     """
 
     def __init__(self, n_inputs: int, callback: Callable, queue_size: int = 5, slop: float = 0.05):
         self.n = int(n_inputs)
         self.callback = callback
-        self.slop = float(slop)
-        self.queues = [deque(maxlen=max(int(queue_size), 1)) for _ in range(self.n)]
+        self.core = ApproximateTimeSynchronizer(self.n, slop=float(slop), queue_size=int(queue_size))
         self.last_arrival = [None] * self.n    # monotonic time of the last message per input
-        self._lock = threading.Lock()
+        self.last_stamp = [None] * self.n
 
     def add(self, index: int, msg) -> None:
-        with self._lock:
-            t = stamp_seconds(msg.header.stamp)
-            self.queues[index].append((t, msg))
-            self.last_arrival[index] = time.monotonic()
-            chosen = [None] * self.n
-            chosen[index] = (t, msg)
-            for j in range(self.n):
-                if j == index:
-                    continue
-                if not self.queues[j]:
-                    return
-                chosen[j] = min(self.queues[j], key=lambda item: abs(item[0] - t))
-            stamps = [c[0] for c in chosen]
-            if max(stamps) - min(stamps) > self.slop:
-                return
-            for j in range(self.n):
-                while self.queues[j] and self.queues[j][0][0] <= chosen[j][0]:
-                    self.queues[j].popleft()
-        self.callback(*[c[1] for c in chosen])
+        t = stamp_seconds(msg.header.stamp)
+        self.last_arrival[index] = time.monotonic()
+        if self.last_stamp[index] is not None and t < self.last_stamp[index] - 1.0:
+            self.core.reset()
+        self.last_stamp[index] = t
+        matched = self.core.add(index, t, msg)
+        if matched is not None:
+            self.callback(*matched)
 
     def missing_inputs(self, timeout: float) -> list[int]:
         """Inputs silent for ``timeout`` s while another input did arrive within it (empty if all silent)."""

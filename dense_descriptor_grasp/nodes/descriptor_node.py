@@ -76,10 +76,10 @@ class DescriptorNode(Node):
         declare(self, "output_height", 0, "Height of the published descriptor image; 0 = colour height.",
                 min_value=0, max_value=4096)
         declare(self, "normalize", True, "L2-normalise descriptors (as the reference files expect by default).")
-        declare(self, "sync_slop", 0.05, "Approximate time sync: max stamp difference (s) within a frame set.",
-                min_value=0.0, max_value=1.0)
-        declare(self, "sync_queue_size", 5, "Approximate time sync: messages kept per input.",
-                min_value=1, max_value=100)
+        declare(self, "sync_slop", 0.05, "Approximate time sync: max stamp difference (s) within a set (startup only).",
+                min_value=0.0, max_value=1.0, read_only=True)
+        declare(self, "sync_queue_size", 5, "Approximate time sync: messages kept per input (startup only).",
+                min_value=1, max_value=100, read_only=True)
         declare(self, "missing_input_timeout", 2.0,
                 "Warn when one input (e.g. camera_info) stays silent this long while the others arrive (s).",
                 min_value=0.1, max_value=60.0)

@@ -88,10 +88,10 @@ class GraspNode(Node):
                 max_value=100000)
         declare(self, "min_inliers", 3, "Inliers needed for a 6-DoF pose.", min_value=3, max_value=1000)
         declare(self, "marker_lifetime", 0.5, "Lifetime of the RViz markers (s).", min_value=0.0, max_value=60.0)
-        declare(self, "sync_slop", 0.02, "Approximate time sync: max stamp difference (s).", min_value=0.0,
-                max_value=1.0)
-        declare(self, "sync_queue_size", 5, "Approximate time sync: messages kept per input.", min_value=1,
-                max_value=100)
+        declare(self, "sync_slop", 0.02, "Approximate time sync: max stamp difference (s) (startup only).",
+                min_value=0.0, max_value=1.0, read_only=True)
+        declare(self, "sync_queue_size", 5, "Approximate time sync: messages kept per input (startup only).",
+                min_value=1, max_value=100, read_only=True)
         declare(self, "missing_input_timeout", 2.0, "Warn when one input stays silent this long (s).",
                 min_value=0.1, max_value=60.0)
         declare(self, "log_throttle", 2.0, "Seconds between repeated logs of the same problem.", min_value=0.0,
