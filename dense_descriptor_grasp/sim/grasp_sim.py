@@ -600,7 +600,12 @@ class GraspScene:
         return T_world_grasp @ np.linalg.inv(self.T_hand_grasp) @ self.T_hand_com
 
     def _set_hand(self, T_world_grasp: np.ndarray, reset: bool = False) -> None:
-        pos, quat = pose_from_matrix(self._hand_com_pose(T_world_grasp))
+        T = self._hand_com_pose(T_world_grasp)
+        pos = T[:3, 3]
+        # the orientation is constant along the approach and the lift: convert it once
+        if getattr(self, "_cached_R", None) is None or not np.array_equal(T[:3, :3], self._cached_R):
+            self._cached_R, self._cached_q = T[:3, :3].copy(), _quaternion_from_rotation(T[:3, :3])
+        quat = self._cached_q
         if reset:
             pb.resetBasePositionAndOrientation(self.hand, pos.tolist(), quat.tolist(), physicsClientId=self.client)
         else:
