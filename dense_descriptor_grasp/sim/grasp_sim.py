@@ -716,10 +716,10 @@ class GraspScene:
 
     # -- lifetime
     def close(self) -> None:
-        if self.client is not None:
+        if getattr(self, "client", None) is not None:
             try:
                 pb.disconnect(self.client)
-            except pb.error:
+            except Exception:  # already disconnected, or the interpreter is shutting down
                 pass
             self.client = None
 
