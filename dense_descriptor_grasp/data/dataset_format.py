@@ -19,7 +19,7 @@ import tempfile
 import numpy as np
 
 __all__ = [
-    "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_DEPTH_SCALE", "atomic_write_bytes", "atomic_write_json",
+    "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_DEPTH_SCALE", "atomic_write_bytes", "atomic_write_json", "dumps_json",
     "write_png", "encode_depth", "view_paths", "write_view", "view_complete", "remove_stale_temp_files",
     "read_json", "RGB_EXTENSIONS",
 ]
@@ -53,9 +53,26 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         raise
 
 
+def _is_flat(value) -> bool:
+    return isinstance(value, list) and all(isinstance(x, (int, float, str, bool)) or x is None for x in value)
+
+
+def dumps_json(obj, indent: int = 0) -> str:
+    """Deterministic, readable JSON: sorted keys, one matrix row (or flat list) per line."""
+    pad, inner = " " * indent, " " * (indent + 1)
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k))}: {dumps_json(obj[k], indent + 1)}" for k in sorted(obj)]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list) and obj and not _is_flat(obj):
+        return "[\n" + ",\n".join(inner + dumps_json(x, indent + 1) for x in obj) + "\n" + pad + "]"
+    return json.dumps(obj)
+
+
 def atomic_write_json(path: str, obj) -> None:
-    """Deterministic JSON (sorted keys, indent 1, trailing newline), written atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+    """Deterministic JSON (:func:`dumps_json`, trailing newline), written atomically."""
+    atomic_write_bytes(path, (dumps_json(obj) + "\n").encode())
 
 
 def read_json(path: str):
