@@ -126,6 +126,7 @@ class ApproximateSync:
         self.last_arrival[index] = time.monotonic()
         if self.last_stamp[index] is not None and t < self.last_stamp[index] - 1.0:
             self.core.reset()
+            self.last_stamp = [None] * self.n
         self.last_stamp[index] = t
         matched = self.core.add(index, t, msg)
         if matched is not None:

@@ -120,19 +120,27 @@ class DescriptorNode(Node):
         self.sync = ApproximateSync(3, self._on_frame_set, self.get_parameter("sync_queue_size").value,
                                     self.get_parameter("sync_slop").value)
         qos_in = sensor_qos(2)
-        self.create_subscription(Image, self.topics[0], lambda m: self.sync.add(0, m), qos_in)
-        self.create_subscription(Image, self.topics[1], lambda m: self.sync.add(1, m), qos_in)
-        self.create_subscription(CameraInfo, self.topics[2], lambda m: self.sync.add(2, m), qos_in)
+        self.create_subscription(Image, self.topics[0], lambda m: self._on_input(0, m), qos_in)
+        self.create_subscription(Image, self.topics[1], lambda m: self._on_input(1, m), qos_in)
+        self.create_subscription(CameraInfo, self.topics[2], lambda m: self._on_input(2, m), qos_in)
         self.worker = LatestWorker(self._process, self._on_worker_error, "descriptor_inference")
         self.create_timer(0.5, self._check_inputs)
         self.frames = 0
         self.last_inference_s = float("nan")
         self.frame_times = deque(maxlen=1000)   # monotonic time of each published descriptor set
+        self.process_times = deque(maxlen=1000)  # (inference s, whole frame s) per published set
         self.get_logger().info(
             f"descriptor_node ready: model {model_path} (identity {self.model_identity}, D={self.descriptor_dim}, "
             f"method {self.model.method}) on {self.device}; subscribing {', '.join(self.resolve_topic_name(t) for t in self.topics)}")
 
     # ------------------------------------------------------------------ callbacks (never raise)
+    def _on_input(self, index: int, msg) -> None:
+        try:
+            self.sync.add(index, msg)
+        except Exception as exc:  # noqa: BLE001 - e.g. a malformed stamp
+            self.log.warn("sync", f"message on {self.resolve_topic_name(self.topics[index])} dropped by the time "
+                                  f"synchroniser: {type(exc).__name__}: {exc}")
+
     def _on_frame_set(self, color: Image, depth: Image, info: CameraInfo) -> None:
         self.worker.submit((color, depth, info))
 
@@ -153,6 +161,7 @@ class DescriptorNode(Node):
 
     def _process(self, frame) -> None:
         color_msg, depth_msg, info_msg = frame
+        t_start = time.perf_counter()
         desc = (f"colour {color_msg.encoding} {color_msg.width}x{color_msg.height} frame '{color_msg.header.frame_id}', "
                 f"depth {depth_msg.encoding} {depth_msg.width}x{depth_msg.height} frame '{depth_msg.header.frame_id}', "
                 f"camera_info {info_msg.width}x{info_msg.height}")
@@ -205,6 +214,7 @@ class DescriptorNode(Node):
         self.pub_info.publish(make_camera_info(K, out_w, out_h, header))
         self.frames += 1
         self.frame_times.append(time.monotonic())
+        self.process_times.append((self.last_inference_s, time.perf_counter() - t_start))
 
     def compute_descriptors(self, rgb: np.ndarray, input_size, output_size) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (D, H_out, W_out) float32 descriptors."""

@@ -123,9 +123,9 @@ class GraspNode(Node):
         # descriptor sets come from our own reliable publisher; a multi-megabyte 32FC<D> image is often lost
         # when read best effort (fragmented samples), so read them reliable with a shallow keep-last queue
         qos_in = reliable_qos(1)
-        self.create_subscription(Image, self.topics[0], lambda m: self.sync.add(0, m), qos_in)
-        self.create_subscription(Image, self.topics[1], lambda m: self.sync.add(1, m), qos_in)
-        self.create_subscription(CameraInfo, self.topics[2], lambda m: self.sync.add(2, m), qos_in)
+        self.create_subscription(Image, self.topics[0], lambda m: self._on_input(0, m), qos_in)
+        self.create_subscription(Image, self.topics[1], lambda m: self._on_input(1, m), qos_in)
+        self.create_subscription(CameraInfo, self.topics[2], lambda m: self._on_input(2, m), qos_in)
         self._previews = {}
         self.create_subscription(Image, "descriptors/preview", self._on_preview, qos_in)
         self.worker = LatestWorker(self._process, self._on_worker_error, "grasp_matching")
@@ -159,10 +159,22 @@ class GraspNode(Node):
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ callbacks (never raise)
+    def _on_input(self, index: int, msg) -> None:
+        try:
+            self.sync.add(index, msg)
+        except Exception as exc:  # noqa: BLE001 - e.g. a malformed stamp
+            self.log.warn("sync", f"message on {self.resolve_topic_name(self.topics[index])} dropped by the time "
+                                  f"synchroniser: {type(exc).__name__}: {exc}")
+
     def _on_preview(self, msg: Image) -> None:
-        self._previews[stamp_seconds(msg.header.stamp)] = msg
-        while len(self._previews) > 5:
-            self._previews.pop(min(self._previews))
+        try:
+            previews = dict(self._previews)
+            previews[stamp_seconds(msg.header.stamp)] = msg
+            for stamp in sorted(previews)[:-5]:
+                del previews[stamp]
+            self._previews = previews  # swapped whole: the worker thread only reads
+        except Exception as exc:  # noqa: BLE001
+            self.log.warn("preview", f"preview dropped: {exc}")
 
     def _on_frame_set(self, desc: Image, depth: Image, info: CameraInfo) -> None:
         self.worker.submit((desc, depth, info, time.perf_counter()))

@@ -1,0 +1,75 @@
+"""The node helpers: newest-frame worker (no growing queue), sync shell, parameter rules, per-reason throttling."""
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+from dense_descriptor_grasp.nodes.common import ApproximateSync, LatestWorker, ParameterRules, ReasonLog, odd_positive  # noqa: E402
+
+
+def test_worker_processes_only_the_newest_item_when_slow():
+    done, errors = [], []
+    gate = threading.Event()
+
+    def process(item):
+        gate.wait(5)
+        done.append(item)
+        if item == "boom":
+            raise RuntimeError("bad frame")
+
+    worker = LatestWorker(process, errors.append)
+    worker.submit(0)
+    time.sleep(0.1)                       # 0 is being processed (blocked on the gate)
+    for i in range(1, 10):
+        worker.submit(i)                  # 1..8 are overwritten by their successors
+    gate.set()
+    deadline = time.monotonic() + 5
+    while len(done) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert done == [0, 9] and worker.dropped == 8
+    worker.submit("boom")
+    deadline = time.monotonic() + 5
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert isinstance(errors[0], RuntimeError)
+    worker.submit(10)                     # the thread survived the exception
+    deadline = time.monotonic() + 5
+    while done[-1] != 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert done[-1] == 10
+    worker.stop()
+
+
+def msg(t):
+    return SimpleNamespace(header=SimpleNamespace(stamp=SimpleNamespace(sec=int(t), nanosec=int(round((t % 1) * 1e9)))))
+
+
+def test_sync_shell_matches_names_missing_inputs_and_recovers_from_a_clock_jump():
+    sets = []
+    sync = ApproximateSync(3, lambda *m: sets.append(m), queue_size=3, slop=0.05)
+    sync.add(0, msg(10.0))
+    sync.add(1, msg(10.01))
+    assert sync.missing_inputs(5.0) == [2] and not sets
+    sync.add(2, msg(10.02))
+    assert len(sets) == 1 and sync.missing_inputs(5.0) == []
+    for i in range(3):                    # the sim restarted: stamps jump back by 10 s
+        sync.add(i, msg(0.5))
+    assert len(sets) == 2
+
+
+def test_parameter_rules_and_throttle():
+    rules = ParameterRules(choices={"metric": ("l2", "cosine")}, checks={"w": odd_positive})
+    p = lambda n, v: SimpleNamespace(name=n, value=v)  # noqa: E731
+    assert rules([p("metric", "l2"), p("w", 5)]).successful
+    bad = rules([p("metric", "hamming")])
+    assert not bad.successful and "metric" in bad.reason
+    assert not rules([p("w", 4)]).successful
+    lines = []
+    log = ReasonLog(SimpleNamespace(warning=lines.append, error=lines.append, info=lines.append), period=60.0)
+    for _ in range(3):
+        log.warn("a", "first problem")
+        log.warn("b", "second problem")
+    assert lines == ["first problem", "second problem"]
