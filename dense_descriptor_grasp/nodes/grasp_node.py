@@ -323,6 +323,12 @@ class GraspNode(Node):
 
 
 def main(args=None):
+    # Alone in its process the grasp node runs torch only for tiny geometry ops (Kabsch on 3x3 batches), where a
+    # 2-thread pool costs ~16 ms per call on a busy 2-core machine against 0.02 ms single-threaded (measured).
+    # bringup shares the process with the descriptor network and leaves the setting alone.
+    import torch
+
+    torch.set_num_threads(1)
     run_node(GraspNode, args)
 
 
