@@ -1,0 +1,738 @@
+"""``make demo`` / ``demo``: the whole job end to end on a CPU, every step skipped when its result exists.
+
+    demo                                  # data/demo_duck, models/demo/last.pt, outputs/demo/
+    demo --quick                          # tiny sizes and budgets (the test uses it)
+    demo --train-minutes 15 --poses 10 --device cpu
+
+Steps (each prints what it does, and skips work already done, so a second run is quick):
+  1. dataset    generate the synthetic duck dataset into ``data/demo_duck`` (resumable)
+  2. train      train the keypoint model into ``models/demo/`` under a wall-clock budget (resumes a partial run)
+  3. reference  a reference for a named duck part (default ``head_top``) from a dataset view where it is
+                visible, with every other visible named part and a few surface points (>= 3: the 6-DoF path)
+  4. pipeline   the pip bringup's nodes (sim camera, descriptor node, grasp node) in this process; for a series
+                of seeded object poses print the published grasp beside the true position of the part (mm)
+  5. pictures   descriptor preview, match heatmap and the grasp on the image, as PNGs in ``outputs/demo/``
+The last line is the summary: median semantic point error (mm) and how many poses got a grasp.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DemoSettings", "settings_from_args", "step_dataset", "step_train", "step_reference", "step_pipeline",
+           "choose_reference_view", "part_error_mm", "summary_line", "get_args_parser", "main"]
+
+OBJECT = "duck"
+TRAIN_STATE = "demo_train.json"   # in the model folder: budget spent so far, complete or not
+
+
+@dataclass
+class DemoSettings:
+    """Every size and budget of one demo run (``--quick`` shrinks them)."""
+
+    root: Path = Path(".")
+    dataset: str = "data/demo_duck"
+    model_dir: str = "models/demo"
+    out: str = "outputs/demo"
+    views: int = 300
+    width: int = 160
+    height: int = 120
+    output_stride: int = 16
+    train_minutes: float = 15.0
+    max_steps: int = 100000          # the wall-clock budget ends training, not this
+    checkpoint_every: int = 25
+    part: str = "head_top"
+    surface_points: int = 4
+    poses: int = 10
+    camera_rate: float = 4.0         # frames per second of the sim camera
+    pipeline_timeout: float = 0.0    # 0: 60 s + 30 s per pose
+    seed: int = 0
+    pose_seed: int = 7               # seed of the sim camera's object poses (other than the dataset's)
+    device: str = "cpu"
+    tensorboard: bool = True
+    split: str | None = "train"
+    quick: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path(self.model_dir) / "last.pt"
+
+
+def log(msg: str) -> None:
+    print(f"[demo] {msg}", flush=True)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _atomic_write_png(path: Path, rgb: np.ndarray) -> Path:
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".png", dir=str(path.parent))
+    os.close(fd)
+    if not cv2.imwrite(tmp, np.ascontiguousarray(rgb[:, :, ::-1])):
+        os.unlink(tmp)
+        raise OSError(f"could not write {path}")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- 1. dataset
+def step_dataset(s: DemoSettings) -> dict:
+    """Generate ``s.dataset`` unless its manifest says it is complete with these arguments (resumes otherwise)."""
+    from dense_descriptor_grasp.data.generate import generate_dataset
+    from dense_descriptor_grasp.data.render import RenderConfig
+
+    out = s.path(s.dataset)
+    manifest = out / "manifest.json"
+    if manifest.is_file():
+        m = json.loads(manifest.read_text())
+        g = m.get("generator", {})
+        if m.get("complete") and g.get("num_views") == s.views and (g.get("width"), g.get("height")) == (s.width, s.height):
+            log(f"1/5 dataset: {out} is complete ({s.views} views {s.width}x{s.height}) - skipped")
+            return {"skipped": True}
+    log(f"1/5 dataset: rendering {s.views} views of the {OBJECT} at {s.width}x{s.height} into {out} "
+        "(pybullet CPU renderer; an interrupted run continues where it stopped)")
+    stats = generate_dataset(str(out), [OBJECT], num_views=s.views, views_per_scene=2, seed=s.seed,
+                             config=RenderConfig(width=s.width, height=s.height), progress=True)
+    log(f"1/5 dataset: {stats['written']} views written, {stats['skipped']} already there "
+        f"({stats['views_per_second']:.1f} views/s)")
+    return stats
+
+
+# ---------------------------------------------------------------------------------------------- 2. train
+def _train_state(s: DemoSettings) -> dict | None:
+    path = s.path(s.model_dir) / TRAIN_STATE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _write_train_state(s: DemoSettings, state: dict) -> None:
+    _atomic_write_text(s.path(s.model_dir) / TRAIN_STATE, json.dumps(state, indent=1))
+
+
+def step_train(s: DemoSettings) -> dict:
+    """Train the default keypoint model into ``s.model_dir`` within ``s.train_minutes`` (all runs together).
+
+    ``last.pt`` without a demo state file (a model put there by a user) is used as is; a state file that says
+    "not complete" (an interrupted run) is resumed from ``last.pt`` with the rest of the budget.
+    """
+    from dense_descriptor_grasp.model.checkpoint import load_checkpoint
+    from dense_descriptor_grasp.training.config import load_config
+    from dense_descriptor_grasp.training.train import run_training
+
+    ckpt = s.checkpoint
+    state = _train_state(s)
+    if ckpt.is_file() and (state is None or state.get("complete")):
+        info = load_checkpoint(ckpt)
+        log(f"2/5 train: {ckpt} exists (step {info['step']}, model {info.get('model_identity')}) - skipped")
+        return {"skipped": True, "step": int(info["step"])}
+    spent = 0.0
+    resume = None
+    if ckpt.is_file() and state is not None:
+        info = load_checkpoint(ckpt)
+        spent = float(state.get("spent_minutes", 0.0)) + float(info.get("metadata", {}).get("wall_seconds", 0.0)) / 60.0
+        resume = "auto"
+        log(f"2/5 train: resuming the interrupted run from {ckpt} at step {info['step']} "
+            f"({spent:.1f} of {s.train_minutes} min spent)")
+    remaining = s.train_minutes - spent
+    if remaining <= 0.05:
+        _write_train_state(s, {"complete": True, "spent_minutes": spent, "budget_minutes": s.train_minutes})
+        log(f"2/5 train: budget of {s.train_minutes} min already spent - using {ckpt}")
+        return {"skipped": True}
+    overrides = [
+        f"data.dataset={json.dumps(str(s.path(s.dataset)))}",
+        f"data.split={json.dumps(s.split)}",
+        f"model.method=keypoint",
+        f"model.output_stride={s.output_stride}",
+        f"train.out={json.dumps(str(s.path(s.model_dir)))}",
+        f"train.steps={s.max_steps}",
+        f"train.max_minutes={remaining:.4f}",
+        f"train.checkpoint_every={s.checkpoint_every}",
+        f"train.device={json.dumps(s.device)}",
+        f"train.seed={s.seed}",
+        f"train.tensorboard={'true' if s.tensorboard else 'false'}",
+    ]
+    cfg = load_config(None, overrides)
+    log(f"2/5 train: keypoint model (ResNet-34, D={cfg.model.descriptor_dim}, N={cfg.model.num_keypoints}, "
+        f"stride {cfg.model.output_stride}, batch {cfg.train.batch_size}) on {s.dataset} for {remaining:.1f} min "
+        f"of wall clock on {s.device} -> {ckpt}")
+    _write_train_state(s, {"complete": False, "spent_minutes": spent, "budget_minutes": s.train_minutes})
+    summary = run_training(cfg, resume=resume, progress=True, log=log)
+    if summary["status"] != "ok":
+        raise RuntimeError(f"training stopped: {summary['status']} at step {summary['step']} (see {s.model_dir})")
+    spent += summary["seconds"] / 60.0
+    _write_train_state(s, {"complete": True, "spent_minutes": round(spent, 3), "budget_minutes": s.train_minutes,
+                           "step": summary["step"], "final_losses": summary["final"]})
+    log(f"2/5 train: {summary['steps_run']} steps in {summary['seconds']:.0f} s "
+        f"({summary['seconds_per_step']:.2f} s/step), total step {summary['step']}, final loss "
+        f"{summary['final'].get('total', float('nan')):.4g}; loss curve {summary['loss_curve']}")
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------- 3. reference
+def _read_camera_json(dataset: Path, view_id: str) -> dict:
+    return json.loads((dataset / "camera" / f"{view_id}.json").read_text())
+
+
+def visible_parts(T_camera_object: np.ndarray, K: np.ndarray, depth: np.ndarray, mask: np.ndarray,
+                  parts: dict, tolerance: float = 0.006) -> dict:
+    """Named parts seen in a view: name -> (u, v) for parts in the image, on the mask, not hidden.
+
+    ``parts``: name -> point (3,) in the object frame; depth (H, W) metres; a part is hidden when the depth
+    image is nearer than the part by more than ``tolerance`` metres everywhere in its 3x3 neighbourhood.
+    """
+    from dense_descriptor_grasp.geometry.camera import project
+
+    h, w = depth.shape
+    seen = {}
+    for name, p in parts.items():
+        p_cam = T_camera_object[:3, :3] @ np.asarray(p, dtype=np.float64) + T_camera_object[:3, 3]
+        uv, z = project(p_cam[None], np.asarray(K, dtype=np.float64))
+        u, v = (float(x) for x in uv[0])
+        iu, iv = int(round(u)), int(round(v))
+        if not (2 <= iu < w - 2 and 2 <= iv < h - 2) or z[0] <= 0:
+            continue
+        window = depth[iv - 1:iv + 2, iu - 1:iu + 2]
+        if mask[iv, iu] and np.any(np.abs(window - z[0]) < tolerance):
+            seen[name] = (u, v)
+    return seen
+
+
+def surface_samples(mask: np.ndarray, depth: np.ndarray, count: int, avoid, margin: int = 3,
+                    min_separation: float = 6.0) -> list:
+    """``count`` pixels (u, v) spread over the mask interior with depth (farthest-point sampling), away from ``avoid``."""
+    import cv2
+
+    if count <= 0:
+        return []
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) > 0
+    inner &= depth > 0
+    vs, us = np.nonzero(inner)
+    if len(us) == 0:
+        return []
+    pts = np.stack([us, vs], axis=1).astype(np.float64)
+    taken = np.asarray(list(avoid), dtype=np.float64).reshape(-1, 2)
+    dist = np.full(len(pts), np.inf)
+    for q in taken:
+        dist = np.minimum(dist, np.linalg.norm(pts - q, axis=1))
+    if not np.isfinite(dist).any():
+        dist = np.linalg.norm(pts - pts.mean(0), axis=1)
+    chosen = []
+    while len(chosen) < count:
+        i = int(np.argmax(dist))
+        if dist[i] < min_separation:
+            break
+        chosen.append((float(pts[i, 0]), float(pts[i, 1])))
+        dist = np.minimum(dist, np.linalg.norm(pts - pts[i], axis=1))
+    return chosen
+
+
+def choose_reference_view(dataset: Path, part: str) -> tuple[str, dict]:
+    """The dataset view that sees ``part`` and the most other named parts (ties: the larger mask).
+
+    Returns ``(view_id, {name: (u, v)})``. Raises ``ValueError`` when no view sees the part.
+    """
+    from dense_descriptor_grasp.data.dataset import RGBDDataset
+    from dense_descriptor_grasp.sim.grasp_sim import object_keypoints
+
+    parts = {k: v for k, v in object_keypoints(OBJECT).items() if k != "top"}
+    if part not in parts:
+        raise ValueError(f"--part {part!r}: the {OBJECT} has parts {sorted(parts)}")
+    ds = RGBDDataset(str(dataset), validate=False)
+    best, best_key = None, None
+    for i, view_id in enumerate(ds.view_ids):
+        cam = _read_camera_json(dataset, view_id)
+        objs = [o for o in cam.get("objects", []) if o.get("name") == OBJECT]
+        if len(objs) != 1:
+            continue
+        sample = ds.load_numpy(i)
+        T_camera_object = np.linalg.inv(np.asarray(cam["T_world_camera"])) @ np.asarray(objs[0]["T_world_object"])
+        seen = visible_parts(T_camera_object, sample["K"], sample["depth"], sample["mask"], parts)
+        if part not in seen:
+            continue
+        key = (len(seen), int(sample["mask"].sum()))
+        if best_key is None or key > best_key:
+            best, best_key = (view_id, seen), key
+    if best is None:
+        raise ValueError(f"no view of {dataset} shows the {OBJECT}'s {part!r}")
+    return best
+
+
+def step_reference(s: DemoSettings) -> dict:
+    """Write ``<model_dir>/reference_<part>.npz`` for the current model unless it is there already."""
+    from dense_descriptor_grasp.data.dataset import RGBDDataset
+    from dense_descriptor_grasp.grasping.reference import load_reference, save_reference
+    from dense_descriptor_grasp.make_reference import build_reference
+    from dense_descriptor_grasp.model.checkpoint import load_checkpoint, load_model
+
+    path = s.path(s.model_dir) / f"reference_{s.part}.npz"
+    identity = str(load_checkpoint(s.checkpoint).get("model_identity", ""))
+    if path.is_file():
+        try:
+            ref = load_reference(path, identity)
+            log(f"3/5 reference: {path} exists for model {identity} ({len(ref)} references {ref.names}) - skipped")
+            return {"skipped": True, "path": path}
+        except ValueError as exc:
+            log(f"3/5 reference: {path} is stale ({exc}); making it again")
+    dataset = s.path(s.dataset)
+    view_id, seen = choose_reference_view(dataset, s.part)
+    ds = RGBDDataset(str(dataset), validate=False)
+    sample = ds.load_numpy(ds.index_of(view_id))
+    names = [s.part] + [n for n in seen if n != s.part]
+    pixels = [seen[n] for n in names]
+    extra = surface_samples(sample["mask"], sample["depth"], s.surface_points, pixels)
+    names += [f"surface_{k}" for k in range(len(extra))]
+    pixels += extra
+    log(f"3/5 reference: view {view_id} of {dataset} shows '{s.part}' and {len(seen) - 1} other named parts; "
+        f"{len(names)} references {names}, grasp on '{s.part}'")
+    model = load_model(s.checkpoint, device=s.device)
+    ref = build_reference(model, sample["rgb"], sample["depth"], np.asarray(sample["K"], dtype=np.float64), pixels,
+                          names, grasp_index=0, device=s.device,
+                          source=f"demo: dataset {dataset} view {view_id}, named {OBJECT} parts + surface points")
+    save_reference(path, ref)
+    picture = draw_reference(sample["rgb"], pixels, names)
+    _atomic_write_png(s.path(s.out) / "reference_view.png", picture)
+    log(f"3/5 reference: wrote {path} and {s.path(s.out) / 'reference_view.png'}")
+    return {"skipped": False, "path": path, "view": view_id, "names": names}
+
+
+def draw_reference(rgb: np.ndarray, pixels, names) -> np.ndarray:
+    """The reference view with its references (the grasp part in red, the others in green), enlarged 2x."""
+    import cv2
+
+    scale = 2 if rgb.shape[1] < 400 else 1
+    img = cv2.resize(np.ascontiguousarray(rgb), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    for i, ((u, v), name) in enumerate(zip(pixels, names)):
+        c = (255, 0, 0) if i == 0 else (0, 220, 0)
+        p = (int(round(u * scale)), int(round(v * scale)))
+        cv2.circle(img, p, 3, c, -1)
+        cv2.putText(img, name, (p[0] + 4, p[1] - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.3, c, 1, cv2.LINE_AA)
+    return img
+
+
+# ---------------------------------------------------------------------------------------------- 4. pipeline
+def part_error_mm(grasp_position, T_camera_object, part_object) -> float:
+    """Distance (mm) between a grasp position (3,) and a part (3,) in the object frame carried by T_camera_object."""
+    T = np.asarray(T_camera_object, dtype=np.float64)
+    true = T[:3, :3] @ np.asarray(part_object, dtype=np.float64) + T[:3, 3]
+    return float(np.linalg.norm(np.asarray(grasp_position, dtype=np.float64) - true) * 1000.0)
+
+
+def centre_error_mm(part: str) -> float:
+    """Distance (mm) from ``part`` to the mean of the object's named parts: the error of a part-blind guess."""
+    from dense_descriptor_grasp.sim.grasp_sim import object_keypoints
+
+    parts = {k: v for k, v in object_keypoints(OBJECT).items() if k != "top"}
+    centre = np.mean(np.stack(list(parts.values())), axis=0)
+    return float(np.linalg.norm(parts[part] - centre) * 1000.0)
+
+
+def summary_line(rows: list, part: str) -> str:
+    """One line: median semantic point error (mm) over the poses with a grasp, and how many got one."""
+    errors = [r["error_mm"] for r in rows if r.get("error_mm") is not None]
+    modes = [r.get("mode") for r in rows if r.get("error_mm") is not None]
+    n = len(rows)
+    if not errors:
+        return f"demo summary: median semantic point error n/a mm for '{part}': 0/{n} poses got a grasp"
+    e = np.asarray(errors)
+    return (f"demo summary: median semantic point error {np.median(e):.1f} mm for '{part}' "
+            f"({len(errors)}/{n} poses got a grasp: {modes.count('object_pose')} 6-DoF, "
+            f"{modes.count('single_point')} single-point; mean {e.mean():.1f} mm, "
+            f"{int(np.sum(e <= 20.0))} within 20 mm)")
+
+
+def _pose_matrix(msg) -> np.ndarray:
+    from dense_descriptor_grasp.geometry.se3 import matrix_from_quaternion
+
+    o, p = msg.pose.orientation, msg.pose.position
+    T = np.eye(4)
+    T[:3, :3] = np.asarray(matrix_from_quaternion(np.array([o.x, o.y, o.z, o.w], dtype=np.float64)))
+    T[:3, 3] = (p.x, p.y, p.z)
+    return T
+
+
+HOLD_POSE = 3600.0   # sim camera pose_period while a pose is being grasped (the demo advances poses itself)
+NEXT_POSE = 0.1      # pose_period that makes the sim camera draw a new pose at its next frame
+
+
+def _make_observer(context, camera_node=None, keep: int = 80):
+    """A node recording what the pipeline publishes, keyed by the image stamp (ns).
+
+    With ``camera_node`` (the in-process sim camera), :meth:`next_pose` asks it for a new object pose through its
+    ``pose_period`` parameter, which is set back to "hold" as soon as the new pose is seen: each pose stays until
+    the pipeline has processed it, however slow the machine.
+    """
+    import threading
+    from collections import OrderedDict
+
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image
+    from visualization_msgs.msg import MarkerArray
+
+    from dense_descriptor_grasp.image_msgs import camera_info_to_K, image_to_numpy
+
+    class PipelineObserver(Node):
+        def __init__(self):
+            super().__init__("demo_observer", context=context)
+            self.lock = threading.Lock()
+            self.pose_of_stamp = OrderedDict()    # stamp -> pose index
+            self.poses = []                       # index -> T_camera_object
+            self.images = {k: OrderedDict() for k in ("rgb", "preview", "heatmap")}
+            self.grasps = {}                      # pose index -> (stamp, T_camera_grasp)
+            self.modes = OrderedDict()            # stamp -> marker text ("object_pose conf 0.83" / "no grasp")
+            self.processed = {}                   # pose index -> frames the grasp node finished
+            self.max_processed = -1
+            self.first_processed = {}             # pose index -> monotonic time of its first processed frame
+            self.K = None
+            self.camera_node = camera_node
+            self.advancing = False
+            qos = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+            self.create_subscription(PoseStamped, "sim/object_pose", self._on_object_pose, qos)
+            self.create_subscription(PoseStamped, "grasp/pose", self._on_grasp, qos)
+            self.create_subscription(MarkerArray, "grasp/markers", self._on_markers, qos)
+            self.create_subscription(CameraInfo, "camera/color/camera_info", self._on_info, qos)
+            for key, topic in (("rgb", "camera/color/image_raw"), ("preview", "descriptors/preview"),
+                               ("heatmap", "grasp/heatmap")):
+                self.create_subscription(Image, topic, lambda m, k=key: self._on_image(k, m), qos)
+
+        @staticmethod
+        def stamp(msg) -> int:
+            return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+        def _remember(self, table, key, value):
+            table[key] = value
+            while len(table) > keep:
+                table.popitem(last=False)
+
+        def _on_info(self, msg):
+            if self.K is None:
+                self.K = camera_info_to_K(msg)
+
+        def _on_object_pose(self, msg):
+            T = _pose_matrix(msg)
+            with self.lock:
+                if not self.poses or not np.allclose(self.poses[-1], T, atol=1e-6):
+                    self.poses.append(T)
+                    if self.advancing:
+                        self._set_pose_period(HOLD_POSE)
+                        self.advancing = False
+                self.pose_of_stamp[self.stamp(msg)] = len(self.poses) - 1
+                while len(self.pose_of_stamp) > 10 * keep:
+                    self.pose_of_stamp.popitem(last=False)
+
+        def _on_image(self, key, msg):
+            img = image_to_numpy(msg)
+            with self.lock:
+                self._remember(self.images[key], self.stamp(msg), img)
+                if key == "heatmap":
+                    index = self.pose_of_stamp.get(self.stamp(msg))
+                    if index is not None:
+                        self.processed[index] = self.processed.get(index, 0) + 1
+                        self.first_processed.setdefault(index, time.monotonic())
+                        self.max_processed = max(self.max_processed, index)
+
+        def _on_markers(self, msg):
+            texts = [m.text for m in msg.markers if m.text]
+            if texts and msg.markers:
+                with self.lock:
+                    self._remember(self.modes, self.stamp(msg.markers[0]), texts[0])
+
+        def _on_grasp(self, msg):
+            stamp = self.stamp(msg)
+            with self.lock:
+                index = self.pose_of_stamp.get(stamp)
+                if index is not None and index not in self.grasps:
+                    self.grasps[index] = (stamp, _pose_matrix(msg))
+
+        def finished(self, index: int, settle: float = 0.5) -> bool:
+            """Pose ``index`` is done: its grasp and that frame's heatmap arrived, or a frame of it was processed
+            ``settle`` s ago without a grasp, or a later pose was processed already."""
+            if self.max_processed > index:
+                return True
+            if index in self.grasps:
+                return self.grasps[index][0] in self.images["heatmap"]
+            first = self.first_processed.get(index)
+            return first is not None and time.monotonic() - first > settle
+
+        def _set_pose_period(self, value: float) -> None:
+            from rclpy.parameter import Parameter
+
+            if self.camera_node is not None:
+                self.camera_node.set_parameters([Parameter("pose_period", Parameter.Type.DOUBLE, float(value))])
+
+        def next_pose(self) -> None:
+            """Ask the sim camera for a new object pose at its next frame (call with ``lock`` held)."""
+            if self.camera_node is not None and not self.advancing:
+                self.advancing = True
+                self._set_pose_period(NEXT_POSE)
+
+    return PipelineObserver()
+
+
+def _isolate_ros_domain() -> None:
+    """Own DDS domain (pid based) and localhost discovery, unless the user chose a domain."""
+    if "ROS_DOMAIN_ID" not in os.environ:
+        os.environ["ROS_DOMAIN_ID"] = str(1 + (os.getpid() * 13) % 100)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+
+def _pipeline_params(s: DemoSettings) -> Path:
+    """config/grasp.yaml with the demo's sim camera settings (image size of the dataset, seeded poses)."""
+    import yaml
+
+    from dense_descriptor_grasp import bringup
+
+    base = Path(bringup.default_share_dir()) / "config" / "grasp.yaml"
+    params = yaml.safe_load(base.read_text())
+    cam = params["sim_camera_node"]["ros__parameters"]
+    cam.update(width=s.width, height=s.height, seed=s.pose_seed, pose_period=HOLD_POSE, rate=float(s.camera_rate))
+    path = s.path(s.out) / "pipeline_params.yaml"
+    _atomic_write_text(path, f"# written by the demo from {base}\n" + yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def step_pipeline(s: DemoSettings) -> dict:
+    """Start the bringup's nodes in this process and record a grasp for each of ``s.poses`` object poses."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import MultiThreadedExecutor
+
+    from dense_descriptor_grasp import bringup
+    from dense_descriptor_grasp.sim.grasp_sim import object_keypoints
+
+    part_object = object_keypoints(OBJECT)[s.part]
+    ref_path = s.path(s.model_dir) / f"reference_{s.part}.npz"
+    params = _pipeline_params(s)
+    values = bringup.parse_arguments([f"model:={s.checkpoint}", f"reference:={ref_path}", "use_sim_camera:=true",
+                                      f"device:={s.device}", f"params_file:={params}"])
+    _isolate_ros_domain()
+    timeout = s.pipeline_timeout or 60.0 + 30.0 * s.poses
+    log(f"4/5 pipeline: bringup model:={s.checkpoint} reference:={ref_path} use_sim_camera:=true "
+        f"params_file:={params} (in this process, ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}); "
+        f"{s.poses} object poses (seed {s.pose_seed}), each held until the pipeline has processed it")
+    context = Context()
+    rclpy.init(context=context)
+    nodes, observer, executor = [], None, None
+    rows = []
+    try:
+        nodes = bringup.start_nodes(values, context=context)
+        camera = next((n for n in nodes if n.get_name() == "sim_camera_node"), None)
+        observer = _make_observer(context, camera)
+        executor = MultiThreadedExecutor(context=context)
+        for node in nodes + [observer]:
+            executor.add_node(node)
+        t0 = time.monotonic()
+        reported = 0
+        last_note = t0
+        while reported < s.poses:
+            executor.spin_once(timeout_sec=0.05)
+            with observer.lock:
+                while reported < s.poses and reported < len(observer.poses) and observer.finished(reported):
+                    rows.append(_report_pose(s, observer, reported, part_object))
+                    reported += 1
+                    if reported < s.poses and len(observer.poses) <= reported:
+                        observer.next_pose()
+            now = time.monotonic()
+            if now - t0 > timeout:
+                log(f"4/5 pipeline: timeout after {timeout:.0f} s with {reported}/{s.poses} poses done")
+                break
+            if now - last_note > 20.0:
+                last_note = now
+                log(f"4/5 pipeline: ... waiting (pose {len(observer.poses)} on the camera, grasp node processed "
+                    f"frames up to pose {observer.max_processed + 1})")
+        for i in range(reported, s.poses):
+            rows.append({"pose": i + 1, "error_mm": None, "mode": "none", "frames": 0, "note": "not reached"})
+    finally:
+        everything = nodes + ([observer] if observer is not None else [])
+        if executor is not None:
+            for node in everything:
+                executor.remove_node(node)
+            executor.shutdown()
+        for node in everything:
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    _write_results(s, rows)
+    return {"rows": rows}
+
+
+def _report_pose(s: DemoSettings, observer, index: int, part_object) -> dict:
+    """Print one pose's line and save its pictures; returns the row (error_mm None when no grasp)."""
+    T_co = observer.poses[index]
+    true = T_co[:3, :3] @ part_object + T_co[:3, 3]
+    frames = observer.processed.get(index, 0)
+    row = {"pose": index + 1, "true_mm": np.round(true * 1000, 1).tolist(), "frames": frames}
+    stamp = None
+    if index in observer.grasps:
+        stamp, T_cg = observer.grasps[index]
+        err = part_error_mm(T_cg[:3, 3], T_co, part_object)
+        text = observer.modes.get(stamp, "")
+        mode = text.split()[0] if text else "?"
+        row.update(grasp_mm=np.round(T_cg[:3, 3] * 1000, 1).tolist(), error_mm=round(err, 2), mode=mode,
+                   marker=text)
+        log(f"4/5 pose {index + 1:2d}/{s.poses}: grasp at {_fmt(T_cg[:3, 3])} mm, true '{s.part}' at {_fmt(true)} mm "
+            f"(camera frame) -> error {err:6.1f} mm [{text}]")
+    else:
+        row.update(error_mm=None, mode="none")
+        log(f"4/5 pose {index + 1:2d}/{s.poses}: no grasp published ({frames} frame(s) of this pose processed); "
+            f"true '{s.part}' at {_fmt(true)} mm")
+    if stamp is None:  # no grasp: the newest frame of this pose that went through the whole pipeline
+        stamps = [t for t, i in observer.pose_of_stamp.items() if i == index and t in observer.images["heatmap"]]
+        stamp = stamps[-1] if stamps else None
+    if stamp is not None:
+        row["pictures"] = _save_pictures(s, observer, index, stamp, true, T_cg if index in observer.grasps else None)
+    return row
+
+
+def _fmt(p) -> str:
+    return "(" + ", ".join(f"{v * 1000:6.1f}" for v in p) + ")"
+
+
+def _save_pictures(s: DemoSettings, observer, index: int, stamp: int, true, T_cg) -> list:
+    import cv2
+
+    from dense_descriptor_grasp.geometry.camera import project
+
+    out = s.path(s.out)
+    saved = []
+    for key, name in (("preview", "descriptors"), ("heatmap", "heatmap")):
+        img = observer.images[key].get(stamp)
+        if img is not None:
+            saved.append(str(_atomic_write_png(out / f"pose_{index + 1:02d}_{name}.png", img)))
+    rgb = observer.images["rgb"].get(stamp)
+    if rgb is not None and observer.K is not None:
+        scale = 2 if rgb.shape[1] < 400 else 1
+        img = cv2.resize(np.ascontiguousarray(rgb), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+
+        def px(p):
+            uv, _ = project(np.asarray(p, dtype=np.float64)[None], observer.K)
+            return int(round(uv[0][0] * scale)), int(round(uv[0][1] * scale))
+
+        cv2.circle(img, px(true), 5, (0, 230, 0), 2)
+        if T_cg is not None:
+            p = T_cg[:3, 3]
+            cv2.arrowedLine(img, px(p - 0.05 * T_cg[:3, 2]), px(p), (0, 120, 255), 2, tipLength=0.25)
+            cv2.line(img, px(p - 0.02 * T_cg[:3, 1]), px(p + 0.02 * T_cg[:3, 1]), (255, 255, 0), 1)
+            cv2.drawMarker(img, px(p), (255, 0, 0), cv2.MARKER_CROSS, 10, 2)
+            label = f"error {np.linalg.norm(p - true) * 1000:.0f} mm"
+        else:
+            label = "no grasp"
+        cv2.putText(img, f"pose {index + 1}: {label}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        saved.append(str(_atomic_write_png(out / f"pose_{index + 1:02d}_grasp.png", img)))
+    return saved
+
+
+def _write_results(s: DemoSettings, rows: list) -> None:
+    """results.json and grasps.png (the grasp pictures side by side)."""
+    import cv2
+
+    out = s.path(s.out)
+    _atomic_write_text(out / "results.json", json.dumps({"part": s.part, "object": OBJECT, "rows": rows,
+                                                         "summary": summary_line(rows, s.part)}, indent=1))
+    tiles = [cv2.imread(str(out / f"pose_{r['pose']:02d}_grasp.png"))[:, :, ::-1] for r in rows
+             if (out / f"pose_{r['pose']:02d}_grasp.png").is_file()]
+    if tiles:
+        h, w = tiles[0].shape[:2]
+        cols = min(5, len(tiles))
+        grid = np.zeros((h * math.ceil(len(tiles) / cols), w * cols, 3), np.uint8)
+        for k, tile in enumerate(tiles):
+            r, c = divmod(k, cols)
+            grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = cv2.resize(tile, (w, h))
+        _atomic_write_png(out / "grasps.png", grid)
+    log(f"5/5 pictures: {out}/pose_NN_{{descriptors,heatmap,grasp}}.png, grasps.png, results.json")
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def get_args_parser() -> argparse.ArgumentParser:
+    d = DemoSettings()
+    p = argparse.ArgumentParser(prog="demo", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny dataset, a few training steps, 2 poses (for tests)")
+    p.add_argument("--train-minutes", type=float, default=None,
+                   help=f"wall-clock training budget in minutes (default {d.train_minutes}; --quick: a few steps)")
+    p.add_argument("--poses", type=int, default=None, help=f"object poses to grasp (default {d.poses}; --quick: 2)")
+    p.add_argument("--device", default=d.device, help="torch device (cpu | cuda[:i])")
+    p.add_argument("--part", default=d.part, help="named duck part to grasp (sim.grasp_sim object registry)")
+    p.add_argument("--root", default=".", help="folder that holds data/, models/ and outputs/")
+    p.add_argument("--stop-after", choices=("dataset", "train", "reference", "pipeline"), default=None,
+                   help="stop after this step")
+    return p
+
+
+def settings_from_args(args) -> DemoSettings:
+    s = DemoSettings(root=Path(args.root), device=args.device, part=args.part)
+    if args.quick:
+        s.dataset, s.model_dir, s.out = "data/demo_duck_quick", "models/demo_quick", "outputs/demo_quick"
+        s.views, s.width, s.height = 8, 96, 72
+        s.max_steps, s.train_minutes, s.checkpoint_every = 3, 5.0, 3
+        s.poses = 2
+        s.tensorboard, s.split, s.surface_points, s.quick = False, None, 3, True
+    if args.train_minutes is not None:
+        if not args.train_minutes > 0:
+            raise ValueError(f"--train-minutes must be > 0, got {args.train_minutes}")
+        s.train_minutes = float(args.train_minutes)
+    if args.poses is not None:
+        if args.poses < 1:
+            raise ValueError(f"--poses must be >= 1, got {args.poses}")
+        s.poses = int(args.poses)
+    return s
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        s = settings_from_args(args)
+    except ValueError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    import platform
+
+    log(f"{'quick ' if s.quick else ''}demo in {s.root.resolve()} on {platform.machine()} {os.cpu_count()} CPUs, "
+        f"device {s.device}")
+    times = {}
+    steps = [("dataset", step_dataset), ("train", step_train), ("reference", step_reference),
+             ("pipeline", step_pipeline)]
+    results = {}
+    for name, fn in steps:
+        t0 = time.perf_counter()
+        try:
+            results[name] = fn(s)
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            print(f"demo: step {name} failed: {exc}", file=sys.stderr)
+            return 1
+        times[name] = time.perf_counter() - t0
+        log(f"step {name} took {times[name]:.1f} s")
+        if args.stop_after == name:
+            return 0
+    rows = results["pipeline"]["rows"]
+    log("wall time per step: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
+    log(f"for scale: a grasp at the {OBJECT}'s centre (mean of its named parts) would be "
+        f"{centre_error_mm(s.part):.0f} mm from '{s.part}' whatever the pose")
+    print(summary_line(rows, s.part), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
