@@ -47,6 +47,7 @@ Writes ``benchmarks/results/grasp_sim.{md,json,png}`` (or ``--output-dir``).
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import math
@@ -255,6 +256,13 @@ class RenderedPredictor:
         G = T_world_object @ self.T_object_grasp
         G[:3, 3] = T_world_object[:3, :3] @ self.part_object + T_world_object[:3, 3]
         return G
+
+    def variant(self, label: str, **settings) -> "RenderedPredictor":
+        """The same predictor (network, reference, renderer) with other grasping-core settings."""
+        other = copy.copy(self)
+        other.settings = dataclasses.replace(self.settings, **settings)
+        other.label = label
+        return other
 
     def close(self) -> None:
         self.renderer.close()
@@ -558,6 +566,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     ap.add_argument("--extra-references", type=int, default=6,
                     help="model / gt-descriptors: surface points of the reference view added to the named parts for "
                          "the 6-DoF pose (farthest-point sampled inside the object mask)")
+    ap.add_argument("--single-point", action="store_true",
+                    help="model: also a row per model with the 6-DoF pose switched off (single-point grasps only)")
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--device", default="cpu")
@@ -592,8 +602,11 @@ def main(argv=None) -> int:
         predictors += [OraclePredictor(n) for n in args.noise_mm]
         predictors += [OraclePredictor(0.0, r) for r in args.rot_noise_deg if r > 0]
     if "gt-descriptors" in args.predictor:
-        predictors.append(GroundTruthDescriptorPredictor(args.object, args.keypoint, args.scale, width=args.width,
-                                                         height=args.height, extra_references=args.extra_references))
+        predictor = GroundTruthDescriptorPredictor(args.object, args.keypoint, args.scale, width=args.width,
+                                                   height=args.height, extra_references=args.extra_references)
+        predictors.append(predictor)
+        if args.single_point:
+            predictors.append(predictor.variant(use_object_pose=False, label=predictor.label + ", single point"))
     if "model" in args.predictor:
         if not args.model:
             raise SystemExit("--predictor model needs at least one --model PATH (a checkpoint from train_model)")
@@ -601,23 +614,29 @@ def main(argv=None) -> int:
             path, _, label = item.partition("=")
             if not Path(path).is_file():
                 raise SystemExit(f"--model {path}: no such checkpoint")
-            predictors.append(ModelPredictor(path, args.object, args.keypoint, args.scale, args.reference,
-                                             args.reference_object_pose, device=args.device, label=label or None,
-                                             output_dir=args.output_dir, width=args.width, height=args.height,
-                                             extra_references=args.extra_references))
+            predictor = ModelPredictor(path, args.object, args.keypoint, args.scale, args.reference,
+                                       args.reference_object_pose, device=args.device, label=label or None,
+                                       output_dir=args.output_dir, width=args.width, height=args.height,
+                                       extra_references=args.extra_references)
+            predictors.append(predictor)
+            if args.single_point:
+                predictors.append(predictor.variant(use_object_pose=False, label=predictor.label + ", single point"))
 
     machine = machine_description()
     t0 = time.perf_counter()
     summaries, trials = [], {}
-    for predictor in predictors:
-        rows = [run_trial(predictor, args.object, args.keypoint, args.scale, args.seed, i, params)
-                for i in tqdm(range(args.poses), desc=predictor.label, unit="grasp")]
-        trials[predictor.label] = rows
-        summaries.append(summarize(predictor.label, rows))
-        if getattr(predictor, "reference", None) is not None:
-            summaries[-1]["reference_names"] = list(predictor.reference.names)
-        if hasattr(predictor, "close"):
-            predictor.close()
+    try:
+        for predictor in predictors:
+            rows = [run_trial(predictor, args.object, args.keypoint, args.scale, args.seed, i, params)
+                    for i in tqdm(range(args.poses), desc=predictor.label, unit="grasp")]
+            trials[predictor.label] = rows
+            summaries.append(summarize(predictor.label, rows))
+            if getattr(predictor, "reference", None) is not None:
+                summaries[-1]["reference_names"] = list(predictor.reference.names)
+    finally:
+        for predictor in predictors:  # variants share a renderer: close after all ran
+            if hasattr(predictor, "close"):
+                predictor.close()
     seconds = time.perf_counter() - t0
     write_report(args.output_dir, args, summaries, trials, machine, seconds)
     print((args.output_dir / f"{NAME}.md").read_text())
