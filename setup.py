@@ -22,6 +22,7 @@ CONSOLE_SCRIPTS = {
     "make_reference": "dense_descriptor_grasp.make_reference:main",
     "train_model": "dense_descriptor_grasp.training.train:main",
     "evaluate_model": "dense_descriptor_grasp.evaluation.evaluate:main",
+    "demo": "dense_descriptor_grasp.demo:main",
 }
 
 setup(

@@ -686,7 +686,7 @@ def settings_from_args(args) -> DemoSettings:
     if args.quick:
         s.dataset, s.model_dir, s.out = "data/demo_duck_quick", "models/demo_quick", "outputs/demo_quick"
         s.views, s.width, s.height = 8, 96, 72
-        s.max_steps, s.train_minutes, s.checkpoint_every = 3, 5.0, 3
+        s.max_steps, s.train_minutes, s.checkpoint_every = 2, 5.0, 2
         s.poses = 2
         s.tensorboard, s.split, s.surface_points, s.quick = False, None, 3, True
     if args.train_minutes is not None:
