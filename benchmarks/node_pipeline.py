@@ -16,11 +16,11 @@ bare trunk is timed, the camera resumes and the pipeline is timed; a change of l
    the DDS copies of the descriptor image share the same 2 cores). Target: alone >= 0.8 x trunk fps.
 3. **grasp_node latency**: per frame, from the moment a complete descriptor set (image, depth, camera info) is in
    the node until pose and markers are published (decode, matching, depth, pose). Measured in the pipeline (the
-   descriptor node's inference shares the 2 cores and the GIL) and **alone**: the camera stopped and the last
-   descriptor set re-published at 10 Hz with fresh stamps. Target: <= 20 ms (median, alone).
+   descriptor node's inference shares the 2 cores) and **alone**: the camera stopped and the last descriptor set
+   re-published at 10 Hz with fresh stamps. Target: <= 20 ms (median, alone).
 
-Both nodes run on one MultiThreadedExecutor, as in the pip ``bringup``; the 2 cores are shared with the sim
-camera and DDS. Writes ``benchmarks/results/node_pipeline.{json,md}`` and ``node_pipeline.png`` (colour image,
+sim_camera_node and descriptor_node run on one MultiThreadedExecutor in this process; grasp_node runs in its own
+process (as ``grasp.launch.py`` starts it) and reports its latency through its ``stats_period`` log on /rosout. Writes ``benchmarks/results/node_pipeline.{json,md}`` and ``node_pipeline.png`` (colour image,
 descriptor preview and match heatmap as published by the running pipeline).
 """
 from __future__ import annotations
@@ -72,19 +72,30 @@ def sim_reference(model, size, path, seed=0):
     return path
 
 
+def parse_stats(text: str):
+    """(frames, median ms, p95 ms) from a grasp_node 'stats:' log line, or None."""
+    import re
+
+    m = re.search(r"stats: (\d+) frames .* latency median ([0-9.]+) ms, p95 ([0-9.]+) ms", text)
+    return (int(m.group(1)), float(m.group(2)), float(m.group(3))) if m else None
+
+
 def run(args) -> dict:
+    import subprocess
+
     import rclpy
     import torch
+    from rcl_interfaces.msg import Log
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
     from dense_descriptor_grasp.image_msgs import image_to_numpy
     from dense_descriptor_grasp.model import DenseDescriptorNet, load_model, save_checkpoint
     from dense_descriptor_grasp.nodes.common import reliable_qos
     from dense_descriptor_grasp.nodes.descriptor_node import DescriptorNode
-    from dense_descriptor_grasp.nodes.grasp_node import GraspNode
     from dense_descriptor_grasp.nodes.sim_camera_node import SimCameraNode
 
     size = (args.height, args.width)
@@ -102,53 +113,56 @@ def run(args) -> dict:
     rclpy.init(context=context)
     executor = MultiThreadedExecutor(num_threads=4, context=context)
     P = lambda d: [Parameter(k, value=v) for k, v in d.items()]  # noqa: E731
-    nodes = [
-        SimCameraNode(context=context, parameter_overrides=P({"width": args.width, "height": args.height,
-                                                              "rate": args.camera_rate, "pose_period": 1e3})),
-        DescriptorNode(context=context, parameter_overrides=P({"model_path": str(model_path)})),
-        GraspNode(context=context, parameter_overrides=P({"reference_path": str(reference),
-                                                          "model_path": str(model_path)})),
-    ]
+    sim_node = SimCameraNode(context=context, parameter_overrides=P({
+        "width": args.width, "height": args.height, "rate": args.camera_rate, "pose_period": 1e3}))
+    desc_node = DescriptorNode(context=context, parameter_overrides=P({"model_path": str(model_path)}))
     probe = rclpy.create_node("benchmark_probe", context=context)
-    last = {}
-    for topic in ("camera/color/image_raw", "descriptors/preview", "grasp/heatmap"):
-        probe.create_subscription(Image, topic, lambda m, t=topic: last.__setitem__(t, m), reliable_qos(1))
-    for n in nodes + [probe]:
+    stats, last, captured = [], {}, {}
+    probe.create_subscription(Log, "/rosout", lambda m: stats.append(parse_stats(m.msg)) if m.name.endswith(
+        "grasp_node") and parse_stats(m.msg) else None,
+        QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE))
+    for n in (sim_node, desc_node, probe):
         executor.add_node(n)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
-    sim_node, desc_node, grasp_node = nodes
-    captured = {}
-    trunk_times, latencies, poses, process_times = [], [], 0, []
+    threading.Thread(target=executor.spin, daemon=True).start()
+    grasp_proc = None
+    trunk_times, process_times = [], []
     counts = {"descriptor_node alone": [0, 0.0], "full pipeline": [0, 0.0]}   # frames, seconds
     phase_s = args.seconds / args.rounds / 2.0
+
+    def count(phase, seconds):
+        n0, t0 = desc_node.frames, time.monotonic()
+        desc_node.process_times.clear()
+        time.sleep(seconds)
+        counts[phase][0] += desc_node.frames - n0
+        counts[phase][1] += time.monotonic() - t0
+        process_times.extend(desc_node.process_times)
+
     try:
-        print(f"[node_pipeline] warm-up {args.warmup:.0f} s, then {args.rounds} rounds of (trunk alone, "
-              f"descriptor node alone {phase_s:.0f} s, full pipeline {phase_s:.0f} s) ...", flush=True)
+        print(f"[node_pipeline] warm-up {args.warmup:.0f} s; {args.rounds} rounds of (trunk alone, descriptor node "
+              f"{phase_s:.0f} s); grasp_node process; full pipeline {args.seconds / 2:.0f} s; grasp node on "
+              f"re-published sets {args.replay_seconds:.0f} s", flush=True)
         time.sleep(args.warmup)
         for _ in range(args.rounds):
-            # trunk alone: camera paused, so the descriptor node idles once its last frame is done
-            sim_node.timer.cancel()
+            sim_node.timer.cancel()   # trunk alone: the camera pauses, the descriptor node idles
             busy = desc_node.last_inference_s
             time.sleep(max(2.0 * busy, 0.5) if busy == busy else 1.0)
             trunk_times.append(1.0 / trunk_fps(model, size, repeats=args.trunk_repeats))
-            for phase in counts:
-                if phase == "descriptor_node alone":
-                    executor.remove_node(grasp_node)
-                else:
-                    executor.add_node(grasp_node)
-                sim_node.timer.reset()
-                time.sleep(1.0)
-                n0, p0, t0 = desc_node.frames, grasp_node.poses_published, time.monotonic()
-                grasp_node.latencies.clear()
-                desc_node.process_times.clear()
-                time.sleep(phase_s)
-                counts[phase][0] += desc_node.frames - n0
-                counts[phase][1] += time.monotonic() - t0
-                if phase == "full pipeline":
-                    process_times += list(desc_node.process_times)
-                    poses += grasp_node.poses_published - p0
-                    latencies += list(grasp_node.latencies)
+            sim_node.timer.reset()
+            time.sleep(1.0)
+            count("descriptor_node alone", phase_s)
+        # the grasp node in its own process, as the launch file starts it
+        grasp_proc = subprocess.Popen(
+            [sys.executable, "-m", "dense_descriptor_grasp.nodes.grasp_node", "--ros-args",
+             "-p", f"reference_path:={reference}", "-p", f"model_path:={model_path}", "-p", "stats_period:=2.0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not stats and time.monotonic() < deadline:
+            time.sleep(0.5)
+        stats.clear()
+        count("full pipeline", args.seconds / 2.0)
+        in_pipeline = [s for s in stats if s]
+        for topic in ("camera/color/image_raw", "descriptors/preview", "grasp/heatmap"):
+            probe.create_subscription(Image, topic, lambda m, t=topic: last.__setitem__(t, m), reliable_qos(1))
         for topic, mtype in (("descriptors/image", Image), ("descriptors/depth", Image),
                              ("descriptors/camera_info", CameraInfo)):
             probe.create_subscription(mtype, topic, lambda m, t=topic: captured.__setitem__(t, m), reliable_qos(1))
@@ -158,10 +172,10 @@ def run(args) -> dict:
         images = {k: image_to_numpy(v) for k, v in last.items()}
         # grasp node alone: camera stopped, the last descriptor set re-published with fresh stamps at 10 Hz
         sim_node.timer.cancel()
-        time.sleep(2.0)
-        grasp_node.latencies.clear()
+        time.sleep(max(2.0 * desc_node.last_inference_s, 1.0) + 2.5)
         pubs = {t: probe.create_publisher(type(m), t, reliable_qos(1)) for t, m in captured.items()}
         time.sleep(1.0)
+        stats.clear()
         end = time.monotonic() + args.replay_seconds
         while time.monotonic() < end and len(captured) == 3:
             stamp = probe.get_clock().now().to_msg()
@@ -169,38 +183,45 @@ def run(args) -> dict:
                 m.header.stamp = stamp
                 pubs[t].publish(m)
             time.sleep(0.1)
-        time.sleep(0.5)
-        alone = list(grasp_node.latencies)
+        time.sleep(2.5)
+        alone = [s for s in stats if s]
     finally:
+        if grasp_proc is not None:
+            grasp_proc.terminate()
+            try:
+                grasp_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                grasp_proc.kill()
         executor.shutdown(timeout_sec=2.0)
-        for n in nodes + [probe]:
+        for n in (sim_node, desc_node, probe):
             n.destroy_node()
         rclpy.try_shutdown(context=context)
         tmp.cleanup()
     fps_trunk = 1.0 / statistics.median(trunk_times)
     fps_node = counts["full pipeline"][0] / counts["full pipeline"][1]
     fps_alone = counts["descriptor_node alone"][0] / counts["descriptor_node alone"][1]
-    lat_ms = np.array(latencies) * 1000.0
-    alone_ms = np.array(alone) * 1000.0
+
+    def weighted(windows, k):
+        """Frame-weighted mean of the per-window medians / p95 (windows of ~2 s from the node's stats log)."""
+        n = sum(w[0] for w in windows)
+        return round(sum(w[0] * w[k] for w in windows) / n, 2) if n else None
+
     return {
         "size": f"{args.width}x{args.height}", "descriptor_dim": int(model.descriptor_dim),
         "model": str(args.model or "untrained (random init)"),
-        "seconds": round(sum(c[1] for c in counts.values()), 1),
         "trunk_fps": round(fps_trunk, 2), "descriptor_node_alone_fps": round(fps_alone, 2),
         "ratio_alone": round(fps_alone / fps_trunk, 3), "descriptor_node_fps": round(fps_node, 2),
-        "ratio": round(fps_node / fps_trunk, 3), "descriptor_sets": counts["full pipeline"][0],
+        "ratio": round(fps_node / fps_trunk, 3),
         "descriptor_node_inference_ms_median": round(1000 * float(np.median([p[0] for p in process_times])), 1)
         if process_times else None,
         "descriptor_node_frame_ms_median": round(1000 * float(np.median([p[1] for p in process_times])), 1)
         if process_times else None,
-        "grasp_latency_ms_median": round(float(np.median(lat_ms)), 2) if len(lat_ms) else None,
-        "grasp_latency_ms_p95": round(float(np.percentile(lat_ms, 95)), 2) if len(lat_ms) else None,
-        "grasp_frames": len(latencies), "poses_published": poses,
-        "grasp_alone_ms_median": round(float(np.median(alone_ms)), 2) if len(alone_ms) else None,
-        "grasp_alone_ms_p95": round(float(np.percentile(alone_ms, 95)), 2) if len(alone_ms) else None,
-        "grasp_alone_frames": len(alone),
+        "grasp_latency_ms_median": weighted(in_pipeline, 1), "grasp_latency_ms_p95": weighted(in_pipeline, 2),
+        "grasp_frames": sum(w[0] for w in in_pipeline),
+        "grasp_alone_ms_median": weighted(alone, 1), "grasp_alone_ms_p95": weighted(alone, 2),
+        "grasp_alone_frames": sum(w[0] for w in alone),
         "targets": {"descriptor_node alone >= 0.8 x trunk": bool(fps_alone >= 0.8 * fps_trunk),
-                    "grasp_node alone median <= 20 ms": bool(len(alone_ms) and np.median(alone_ms) <= 20.0)},
+                    "grasp_node alone median <= 20 ms": bool(alone and weighted(alone, 1) <= 20.0)},
         "machine": machine_description(),
         "_images": images,
     }
@@ -218,12 +239,12 @@ def write_outputs(report: dict, out_dir: Path) -> None:
     atomic_write_json(out_dir / "node_pipeline.json", report)
     rows = [[report["size"], report["descriptor_dim"], report["trunk_fps"], report["descriptor_node_alone_fps"],
              report["ratio_alone"], report["descriptor_node_fps"], report["ratio"], report["grasp_latency_ms_median"], report["grasp_latency_ms_p95"],
-             report["grasp_alone_ms_median"], report["grasp_alone_ms_p95"], report["poses_published"]]]
+             report["grasp_alone_ms_median"], report["grasp_alone_ms_p95"]]]
     md = ("# ROS 2 pipeline throughput and latency\n\n" + machine_line(report["machine"]) + "\n\n"
-          + f"Model: {report['model']}; {report['seconds']} s timed.\n\n"
+          + f"Model: {report['model']}.\n\n"
           + markdown_table(["size", "D", "trunk fps", "descriptor_node alone fps", "ratio", "in full pipeline fps",
                             "ratio", "grasp ms in pipeline (median)",
-                            "(p95)", "grasp ms alone (median)", "(p95)", "poses"], rows)
+                            "(p95)", "grasp ms alone (median)", "(p95)"], rows)
           + "\nTargets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in report["targets"].items()) + "\n")
     atomic_write_text(out_dir / "node_pipeline.md", md)
     titles = {"camera/color/image_raw": "camera/color/image_raw", "descriptors/preview": "descriptors/preview",

@@ -96,6 +96,8 @@ class GraspNode(Node):
                 min_value=0.1, max_value=60.0)
         declare(self, "log_throttle", 2.0, "Seconds between repeated logs of the same problem.", min_value=0.0,
                 max_value=60.0)
+        declare(self, "stats_period", 0.0, "Log frame count, latency (median, p95) and poses every this many "
+                "seconds; 0 = off.", min_value=0.0, max_value=3600.0)
         self.log = ReasonLog(self.get_logger(), self.get_parameter("log_throttle").value)
         self.settings = self._settings_from_parameters()
 
@@ -134,6 +136,9 @@ class GraspNode(Node):
         self.frames = 0
         self.last_processing_s = float("nan")
         self.latencies = deque(maxlen=1000)   # s from a complete descriptor set to the published pose/markers
+        self._stats_mark = (0, 0, time.monotonic())
+        if self.get_parameter("stats_period").value > 0:
+            self.create_timer(self.get_parameter("stats_period").value, self._log_stats)
         self.get_logger().info(
             f"grasp_node ready: reference {reference_path} ({len(self.reference)} references "
             f"{self.reference.names}, D={self.reference.descriptor_dim}, model {self.reference.model_identity}, "
@@ -188,6 +193,20 @@ class GraspNode(Node):
                                                "no grasp is published")
         except Exception as exc:  # noqa: BLE001
             self.log.error("check_inputs", f"input check failed: {exc}")
+
+    def _log_stats(self) -> None:
+        try:
+            frames0, poses0, t0 = self._stats_mark
+            now = time.monotonic()
+            recent = list(self.latencies)[-(self.frames - frames0):] if self.frames > frames0 else []
+            self._stats_mark = (self.frames, self.poses_published, now)
+            if recent:
+                ms = np.array(recent) * 1000.0
+                self.get_logger().info(
+                    f"stats: {len(recent)} frames in {now - t0:.1f} s, latency median {np.median(ms):.2f} ms, "
+                    f"p95 {np.percentile(ms, 95):.2f} ms, poses published {self.poses_published - poses0}")
+        except Exception as exc:  # noqa: BLE001
+            self.log.error("stats", f"stats failed: {exc}")
 
     def _on_worker_error(self, exc: Exception) -> None:
         if not self.context.ok():  # shutting down: publishers are gone, nothing to report
