@@ -9,6 +9,7 @@ from dense_descriptor_grasp.training.losses import (
     degenerate_keypoints,
     keypoints_to_camera,
     multiview_consistency_loss,
+    observed_depth_loss,
     relative_pose_loss,
     separation_loss,
     silhouette_loss,
@@ -164,3 +165,30 @@ def test_keypoints_to_camera_is_eq5():
     K = torch.tensor([[[200.0, 0, 10], [0, 100.0, 20], [0, 0, 1]]])
     X = keypoints_to_camera(torch.tensor([[[30.0, 10.0]]]), torch.tensor([[2.0]]), K)
     assert torch.allclose(X, torch.tensor([[[0.2, -0.2, 2.0]]]))
+
+
+# ---------------------------------------------------------------------------------------------- observed depth (addition)
+def test_observed_depth_zero_when_matching_positive_when_off_and_ignores_invalid_pixels():
+    H, W = 10, 12
+    depth_image = torch.full((1, H, W), 0.4)
+    depth_image[0, :, 6:] = 0.0  # right half has no depth
+    prob = torch.zeros(1, 2, H, W)
+    prob[0, 0, 2, 3] = 1.0  # on valid depth
+    prob[0, 1, 2, 3] = 0.5
+    prob[0, 1, 5, 9] = 0.5  # half its mass on invalid pixels: observed depth still 0.4
+    assert observed_depth_loss(prob, torch.tensor([[0.4, 0.4]]), depth_image).item() == pytest.approx(0.0, abs=1e-6)
+    off = observed_depth_loss(prob, torch.tensor([[0.8, 0.2]]), depth_image).item()
+    assert off == pytest.approx(math.log(2), rel=1e-5)
+    only_invalid = torch.zeros(1, 1, H, W)
+    only_invalid[0, 0, 0, 11] = 1.0
+    assert observed_depth_loss(only_invalid, torch.tensor([[5.0]]), depth_image).item() == 0.0
+
+
+def test_length_scale_rescales_separation_and_multiview():
+    K, T_wa, T_wb = _two_cameras()
+    X_world = torch.tensor([[[0.0, 0.0, 0.5], [0.05, -0.02, 0.55], [-0.04, 0.03, 0.48]]])
+    uv_a, d_a = _observe(X_world, K, T_wa)
+    uv_b, d_b = _observe(X_world + torch.tensor([0.02, 0.0, 0.0]), K, T_wb)
+    metres = multiview_consistency_loss(uv_a, d_a, K, T_wa, uv_b, d_b, K, T_wb)
+    scaled = multiview_consistency_loss(uv_a, d_a, K, T_wa, uv_b, d_b, K, T_wb, length_scale=0.05)
+    assert scaled.item() == pytest.approx(metres.item() / 0.05**2, rel=1e-3)

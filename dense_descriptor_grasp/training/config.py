@@ -111,19 +111,22 @@ class LossConfig:
     separation: float = 1.0
     multiview: float = 1.0
     pose: float = 1.0
+    observed_depth: float = 0.0  # not in the paper (0 = paper); ties keypoint depth to the depth image
     separation_margin: float = 0.02  # delta, metres
-    huber_delta: float = 1.0  # metres (PyTorch's default; the paper does not state it)
+    length_scale: float = 1.0  # metres per unit of the separation and multi-view losses (1 = paper's metres)
+    huber_delta: float = 1.0  # in length_scale units (PyTorch's default; the paper does not state it)
     ntxent_temperature: float = 0.1  # tau of the NT-Xent baseline
 
     def __post_init__(self):
-        for name in ("silhouette", "variance", "separation", "multiview", "pose"):
+        for name in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth"):
             setattr(self, name, _number(f"losses.{name}", getattr(self, name), 0))
         self.separation_margin = _number("losses.separation_margin", self.separation_margin, 0)
         self.huber_delta = _number("losses.huber_delta", self.huber_delta, 0, lo_open=True)
+        self.length_scale = _number("losses.length_scale", self.length_scale, 0, lo_open=True)
         self.ntxent_temperature = _number("losses.ntxent_temperature", self.ntxent_temperature, 0, lo_open=True)
 
     def weights(self) -> dict:
-        return {k: getattr(self, k) for k in ("silhouette", "variance", "separation", "multiview", "pose")}
+        return {k: getattr(self, k) for k in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth")}
 
 
 @dataclass

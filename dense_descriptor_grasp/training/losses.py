@@ -21,6 +21,7 @@ __all__ = [
     "silhouette_loss",
     "variance_loss",
     "separation_loss",
+    "observed_depth_loss",
     "keypoints_to_camera",
     "keypoints_to_world",
     "multiview_consistency_loss",
@@ -102,6 +103,36 @@ def separation_loss(points: torch.Tensor, margin: float) -> torch.Tensor:
     return hinge[:, off_diag].mean()
 
 
+def observed_depth_loss(prob: torch.Tensor, depth: torch.Tensor, depth_image: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Observed-depth consistency (an addition to the paper; weight ``losses.observed_depth``, 0 = paper).
+
+    ``d_obs_i = sum prob_i * Z / sum prob_i * [Z > 0]`` (the depth image ``Z`` averaged under the keypoint's
+    probability map, invalid pixels left out); ``L = mean_{b,i} |log d_i - log d_obs_i|`` (scale-free).
+
+    Without it the predicted keypoint depth is a free variable on augmentation pairs (the virtual cameras barely
+    change depth), and keypoints collapse onto one pixel while meeting the 3-D separation margin along the viewing
+    ray. Keypoints whose map sees no valid depth are left out.
+
+    Args:
+        prob: ``(B, N, H, W)``; depth: ``(B, N)`` predicted metres; depth_image: ``(B, H, W)`` metres, 0 = invalid.
+    Returns:
+        scalar; 0 when each predicted depth equals the observed depth under its map.
+    """
+    if depth_image.shape != (prob.shape[0],) + tuple(prob.shape[2:]) or depth.shape != prob.shape[:2]:
+        raise ValueError(
+            f"observed_depth_loss: prob (B,N,H,W), depth (B,N), depth_image (B,H,W) expected, got "
+            f"{tuple(prob.shape)}, {tuple(depth.shape)}, {tuple(depth_image.shape)}"
+        )
+    Z = depth_image.to(prob.dtype)
+    Z = torch.where(torch.isfinite(Z) & (Z > 0), Z, torch.zeros_like(Z)).unsqueeze(1)
+    valid_mass = (prob * (Z > 0).to(prob.dtype)).sum(dim=(2, 3))
+    # the target is detached: the term moves the depth head, not the probability maps
+    d_obs = ((prob * Z).sum(dim=(2, 3)) / valid_mass.clamp_min(eps)).detach()
+    keep = valid_mass > 1e-3
+    err = (torch.log(depth.clamp_min(eps)) - torch.log(d_obs.clamp_min(eps))).abs()
+    return _masked_mean(err, keep)
+
+
 def keypoints_to_camera(uv: torch.Tensor, depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """Eq. 5: ``X_cam = K^-1 [u, v, 1]^T d`` -> ``(B, N, 3)`` from ``uv (B,N,2)``, ``depth (B,N)``, ``K (B,3,3)``."""
     return backproject(uv, depth, K)
@@ -122,22 +153,24 @@ def multiview_consistency_loss(
     K_b: torch.Tensor,
     T_world_cam_b: torch.Tensor,
     huber_delta: float = 1.0,
+    length_scale: float = 1.0,
 ) -> torch.Tensor:
     """Multi-view consistency (eq. 5-6): both views' keypoints, lifted to the world frame, must coincide.
 
     ``X_w^A = T_world_cam_a K_a^-1 [u,v,1]^T d`` (same for B);
-    ``L = mean_{b,i} sum_{x,y,z} huber_delta(X_w^A - X_w^B)`` with ``huber_d(e) = e^2/2`` if ``|e| <= d`` else
-    ``d (|e| - d/2)`` (metres; ``torch.nn.functional.huber_loss``).
+    ``L = mean_{b,i} sum_{x,y,z} huber_delta(X_w^A / s - X_w^B / s)`` with ``huber_d(e) = e^2/2`` if ``|e| <= d`` else
+    ``d (|e| - d/2)`` (``torch.nn.functional.huber_loss``), ``s = length_scale`` (1: metres, as the paper).
 
     Args:
         uv_*: ``(B, N, 2)`` pixels; depth_*: ``(B, N)`` metres; K_*: ``(B, 3, 3)``; T_world_cam_*: ``(B, 4, 4)``.
-        huber_delta: metres where the loss turns from quadratic to linear.
+        huber_delta: where the loss turns from quadratic to linear (in units of ``length_scale``).
+        length_scale: metres per unit of the loss (e.g. the object size; 1 = metres).
     Returns:
         scalar; 0 for identical world points.
     """
     Xa = keypoints_to_world(uv_a, depth_a, K_a, T_world_cam_a)
     Xb = keypoints_to_world(uv_b, depth_b, K_b, T_world_cam_b)
-    return F.huber_loss(Xa, Xb, reduction="none", delta=huber_delta).sum(-1).mean()
+    return F.huber_loss(Xa / length_scale, Xb / length_scale, reduction="none", delta=huber_delta).sum(-1).mean()
 
 
 def degenerate_keypoints(X_a: torch.Tensor, X_b: torch.Tensor, rel_tol: float = 1e-3, abs_tol: float = 1e-10) -> torch.Tensor:
@@ -146,19 +179,21 @@ def degenerate_keypoints(X_a: torch.Tensor, X_b: torch.Tensor, rel_tol: float = 
     ``torch.linalg.svd``'s backward divides by ``s_i^2 - s_j^2`` of the cross-covariance ``H``; a pair counts as
     degenerate when ``H`` is (nearly) zero, when its two largest singular values leave less than ``rel_tol s_1``
     between them or the smaller two do (repeated singular values), or when the centred source points are (nearly)
-    collinear. Computed without gradients.
+    collinear, or holds non-finite values. Computed without gradients.
     """
     with torch.no_grad():
+        finite = torch.isfinite(X_a).all(-1).all(-1) & torch.isfinite(X_b).all(-1).all(-1)
+        X_a = torch.where(finite.view(-1, 1, 1), X_a, torch.zeros_like(X_a))
+        X_b = torch.where(finite.view(-1, 1, 1), X_b, torch.zeros_like(X_b))
         ca = X_a - X_a.mean(-2, keepdim=True)
         cb = X_b - X_b.mean(-2, keepdim=True)
         s = torch.linalg.svdvals(ca.transpose(-1, -2) @ cb)  # (B, 3) descending
         spread = torch.linalg.svdvals(ca)
         s1 = s[..., 0]
-        bad = s1 <= abs_tol
+        bad = (s1 <= abs_tol) | ~finite
         bad |= (s[..., 0] - s[..., 1]) <= rel_tol * s1
         bad |= (s[..., 1] - s[..., 2]) <= rel_tol * s1
         bad |= spread[..., 1] <= rel_tol * spread[..., 0]
-        bad |= ~torch.isfinite(s).all(-1)
     return bad
 
 

@@ -12,6 +12,7 @@ from .config import LossConfig
 from .losses import (
     keypoints_to_camera,
     multiview_consistency_loss,
+    observed_depth_loss,
     relative_pose_loss,
     separation_loss,
     silhouette_loss,
@@ -22,11 +23,11 @@ from .ntxent import ntxent_loss
 __all__ = ["compute_losses", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
 
 LOSS_TERMS = {
-    "keypoint": ("silhouette", "variance", "separation", "multiview", "pose"),
+    "keypoint": ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth"),
     "ntxent": ("ntxent",),
 }
 _REQUIRED = {
-    "keypoint": ("rgb_a", "rgb_b", "mask_a", "mask_b", "K_a", "K_b", "T_world_cam_a", "T_world_cam_b"),
+    "keypoint": ("rgb_a", "rgb_b", "mask_a", "mask_b", "depth_a", "depth_b", "K_a", "K_b", "T_world_cam_a", "T_world_cam_b"),
     "ntxent": ("rgb_a", "rgb_b", "uv_a", "uv_b", "valid"),
 }
 
@@ -50,17 +51,23 @@ def keypoint_losses(model, batch: dict, cfg: LossConfig) -> dict:
     out_a, out_b = _twin_forward(model, batch)
     X_a = keypoints_to_camera(out_a["uv"], out_a["depth"], batch["K_a"])
     X_b = keypoints_to_camera(out_b["uv"], out_b["depth"], batch["K_b"])
+    L = cfg.length_scale  # separation and multi-view in units of L metres (1 = paper)
     terms = {
         "silhouette": 0.5 * (silhouette_loss(out_a["prob"], batch["mask_a"]) + silhouette_loss(out_b["prob"], batch["mask_b"])),
         "variance": 0.5 * (variance_loss(out_a["prob"], out_a["uv"]) + variance_loss(out_b["prob"], out_b["uv"])),
-        "separation": 0.5 * (separation_loss(X_a, cfg.separation_margin) + separation_loss(X_b, cfg.separation_margin)),
+        "separation": 0.5 * (separation_loss(X_a / L, cfg.separation_margin / L) + separation_loss(X_b / L, cfg.separation_margin / L)),
         "multiview": multiview_consistency_loss(
             out_a["uv"], out_a["depth"], batch["K_a"], batch["T_world_cam_a"],
             out_b["uv"], out_b["depth"], batch["K_b"], batch["T_world_cam_b"],
-            huber_delta=cfg.huber_delta,
+            huber_delta=cfg.huber_delta, length_scale=L,
         ),
         "pose": relative_pose_loss(X_a, X_b, batch["T_world_cam_a"], batch["T_world_cam_b"]),
     }
+    if cfg.observed_depth > 0:
+        terms["observed_depth"] = 0.5 * (
+            observed_depth_loss(out_a["prob"], out_a["depth"], batch["depth_a"])
+            + observed_depth_loss(out_b["prob"], out_b["depth"], batch["depth_b"])
+        )
     weights = cfg.weights()
     terms["total"] = sum(weights[k] * v for k, v in terms.items())
     terms["outputs"] = (out_a, out_b)

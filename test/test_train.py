@@ -1,0 +1,132 @@
+"""train_model: overfitting one batch, both methods through the CLI entry, --resume after a killed run, NaN stop."""
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from dense_descriptor_grasp.model.checkpoint import load_checkpoint, load_model
+from dense_descriptor_grasp.training.config import TrainConfig
+from dense_descriptor_grasp.training.train import main, run_training
+
+from test_train_synthetic_pairs import make_pair_batch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """6 rendered duck views, 96 x 128, two per scene (pybullet, about a second)."""
+    from dense_descriptor_grasp.data.generate import generate_dataset
+    from dense_descriptor_grasp.data.render import RenderConfig
+
+    root = tmp_path_factory.mktemp("data") / "duck"
+    generate_dataset(str(root), ["duck"], num_views=6, views_per_scene=2, seed=0,
+                     config=RenderConfig(width=128, height=96), progress=False)
+    return str(root)
+
+
+def _cli(dataset, out, *extra):
+    return ["--dataset", dataset, "--out", str(out), "--descriptor-dim", "8", "--num-keypoints", "4",
+            "--set", "data.val_fraction=0.0", "--set", "data.num_correspondences=32", "--set", "train.log_every=1",
+            "--set", "train.image_every=1", "--no-progress", *extra]
+
+
+def test_thirty_steps_on_one_batch_drive_the_loss_down(tmp_path):
+    batch = make_pair_batch(batch_size=1, H=96, W=128, M=64)
+    cfg = TrainConfig.from_dict({
+        "model": {"descriptor_dim": 8, "num_keypoints": 4, "output_stride": 16},
+        "optim": {"lr": 1.0e-3},
+        "train": {"steps": 30, "out": str(tmp_path / "run"), "checkpoint_every": 100, "tensorboard": False, "seed": 0},
+    })
+    summary = run_training(cfg, batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    assert summary["status"] == "ok" and summary["step"] == 30
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [row["step"] for row in history] == list(range(1, 31))
+    first = sum(row["total"] for row in history[:3]) / 3
+    last = sum(row["total"] for row in history[-3:]) / 3
+    assert last < 0.3 * first, (first, last)
+    assert (tmp_path / "run" / "loss_curve.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "history.csv").read_text().startswith("step,")
+
+
+@pytest.mark.parametrize("method", ["keypoint", "ntxent"])
+def test_both_methods_train_through_the_cli_entry(tiny_dataset, tmp_path, method):
+    out = tmp_path / method
+    assert main(_cli(tiny_dataset, out, "--method", method, "--steps", "2")) == 0
+    model = load_model(out / "last.pt")
+    assert model.method == method and model.descriptor_dim == 8
+    assert model.checkpoint_info["step"] == 2
+    assert model.checkpoint_info["config"]["train_input_size"] == [96, 128]
+    assert model.checkpoint_info["metadata"]["dataset"] == tiny_dataset
+    with torch.inference_mode():
+        assert model.descriptors(torch.rand(1, 3, 96, 128)).shape == (1, 8, 96, 128)
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(out / "tensorboard"))
+    assert (out / "config.yaml").is_file() and (out / "loss_curve.png").is_file()
+
+
+def test_resume_after_a_killed_run_continues_at_the_checkpoint_step(tiny_dataset, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "dense_descriptor_grasp.training.train",
+           *_cli(tiny_dataset, out, "--steps", "1000", "--checkpoint-every", "2")]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt_path = out / "last.pt"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ckpt_path.is_file():
+                try:
+                    if load_checkpoint(ckpt_path)["step"] >= 4:
+                        break
+                except Exception:  # being replaced right now: os.replace is atomic, so retry
+                    pass
+            time.sleep(0.3)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    saved = load_checkpoint(ckpt_path)  # the kill cannot leave a half-written checkpoint
+    step = int(saved["step"])
+    assert step >= 4 and step % 2 == 0
+
+    assert main(["--out", str(out), "--resume", "--steps", str(step + 2), "--no-progress"]) == 0
+    ckpt = load_checkpoint(ckpt_path)
+    assert ckpt["step"] == step + 2
+    # Adam counted every step across both runs, StepLR too
+    adam_steps = {int(s["step"]) for s in ckpt["optimizer_state"]["state"].values()}
+    assert adam_steps == {step + 2}
+    assert ckpt["scheduler_state"]["last_epoch"] == step + 2
+    history = json.loads((out / "history.json").read_text())
+    assert [row["step"] for row in history] == list(range(1, step + 3))
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path):
+    good = make_pair_batch(batch_size=1, H=64, W=64)
+    bad = dict(good, K_a=torch.full_like(good["K_a"], float("nan")))
+    cfg = TrainConfig.from_dict({
+        "model": {"descriptor_dim": 4, "num_keypoints": 3, "output_stride": 16},
+        "train": {"steps": 10, "out": str(tmp_path / "run"), "checkpoint_every": 2, "tensorboard": False},
+    })
+    messages = []
+    summary = run_training(cfg, batches=iter([good, good, bad, good]), progress=False, log=messages.append)
+    assert summary["status"] == "nan" and summary["step"] == 2
+    assert any("non-finite loss at step 3" in m for m in messages)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 2
+
+
+def test_bad_configuration_exits_with_code_2(tmp_path, capsys):
+    assert main(["--out", str(tmp_path), "--set", "optim.lr=3e-4", "--steps", "1"]) == 2
+    assert "3.0e-4" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path), "--set", "model.colour=red"]) == 2
+    assert "model.colour" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path), "--steps", "1"]) == 2  # no dataset
+    assert "data.dataset" in capsys.readouterr().err
