@@ -114,7 +114,7 @@ def run(args) -> dict:
     executor = MultiThreadedExecutor(num_threads=4, context=context)
     P = lambda d: [Parameter(k, value=v) for k, v in d.items()]  # noqa: E731
     sim_node = SimCameraNode(context=context, parameter_overrides=P({
-        "width": args.width, "height": args.height, "rate": args.camera_rate, "pose_period": 1e3}))
+        "width": args.width, "height": args.height, "rate": args.camera_rate, "pose_period": args.pose_period}))
     desc_node = DescriptorNode(context=context, parameter_overrides=P({"model_path": str(model_path)}))
     probe = rclpy.create_node("benchmark_probe", context=context)
     stats, last, captured = [], {}, {}
@@ -270,6 +270,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=240)
     p.add_argument("--camera-rate", type=float, default=30.0)
+    p.add_argument("--pose-period", type=float, default=1000.0,
+                   help="seconds between new object poses (default: the reference view's pose throughout)")
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--rounds", type=int, default=3, help="alternations of trunk-alone and pipeline timing")
