@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import RESULTS_DIR, atomic_write_json, atomic_write_text, machine_description, machine_line, markdown_table
+from ._common import (RESULTS_DIR, atomic_write_json, atomic_write_text, machine_description, machine_line,
+                      markdown_table)
 
 
 def trunk_fps(model, size, repeats: int = 15) -> float:
@@ -145,7 +146,7 @@ def run(args) -> dict:
         for _ in range(args.rounds):
             sim_node.timer.cancel()   # trunk alone: the camera pauses, the descriptor node idles
             busy = desc_node.last_inference_s
-            time.sleep(max(2.0 * busy, 0.5) if busy == busy else 1.0)
+            time.sleep(max(2.0 * busy, 0.5) if busy == busy else 1.0)  # busy is NaN before the first frame
             trunk_times.append(1.0 / trunk_fps(model, size, repeats=args.trunk_repeats))
             sim_node.timer.reset()
             time.sleep(1.0)

@@ -14,7 +14,7 @@ import numpy as np
 
 from .backprojection import point_at_match
 from .grasp_pose import APPROACH_MODES, GraspPose, grasp_pose_at, pose_from_matrix
-from .matching import METRICS, SUBPIXEL_METHODS, Match, match_references
+from .matching import METRICS, SUBPIXEL_METHODS, match_references
 from .object_pose import ObjectPoseResult, carry_grasp, ransac_object_pose
 from .reference import Reference
 

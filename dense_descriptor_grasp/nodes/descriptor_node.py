@@ -16,7 +16,6 @@ import time
 from collections import deque
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
@@ -129,9 +128,10 @@ class DescriptorNode(Node):
         self.last_inference_s = float("nan")
         self.frame_times = deque(maxlen=1000)   # monotonic time of each published descriptor set
         self.process_times = deque(maxlen=1000)  # (inference s, whole frame s) per published set
+        inputs = ", ".join(self.resolve_topic_name(t) for t in self.topics)
         self.get_logger().info(
             f"descriptor_node ready: model {model_path} (identity {self.model_identity}, D={self.descriptor_dim}, "
-            f"method {self.model.method}) on {self.device}; subscribing {', '.join(self.resolve_topic_name(t) for t in self.topics)}")
+            f"method {self.model.method}) on {self.device}; subscribing {inputs}")
 
     # ------------------------------------------------------------------ callbacks (never raise)
     def _on_input(self, index: int, msg) -> None:
@@ -162,8 +162,9 @@ class DescriptorNode(Node):
     def _process(self, frame) -> None:
         color_msg, depth_msg, info_msg = frame
         t_start = time.perf_counter()
-        desc = (f"colour {color_msg.encoding} {color_msg.width}x{color_msg.height} frame '{color_msg.header.frame_id}', "
-                f"depth {depth_msg.encoding} {depth_msg.width}x{depth_msg.height} frame '{depth_msg.header.frame_id}', "
+        desc = (f"colour {color_msg.encoding} {color_msg.width}x{color_msg.height} "
+                f"frame '{color_msg.header.frame_id}', depth {depth_msg.encoding} {depth_msg.width}x{depth_msg.height} "
+                f"frame '{depth_msg.header.frame_id}', "
                 f"camera_info {info_msg.width}x{info_msg.height}")
         if color_msg.encoding not in COLOR_ENCODINGS:
             self.log.warn("color_encoding", f"frame dropped: colour encoding {color_msg.encoding!r} is not one of "
