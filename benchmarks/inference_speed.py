@@ -156,6 +156,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per size (default 15, --quick 3)")
     p.add_argument("--warmup", type=int, default=None, help="untimed rounds per size (default 2, --quick 1)")
     p.add_argument("--output-dir", default=None, help="default: benchmarks/results")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's default, one per core); 1 on a machine shared with other jobs")
     return p
 
 
@@ -169,6 +171,10 @@ def main(argv=None) -> int:
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     if repeats < 1 or warmup < 0:
         raise SystemExit("--repeats must be >= 1 and --warmup >= 0")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     machine = machine_description()
     results = measure(sizes, dims, repeats, warmup)
     cmd = "python -m benchmarks.inference_speed" + ("" if argv is None and len(sys.argv) <= 1 else " " + " ".join(argv if argv is not None else sys.argv[1:]))
@@ -176,7 +182,8 @@ def main(argv=None) -> int:
         "command": cmd,
         "machine": machine,
         "machine_after": {"load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
-        "settings": {"sizes": [list(s) for s in sizes], "dims": dims, "repeats": repeats, "warmup": warmup, "batch_size": 1},
+        "settings": {"sizes": [list(s) for s in sizes], "dims": dims, "repeats": repeats, "warmup": warmup, "batch_size": 1,
+                     "threads": args.threads},
         "results": results,
         "targets": evaluate_targets(results),
     }

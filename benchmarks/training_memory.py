@@ -154,14 +154,54 @@ def run_worker(method: str, dim: int, height: int, width: int, num_correspondenc
     }
 
 
+def run_timing_worker(dim: int, height: int, width: int, num_correspondences: int, rounds: int,
+                      num_keypoints: int = 8, seed: int = 0) -> dict:
+    """Step times of both methods at one D, **interleaved** in one process (keypoint step, NT-Xent step, ...), so
+    that a change in the load of a shared machine hits both alike. One untimed warm-up round; medians of the rest."""
+    import torch
+
+    from dense_descriptor_grasp.model import DenseDescriptorNet
+    from dense_descriptor_grasp.training.config import LossConfig
+    from dense_descriptor_grasp.training.objective import compute_losses
+
+    torch.manual_seed(seed)
+    batch = synthetic_pair_batch(height, width, num_correspondences, seed)
+    cfg = LossConfig()
+    setups = {}
+    for method in METHODS:
+        model = DenseDescriptorNet(descriptor_dim=dim, num_keypoints=num_keypoints, method=method).train()
+        setups[method] = (model, torch.optim.Adam(model.parameters(), lr=1.0e-4))
+    times = {m: [] for m in METHODS}
+    for r in range(rounds + 1):
+        for method, (model, optimizer) in setups.items():
+            t = time.perf_counter()
+            terms = compute_losses(model, batch, cfg)
+            terms["total"].backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            del terms
+            if r > 0:
+                times[method].append(time.perf_counter() - t)
+    kp, nx = statistics.median(times["keypoint"]), statistics.median(times["ntxent"])
+    return {"descriptor_dim": dim, "height": height, "width": width, "rounds": rounds,
+            "keypoint_step_s": round(kp, 3), "ntxent_step_s": round(nx, 3), "ntxent_over_keypoint": round(nx / kp, 3),
+            "keypoint_times_s": [round(t, 3) for t in times["keypoint"]],
+            "ntxent_times_s": [round(t, 3) for t in times["ntxent"]]}
+
+
 # ----------------------------------------------------------------------------------------------- driver
-def measure_in_subprocess(method: str, dim: int, args) -> dict:
-    """Run one configuration in a fresh interpreter; returns its result dict or ``{"error": ...}``."""
-    cmd = [sys.executable, "-m", "benchmarks.training_memory", "--worker", "--method", method, "--dim", str(dim),
+def measure_in_subprocess(method: str, dim: int, args, timing: bool = False) -> dict:
+    """Run one configuration in a fresh interpreter; returns its result dict or ``{"error": ...}``.
+    ``timing``: the interleaved step-time worker of both methods at ``dim`` instead (``method`` ignored)."""
+    cmd = [sys.executable, "-m", "benchmarks.training_memory", "--dim", str(dim),
            "--height", str(args.height), "--width", str(args.width), "--correspondences", str(args.correspondences),
            "--steps", str(args.steps), "--num-keypoints", str(args.num_keypoints)]
+    cmd += ["--timing-worker", "--timing-rounds", str(args.timing_rounds)] if timing else ["--worker", "--method", method]
     repo = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+        env["OMP_NUM_THREADS"] = str(args.threads)
     env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=repo, env=env)
@@ -181,11 +221,15 @@ def _get(results, method, dim, key):
     return None
 
 
-def evaluate_targets(results) -> list:
-    """Issue 5's targets on the measured numbers: a list of ``{target, value, limit, met}`` (None when not measured)."""
+def evaluate_targets(results, timing=()) -> list:
+    """Issue 5's targets on the measured numbers: a list of ``{target, value, limit, met}`` (None when not measured).
+    The step-time target uses the interleaved timing at D=512 when there is one (robust to a shared machine)."""
     kp3, kp512 = _get(results, "keypoint", 3, "peak_mb"), _get(results, "keypoint", 512, "peak_mb")
     nx512 = _get(results, "ntxent", 512, "peak_mb")
     kps, nxs = _get(results, "keypoint", 512, "step_s"), _get(results, "ntxent", 512, "step_s")
+    t512 = next((t for t in timing if t.get("descriptor_dim") == 512 and "error" not in t), None)
+    if t512 is not None:
+        kps, nxs = t512["keypoint_step_s"], t512["ntxent_step_s"]
     out = []
 
     def add(name, value, limit, ok):
@@ -195,7 +239,10 @@ def evaluate_targets(results) -> list:
     add("keypoint peak memory D=512 / D=3 <= 1.1", kp512 / kp3 if kp3 and kp512 else None, 1.1, lambda v: v <= 1.1)
     add("keypoint peak memory / NT-Xent peak memory at D=512 <= 0.25", kp512 / nx512 if kp512 and nx512 else None, 0.25,
         lambda v: v <= 0.25)
-    add("NT-Xent step time / keypoint step time at D=512 >= 4", nxs / kps if kps and nxs else None, 4.0, lambda v: v >= 4.0)
+    add("NT-Xent step time / keypoint step time at D=512 >= 4" + (" (interleaved timing)" if t512 else ""), nxs / kps if kps and nxs else None, 4.0, lambda v: v >= 4.0)
+    kc, nc = _get(results, "keypoint", 512, "step_cost_mb"), _get(results, "ntxent", 512, "step_cost_mb")
+    add("(not an issue target) keypoint step cost / NT-Xent step cost at D=512, i.e. without the shared process baseline",
+        kc / nc if kc and nc else None, 0.25, lambda v: v <= 0.25)
     return out
 
 
@@ -216,21 +263,35 @@ def write_outputs(report: dict, out_dir: Path) -> dict:
                 row += [f"{r['peak_mb']:.0f}", f"{r['baseline_mb']:.0f}", f"{r['step_cost_mb']:.0f}", f"{r['step_s']:.2f}"]
         kp, nx = _get(results, "keypoint", dim, "peak_mb"), _get(results, "ntxent", dim, "peak_mb")
         ks, ns = _get(results, "keypoint", dim, "step_s"), _get(results, "ntxent", dim, "step_s")
-        row += [f"{kp / nx:.2f}" if kp and nx else "", f"{ns / ks:.2f}" if ks and ns else ""]
+        kc, nc = _get(results, "keypoint", dim, "step_cost_mb"), _get(results, "ntxent", dim, "step_cost_mb")
+        row += [f"{kp / nx:.2f}" if kp and nx else "", f"{kc / nc:.2f}" if kc and nc else "",
+                f"{ns / ks:.2f}" if ks and ns else ""]
         rows.append(row)
     s = report["settings"]
     header = ["D", "keypoint peak MiB", "keypoint baseline MiB", "keypoint step cost MiB", "keypoint step s",
               "NT-Xent peak MiB", "NT-Xent baseline MiB", "NT-Xent step cost MiB", "NT-Xent step s",
-              "peak ratio kp/NT-Xent", "step-time ratio NT-Xent/kp"]
+              "peak ratio kp/NT-Xent", "step-cost ratio kp/NT-Xent", "step-time ratio NT-Xent/kp"]
     md = [f"# Training-step memory and time: keypoint method vs NT-Xent baseline\n",
           f"Command: `{report['command']}`  \n",
-          f"Machine: {machine_line(report['machine'])}  \n",
+          f"Machine: {machine_line(report['machine'])}; load average at end "
+          f"{report.get('machine_after', {}).get('load_average_1_5_15')}  \n",
           f"Setting: {s['width']}x{s['height']}, batch 1 (twin forward of A and B), {s['correspondences']} correspondences, "
           f"{s['num_keypoints']} keypoints, {s['steps']} steps per configuration, each in a fresh subprocess; "
           f"peak = RSS high-water mark (ru_maxrss) of the process, baseline = RSS after importing torch and building "
           f"model + Adam + batch, step cost = peak - baseline, step s = median of steps 2..{s['steps']}. "
           f"Memory of a bare `import torch` + package: {report.get('import_mb_median', 'n/a')} MiB.\n\n",
           markdown_table(header, rows), "\n## Targets of issue 5\n\n"]
+    timing = [t for t in report.get("interleaved_timing", []) if "error" not in t]
+    if timing:
+        md[-1] = ("\n## Step time, both methods interleaved in one process\n\n"
+                  f"One process per D, alternating a keypoint step and an NT-Xent step for {s.get('timing_rounds')} timed "
+                  "rounds after one warm-up round (medians), so that the other jobs on this shared machine slow both alike. "
+                  "The per-configuration step times in the table above come from separate processes at different moments "
+                  "and are only indicative.\n\n")
+        md.append(markdown_table(["D", "keypoint step s", "NT-Xent step s", "NT-Xent / keypoint"],
+                                 [[t["descriptor_dim"], f"{t['keypoint_step_s']:.2f}", f"{t['ntxent_step_s']:.2f}",
+                                   f"{t['ntxent_over_keypoint']:.2f}"] for t in timing]))
+        md.append("\n## Targets of issue 5\n\n")
     md.append(markdown_table(["target", "measured", "met"],
                              [[t["target"], "n/a" if t["value"] is None else t["value"],
                                "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")] for t in report["targets"]]))
@@ -250,12 +311,19 @@ def write_outputs(report: dict, out_dir: Path) -> dict:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for method, style in zip(METHODS, ("o-", "s-")):
+    for method, style, color in zip(METHODS, ("o-", "s-"), ("tab:blue", "tab:orange")):
         ds = [d for d in dims if _get(results, method, d, "peak_mb")]
         label = "keypoint (this paper)" if method == "keypoint" else "NT-Xent (DON baseline)"
-        axes[0].plot(ds, [_get(results, method, d, "peak_mb") / 1024 for d in ds], style, label=f"{label}, peak")
-        axes[0].plot(ds, [_get(results, method, d, "step_cost_mb") / 1024 for d in ds], style, alpha=0.4, label=f"{label}, step cost")
-        axes[1].plot(ds, [_get(results, method, d, "step_s") for d in ds], style, label=label)
+        axes[0].plot(ds, [_get(results, method, d, "peak_mb") / 1024 for d in ds], style, color=color, label=f"{label}, peak")
+        axes[0].plot(ds, [_get(results, method, d, "step_cost_mb") / 1024 for d in ds], style[0] + "--", color=color,
+                     alpha=0.5, label=f"{label}, step cost (peak - baseline)")
+        axes[1].plot(ds, [_get(results, method, d, "step_s") for d in ds], style, color=color, alpha=0.5,
+                     label=f"{label}, separate processes")
+        key = "keypoint_step_s" if method == "keypoint" else "ntxent_step_s"
+        tds = [t["descriptor_dim"] for t in report.get("interleaved_timing", []) if "error" not in t]
+        if tds:
+            axes[1].plot(tds, [t[key] for t in report["interleaved_timing"] if "error" not in t], style[0], color=color,
+                         markersize=10, markeredgecolor="black", linestyle="none", label=f"{label}, interleaved")
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_xticks(dims)
@@ -284,9 +352,17 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--correspondences", type=int, default=128)
     p.add_argument("--num-keypoints", type=int, default=8)
     p.add_argument("--steps", type=int, default=4, help="training steps per configuration (first one not timed)")
+    p.add_argument("--timing-dims", type=int, nargs="*", default=None,
+                   help="D values for the interleaved step-time comparison (default: 3 and 512 if measured; none with --quick)")
+    p.add_argument("--timing-rounds", type=int, default=5, help="timed rounds of the interleaved comparison")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads in every worker (default: torch's default, one per core); on a "
+                        "machine shared with other jobs 1 avoids OpenMP threads spinning against each other")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
     p.add_argument("--output-dir", default=None, help="default: benchmarks/results")
+    p.add_argument("--from-json", default=None, help="only re-render the .md and .png from an earlier .json report")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--timing-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--method", default=None, help=argparse.SUPPRESS)
     p.add_argument("--dim", type=int, default=None, help=argparse.SUPPRESS)
     return p
@@ -296,8 +372,17 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     if args.steps < 1:
         raise SystemExit("--steps must be >= 1")
+    if (args.worker or args.timing_worker) and args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.worker:
         result = run_worker(args.method, args.dim, args.height, args.width, args.correspondences, args.steps, args.num_keypoints)
+        print(RESULT_PREFIX + json.dumps(result), flush=True)
+        return 0
+    if args.timing_worker:
+        result = run_timing_worker(args.dim, args.height, args.width, args.correspondences, args.timing_rounds,
+                                   args.num_keypoints)
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return 0
 
@@ -305,8 +390,18 @@ def main(argv=None) -> int:
 
     from ._common import RESULTS_DIR, machine_description
 
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+        report["targets"] = evaluate_targets(report["results"], report.get("interleaved_timing", []))
+        files = write_outputs(report, Path(args.output_dir) if args.output_dir else Path(args.from_json).parent)
+        print("wrote", ", ".join(files.values()))
+        return 0
     dims = list(args.dims or (QUICK_DIMS if args.quick else DIMS))
     out_dir = Path(args.output_dir) if args.output_dir else RESULTS_DIR
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     machine = machine_description()
     configs = [(m, d) for d in dims for m in args.methods]
     results = []
@@ -320,6 +415,19 @@ def main(argv=None) -> int:
         else:
             tqdm.write(f"{method:8s} D={dim:3d}: peak {r['peak_mb']:8.0f} MiB  baseline {r['baseline_mb']:6.0f} MiB  "
                        f"step {r['step_s']:.2f} s")
+    if args.timing_dims is None:
+        timing_dims = [] if args.quick else [d for d in (3, 512) if d in dims]
+    else:
+        timing_dims = list(args.timing_dims)
+    timing = []
+    for dim in tqdm(timing_dims, desc="interleaved step timing", unit="D", disable=not timing_dims):
+        t = measure_in_subprocess("both", dim, args, timing=True)
+        t.setdefault("descriptor_dim", dim)
+        timing.append(t)
+        if "error" in t:
+            tqdm.write(f"interleaved timing D={dim}: ERROR {t['error']}")
+        else:
+            tqdm.write(f"interleaved timing D={dim}: keypoint {t['keypoint_step_s']:.2f} s, NT-Xent {t['ntxent_step_s']:.2f} s")
     imports = [r["import_mb"] for r in results if "import_mb" in r]
     cmd = "python -m benchmarks.training_memory" + ("" if argv is None and len(sys.argv) <= 1 else " " + " ".join(argv if argv is not None else sys.argv[1:]))
     report = {
@@ -327,16 +435,18 @@ def main(argv=None) -> int:
         "machine": machine,
         "machine_after": {"load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
         "settings": {"dims": dims, "methods": list(args.methods), "height": args.height, "width": args.width,
-                     "correspondences": args.correspondences, "num_keypoints": args.num_keypoints, "steps": args.steps},
+                     "correspondences": args.correspondences, "num_keypoints": args.num_keypoints, "steps": args.steps,
+                     "timing_dims": timing_dims, "timing_rounds": args.timing_rounds, "threads": args.threads},
         "import_mb_median": round(statistics.median(imports), 1) if imports else None,
         "results": results,
-        "targets": evaluate_targets(results),
+        "interleaved_timing": timing,
+        "targets": evaluate_targets(results, timing),
     }
     files = write_outputs(report, out_dir)
     for t in report["targets"]:
         print(f"target: {t['target']}: measured {t['value']} -> {'n/a' if t['met'] is None else ('met' if t['met'] else 'NOT met')}")
     print("wrote", ", ".join(files.values()))
-    return 0 if all("error" not in r for r in results) else 1
+    return 0 if all("error" not in r for r in results + timing) else 1
 
 
 if __name__ == "__main__":
