@@ -13,11 +13,26 @@ SIZE = (64, 80)          # (H, W) of every image in the node tests
 D = 8
 
 
-def isolate_ros_graph(offset: int) -> None:
-    """A ROS_DOMAIN_ID unique to this test process (pid based, offset per test file), localhost discovery only."""
+ROS_ENV = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY")
+
+
+def isolate_ros_graph(offset: int) -> dict:
+    """A ROS_DOMAIN_ID unique to this test process (pid based, offset per test file), localhost discovery only.
+
+    Returns the previous values for :func:`restore_ros_env` (the variables are read at ``rclpy.init``)."""
+    previous = {k: os.environ.get(k) for k in ROS_ENV}
     os.environ["ROS_DOMAIN_ID"] = str(101 + (os.getpid() * 7 + offset) % 100)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.pop("ROS_LOCALHOST_ONLY", None)
+    return previous
+
+
+def restore_ros_env(previous: dict) -> None:
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def write_tiny_checkpoint(path, descriptor_dim: int = D, seed: int = 0):

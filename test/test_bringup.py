@@ -5,7 +5,7 @@ import yaml
 
 pytest.importorskip("rclpy")
 
-from nodes_harness import D, isolate_ros_graph, write_tiny_checkpoint  # noqa: E402
+from nodes_harness import D, isolate_ros_graph, restore_ros_env, write_tiny_checkpoint  # noqa: E402
 
 from dense_descriptor_grasp import bringup  # noqa: E402
 from dense_descriptor_grasp import launch_description as ld  # noqa: E402
@@ -36,7 +36,7 @@ def test_nodes_start_with_yaml_parameters_and_remappings(tmp_path):
 
     from dense_descriptor_grasp.grasping.reference import Reference, save_reference
 
-    isolate_ros_graph(offset=4)
+    previous = isolate_ros_graph(offset=4)
     ckpt = write_tiny_checkpoint(tmp_path / "tiny.pt")
     from dense_descriptor_grasp.model.checkpoint import load_checkpoint
 
@@ -67,3 +67,4 @@ def test_nodes_start_with_yaml_parameters_and_remappings(tmp_path):
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=context)
+        restore_ros_env(previous)

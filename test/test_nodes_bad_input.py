@@ -6,7 +6,8 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from nodes_harness import D, SIZE, TIMEOUT_S, RosGraph, isolate_ros_graph, wait_until, write_tiny_checkpoint  # noqa: E402
+from nodes_harness import (D, SIZE, TIMEOUT_S, RosGraph, isolate_ros_graph, restore_ros_env,  # noqa: E402
+                           wait_until, write_tiny_checkpoint)
 
 H, W = SIZE
 K = np.array([[70.0, 0, (W - 1) / 2], [0, 70.0, (H - 1) / 2], [0, 0, 1]])
@@ -35,7 +36,7 @@ def running(files):
     from dense_descriptor_grasp.nodes.grasp_node import GraspNode
 
     ckpt, good_ref, other_ref = files
-    isolate_ros_graph(offset=2)
+    previous = isolate_ros_graph(offset=2)
     g = RosGraph()
     quick = {"log_throttle": 0.0, "missing_input_timeout": 0.5}
     g.desc_node = g.add(DescriptorNode, {"model_path": str(ckpt), **quick})
@@ -51,6 +52,7 @@ def running(files):
         ("info", CameraInfo, "camera/color/camera_info")]}
     yield g
     g.close()
+    restore_ros_env(previous)
 
 
 def feed(g, color=("rgb8", (H, W)), depth=("32FC1", (H, W)), info=True, depth_value=0.5, duration=1.5):

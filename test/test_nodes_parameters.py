@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from nodes_harness import D, SIZE, RosGraph, isolate_ros_graph, write_tiny_checkpoint  # noqa: E402
+from nodes_harness import D, SIZE, RosGraph, isolate_ros_graph, restore_ros_env, write_tiny_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -12,12 +12,13 @@ def graph(tmp_path_factory):
     from dense_descriptor_grasp.grasping.reference import Reference, save_reference
 
     folder = tmp_path_factory.mktemp("nodes_parameters")
-    isolate_ros_graph(offset=3)
+    previous = isolate_ros_graph(offset=3)
     g = RosGraph()
     g.ckpt = write_tiny_checkpoint(folder / "tiny.pt")
     g.ref = save_reference(folder / "ref.npz", Reference("x", np.ones((3, D)), np.zeros((3, 2)), np.zeros((3, 3))))
     yield g
     g.close()
+    restore_ros_env(previous)
 
 
 def set_one(node, name, value):

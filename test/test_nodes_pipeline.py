@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("rclpy")
 
 from nodes_harness import (SIZE, TIMEOUT_S, RosGraph, isolate_ros_graph, reference_from_sim_view,  # noqa: E402
-                           wait_until, write_tiny_checkpoint)
+                           restore_ros_env, wait_until, write_tiny_checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +18,11 @@ def artefacts(tmp_path_factory):
 
 @pytest.fixture
 def graph():
-    isolate_ros_graph(offset=1)
+    previous = isolate_ros_graph(offset=1)
     g = RosGraph()
     yield g
     g.close()
+    restore_ros_env(previous)
     assert not g.context.ok()
 
 
