@@ -73,3 +73,25 @@ def test_parameter_rules_and_throttle():
         log.warn("a", "first problem")
         log.warn("b", "second problem")
     assert lines == ["first problem", "second problem"]
+
+
+def test_descriptor_node_resize_keeps_rays_and_valid_depth():
+    import numpy as np
+
+    from dense_descriptor_grasp.geometry.camera import backproject
+    from dense_descriptor_grasp.nodes.descriptor_node import color_to_rgb, resize_depth_nearest, scale_intrinsics
+
+    K = np.array([[100.0, 0, 39.5], [0, 100.0, 31.5], [0, 0, 1]])
+    K2 = scale_intrinsics(K, (64, 80), (32, 40))
+    uv = np.array([[10.0, 20.0], [79.0, 63.0], [0.0, 0.0]])
+    uv2 = (uv + 0.5) * 0.5 - 0.5                      # the same points in the half-size image
+    z = np.ones(3)
+    np.testing.assert_allclose(backproject(uv, z, K), backproject(uv2, z, K2), atol=1e-12)
+    depth = np.zeros((64, 80), np.float32)
+    depth[::2, ::2] = 1.0
+    small = resize_depth_nearest(depth, (32, 40))
+    assert small.shape == (32, 40) and set(np.unique(small)) <= {0.0, 1.0}   # never mixes valid and invalid
+    bgr = np.zeros((2, 2, 3), np.uint8)
+    bgr[..., 0] = 255
+    assert color_to_rgb(bgr, "bgr8")[0, 0].tolist() == [0, 0, 255]
+    assert color_to_rgb(np.dstack([bgr, bgr[..., :1]]), "rgba8").shape == (2, 2, 3)
