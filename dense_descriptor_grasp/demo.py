@@ -48,7 +48,7 @@ class DemoSettings:
     height: int = 120
     output_stride: int = 16
     train_minutes: float = 15.0
-    max_steps: int = 100000          # the wall-clock budget ends training, not this
+    max_steps: int | None = None     # None: the training config's train.steps; the wall-clock budget usually ends first
     checkpoint_every: int = 25
     part: str = "head_top"
     surface_points: int = 4
@@ -134,7 +134,8 @@ def step_train(s: DemoSettings) -> dict:
     """Train the default keypoint model into ``s.model_dir`` within ``s.train_minutes`` (all runs together).
 
     ``last.pt`` without a demo state file (a model put there by a user) is used as is; a state file that says
-    "not complete" (an interrupted run) is resumed from ``last.pt`` with the rest of the budget.
+    "not complete" (an interrupted run) is resumed from ``last.pt`` with the rest of the budget, and so is a
+    finished run when ``--train-minutes`` grew beyond the minutes it spent.
     """
     from dense_descriptor_grasp.model.checkpoint import load_checkpoint
     from dense_descriptor_grasp.training.config import load_config
@@ -142,18 +143,24 @@ def step_train(s: DemoSettings) -> dict:
 
     ckpt = s.checkpoint
     state = _train_state(s)
-    if ckpt.is_file() and (state is None or state.get("complete")):
+    done = state is not None and state.get("complete")
+    budget_left = state is not None and state.get("stop_reason", "time") == "time" and \
+        float(state.get("spent_minutes", 0.0)) < s.train_minutes - 0.05
+    if ckpt.is_file() and (state is None or (done and not budget_left)):
         info = load_checkpoint(ckpt)
-        log(f"2/5 train: {ckpt} exists (step {info['step']}, model {info.get('model_identity')}) - skipped")
+        spent_text = f", {state['spent_minutes']:.1f} min of training" if state else ", not made by the demo"
+        log(f"2/5 train: {ckpt} exists (step {info['step']}{spent_text}, model {info.get('model_identity')}) - skipped")
         return {"skipped": True, "step": int(info["step"])}
     spent = 0.0
     resume = None
-    if ckpt.is_file() and state is not None:
+    if ckpt.is_file():
         info = load_checkpoint(ckpt)
-        spent = float(state.get("spent_minutes", 0.0)) + float(info.get("metadata", {}).get("wall_seconds", 0.0)) / 60.0
+        spent = float(state.get("spent_minutes", 0.0))
+        if not done:
+            spent += float(info.get("metadata", {}).get("wall_seconds", 0.0)) / 60.0
         resume = "auto"
-        log(f"2/5 train: resuming the interrupted run from {ckpt} at step {info['step']} "
-            f"({spent:.1f} of {s.train_minutes} min spent)")
+        log(f"2/5 train: resuming {'the interrupted run' if not done else 'the run'} from {ckpt} at step "
+            f"{info['step']} ({spent:.1f} of {s.train_minutes} min spent)")
     remaining = s.train_minutes - spent
     if remaining <= 0.05:
         _write_train_state(s, {"complete": True, "spent_minutes": spent, "budget_minutes": s.train_minutes})
@@ -165,24 +172,26 @@ def step_train(s: DemoSettings) -> dict:
         f"model.method=keypoint",
         f"model.output_stride={s.output_stride}",
         f"train.out={json.dumps(str(s.path(s.model_dir)))}",
-        f"train.steps={s.max_steps}",
         f"train.max_minutes={remaining:.4f}",
         f"train.checkpoint_every={s.checkpoint_every}",
         f"train.device={json.dumps(s.device)}",
         f"train.seed={s.seed}",
         f"train.tensorboard={'true' if s.tensorboard else 'false'}",
     ]
+    if s.max_steps is not None:
+        overrides.append(f"train.steps={s.max_steps}")
     cfg = load_config(None, overrides)
     log(f"2/5 train: keypoint model (ResNet-34, D={cfg.model.descriptor_dim}, N={cfg.model.num_keypoints}, "
-        f"stride {cfg.model.output_stride}, batch {cfg.train.batch_size}) on {s.dataset} for {remaining:.1f} min "
-        f"of wall clock on {s.device} -> {ckpt}")
+        f"stride {cfg.model.output_stride}, batch {cfg.train.batch_size}) on {s.dataset}: up to step "
+        f"{cfg.train.steps} or {remaining:.1f} min of wall clock, whichever comes first, on {s.device} -> {ckpt}")
     _write_train_state(s, {"complete": False, "spent_minutes": spent, "budget_minutes": s.train_minutes})
     summary = run_training(cfg, resume=resume, progress=True, log=log)
     if summary["status"] != "ok":
         raise RuntimeError(f"training stopped: {summary['status']} at step {summary['step']} (see {s.model_dir})")
     spent += summary["seconds"] / 60.0
     _write_train_state(s, {"complete": True, "spent_minutes": round(spent, 3), "budget_minutes": s.train_minutes,
-                           "step": summary["step"], "final_losses": summary["final"]})
+                           "stop_reason": summary["stop_reason"], "step": summary["step"],
+                           "final_losses": summary["final"]})
     log(f"2/5 train: {summary['steps_run']} steps in {summary['seconds']:.0f} s "
         f"({summary['seconds_per_step']:.2f} s/step), total step {summary['step']}, final loss "
         f"{summary['final'].get('total', float('nan')):.4g}; loss curve {summary['loss_curve']}")
@@ -405,6 +414,7 @@ def _make_observer(context, camera_node=None, keep: int = 80):
             self.processed = {}                   # pose index -> frames the grasp node finished
             self.max_processed = -1
             self.first_processed = {}             # pose index -> monotonic time of its first processed frame
+            self.grasp_arrival = {}               # pose index -> monotonic time its grasp arrived
             self.K = None
             self.camera_node = camera_node
             self.advancing = False
@@ -465,14 +475,17 @@ def _make_observer(context, camera_node=None, keep: int = 80):
                 index = self.pose_of_stamp.get(stamp)
                 if index is not None and index not in self.grasps:
                     self.grasps[index] = (stamp, _pose_matrix(msg))
+                    self.grasp_arrival[index] = time.monotonic()
 
         def finished(self, index: int, settle: float = 0.5) -> bool:
             """Pose ``index`` is done: its grasp and that frame's heatmap arrived, or a frame of it was processed
             ``settle`` s ago without a grasp, or a later pose was processed already."""
             if self.max_processed > index:
                 return True
-            if index in self.grasps:
-                return self.grasps[index][0] in self.images["heatmap"]
+            if index in self.grasps:  # wait for that frame's heatmap and markers (other topics), at most 2 s
+                stamp = self.grasps[index][0]
+                return (stamp in self.images["heatmap"] and stamp in self.modes) or \
+                    time.monotonic() - self.grasp_arrival[index] > 2.0
             first = self.first_processed.get(index)
             return first is not None and time.monotonic() - first > settle
 
