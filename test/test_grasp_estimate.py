@@ -76,3 +76,14 @@ def test_shape_errors():
         estimate_grasp(desc[:4], depth, K, ref)
     with pytest.raises(ValueError, match="metric"):
         GraspSettings(metric="hamming")
+
+
+def test_three_agreeing_matches_out_of_five_are_not_enough_by_default():
+    desc, depth = live_frame()
+    T = np.asarray(se3_exp(np.array([0.02, -0.01, 0.05, 0.2, -0.4, 0.3])))
+    ref, live_points = reference_for(desc, depth, T)
+    ref.points[3:] += 0.05                     # two references disagree with the other three by 5 cm
+    est = estimate_grasp(desc, depth, K, ref, GraspSettings(inlier_threshold=0.005))
+    assert est.mode == "single_point" and "need 4" in est.reason
+    est = estimate_grasp(desc, depth, K, ref, GraspSettings(inlier_threshold=0.005, min_inliers=3))
+    assert est.mode == "object_pose" and est.object_pose.inliers.tolist() == [True, True, True, False, False]

@@ -34,7 +34,7 @@ class GraspSettings:
     use_object_pose: bool = True
     inlier_threshold: float = 0.01
     ransac_iterations: int = 200
-    min_inliers: int = 3
+    min_inliers: int = 4         # capped at the number of references (3 references: all 3 must agree)
 
     def __post_init__(self):
         if self.metric not in METRICS:
@@ -99,8 +99,9 @@ def estimate_grasp(descriptors, depth: np.ndarray, K: np.ndarray, reference: Ref
 
     fallback_reason = ""
     if s.use_object_pose and r >= 3:
+        # a minimal set always fits itself: with > 3 references ask for at least one more supporting match
         result = ransac_object_pose(reference.points, live, usable, s.inlier_threshold, s.ransac_iterations,
-                                    s.min_inliers)
+                                    min(s.min_inliers, r))
         est.object_pose = result
         if result.ok:
             est.pose = pose_from_matrix(carry_grasp(result.T_live_ref, reference.T_ref_grasp))

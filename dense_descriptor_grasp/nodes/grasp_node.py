@@ -86,7 +86,8 @@ class GraspNode(Node):
         declare(self, "inlier_threshold", 0.01, "RANSAC inlier distance (m).", min_value=1e-4, max_value=1.0)
         declare(self, "ransac_iterations", 200, "RANSAC hypotheses (all triples when fewer).", min_value=1,
                 max_value=100000)
-        declare(self, "min_inliers", 3, "Inliers needed for a 6-DoF pose.", min_value=3, max_value=1000)
+        declare(self, "min_inliers", 4, "Inliers needed for a 6-DoF pose (capped at the number of references; "
+                "3 inliers alone are only the minimal set itself).", min_value=3, max_value=1000)
         declare(self, "marker_lifetime", 0.5, "Lifetime of the RViz markers (s).", min_value=0.0, max_value=60.0)
         declare(self, "sync_slop", 0.02, "Approximate time sync: max stamp difference (s) (startup only).",
                 min_value=0.0, max_value=1.0, read_only=True)
