@@ -23,13 +23,14 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["DemoSettings", "settings_from_args", "step_dataset", "step_train", "step_reference", "step_pipeline",
-           "choose_reference_view", "part_error_mm", "summary_line", "get_args_parser", "main"]
+           "choose_reference_view", "visible_parts", "surface_samples", "part_error_mm", "centre_error_mm",
+           "summary_line", "get_args_parser", "main"]
 
 OBJECT = "duck"
 TRAIN_STATE = "demo_train.json"   # in the model folder: budget spent so far, complete or not
@@ -61,7 +62,6 @@ class DemoSettings:
     tensorboard: bool = True
     split: str | None = "train"
     quick: bool = False
-    extra: dict = field(default_factory=dict)
 
     def path(self, rel: str) -> Path:
         return self.root / rel
@@ -108,7 +108,8 @@ def step_dataset(s: DemoSettings) -> dict:
     if manifest.is_file():
         m = json.loads(manifest.read_text())
         g = m.get("generator", {})
-        if m.get("complete") and g.get("num_views") == s.views and (g.get("width"), g.get("height")) == (s.width, s.height):
+        same = g.get("num_views") == s.views and (g.get("width"), g.get("height")) == (s.width, s.height)
+        if m.get("complete") and same:
             log(f"1/5 dataset: {out} is complete ({s.views} views {s.width}x{s.height}) - skipped")
             return {"skipped": True}
     log(f"1/5 dataset: rendering {s.views} views of the {OBJECT} at {s.width}x{s.height} into {out} "
@@ -229,7 +230,8 @@ def visible_parts(T_camera_object: np.ndarray, K: np.ndarray, depth: np.ndarray,
 
 def surface_samples(mask: np.ndarray, depth: np.ndarray, count: int, avoid, margin: int = 3,
                     min_separation: float = 6.0) -> list:
-    """``count`` pixels (u, v) spread over the mask interior with depth (farthest-point sampling), away from ``avoid``."""
+    """``count`` pixels (u, v) spread over the mask interior with depth (farthest-point sampling), away from
+    the pixels ``avoid`` and at least ``min_separation`` px apart."""
     import cv2
 
     if count <= 0:
