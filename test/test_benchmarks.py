@@ -1,14 +1,25 @@
 """Each benchmark's --quick mode at a tiny size writes its table, JSON and PNG (no timing or memory assertions)."""
 import json
 
+import pytest
+import torch
+
 from benchmarks import inference_speed, training_memory
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """--threads 1 (fast on a shared machine) sets torch's thread count in this process: restore it afterwards."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
 def test_training_memory_quick_writes_table(tmp_path):
     rc = training_memory.main(["--quick", "--height", "64", "--width", "64", "--correspondences", "16",
-                               "--steps", "1", "--output-dir", str(tmp_path)])
+                               "--steps", "1", "--threads", "1", "--output-dir", str(tmp_path)])
     assert rc == 0
     report = json.loads((tmp_path / "training_memory.json").read_text())
     got = {(r["method"], r["descriptor_dim"]) for r in report["results"]}
@@ -17,7 +28,7 @@ def test_training_memory_quick_writes_table(tmp_path):
         assert "error" not in r, r
         assert r["peak_mb"] >= r["baseline_mb"] > 0 and r["step_s"] > 0 and r["height"] == 64
         assert len(r["losses"]) == 1 and r["losses"][0] == r["losses"][0]  # one finite (non-NaN) training loss
-    assert [t["met"] is not None for t in report["targets"]] == [True, True, True]
+    assert len(report["targets"]) >= 3 and all(t["met"] is not None for t in report["targets"])
     md = (tmp_path / "training_memory.md").read_text()
     assert "| D | keypoint peak MiB" in md and "| 512 |" in md and "Targets of issue 5" in md
     assert (tmp_path / "training_memory.png").read_bytes()[:8] == PNG_MAGIC
@@ -31,7 +42,8 @@ def test_synthetic_pair_batch_follows_the_contract():
 
 
 def test_inference_speed_quick_writes_table(tmp_path):
-    rc = inference_speed.main(["--quick", "--sizes", "64x48", "--repeats", "1", "--warmup", "0", "--output-dir", str(tmp_path)])
+    rc = inference_speed.main(["--quick", "--sizes", "64x48", "--repeats", "1", "--warmup", "0", "--threads", "1",
+                               "--output-dir", str(tmp_path)])
     assert rc == 0
     report = json.loads((tmp_path / "inference_speed.json").read_text())
     configs = {(r["config"], r["descriptor_dim"]) for r in report["results"]}
