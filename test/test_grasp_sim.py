@@ -120,3 +120,25 @@ def test_rendered_pipeline_with_perfect_descriptors_grasps_the_part():
     assert row["mode"] in ("object_pose", "single_point"), row["note"]
     assert row["point_error_mm"] < 5.0
     assert row["success"], row["reason"]
+
+
+def test_model_predictor_runs_on_a_checkpoint(tmp_path):
+    """The model mode against the real model API: checkpoint -> auto reference -> one trial row (no accuracy
+    claim: the network is untrained)."""
+    import torch
+
+    from benchmarks.grasp_sim import ModelPredictor, run_trial
+    from dense_descriptor_grasp.model.checkpoint import save_checkpoint
+    from dense_descriptor_grasp.model.network import DenseDescriptorNet
+
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "untrained.pt", DenseDescriptorNet(descriptor_dim=8, num_keypoints=2))
+    predictor = ModelPredictor(str(path), "duck", "head_top", 1.0, width=128, height=96, output_dir=tmp_path)
+    try:
+        assert predictor.reference.descriptor_dim == 8 and "head_top" in predictor.reference.names
+        assert predictor.reference_path.is_file() and predictor.reference_path.with_suffix(".pose.json").is_file()
+        row = run_trial(predictor, "duck", "head_top", 1.0, seed=0, index=0, params=gs.SimParams(**FAST))
+    finally:
+        predictor.close()
+    assert row["mode"] in ("object_pose", "single_point", "none")
+    assert isinstance(row["success"], bool) and row["reason"]
