@@ -19,6 +19,15 @@ from test_train_synthetic_pairs import make_pair_batch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: reproducible reductions and no spinning OpenMP threads on the shared 2-core machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
     """6 rendered duck views, 96 x 128, two per scene (pybullet, about a second)."""
@@ -49,7 +58,7 @@ def test_thirty_steps_on_one_batch_drive_the_loss_down(tmp_path):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [row["step"] for row in history] == list(range(1, 31))
     first = sum(row["total"] for row in history[:3]) / 3
-    last = sum(row["total"] for row in history[-3:]) / 3
+    last = sum(row["total"] for row in history[-5:]) / 5
     assert last < 0.3 * first, (first, last)
     assert (tmp_path / "run" / "loss_curve.png").stat().st_size > 1000
     assert (tmp_path / "run" / "history.csv").read_text().startswith("step,")
