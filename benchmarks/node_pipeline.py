@@ -162,15 +162,27 @@ def run(args) -> dict:
         stats.clear()
         count("full pipeline", args.seconds / 2.0)
         in_pipeline = [s for s in stats if s]
+        def keep(topic, msg):   # the last few messages per topic, by stamp, to pick one consistent set
+            by_stamp = last.setdefault(topic, {})
+            by_stamp[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+            for old_stamp in sorted(by_stamp)[:-20]:
+                del by_stamp[old_stamp]
+
         for topic in ("camera/color/image_raw", "descriptors/preview", "grasp/heatmap"):
-            probe.create_subscription(Image, topic, lambda m, t=topic: last.__setitem__(t, m), reliable_qos(1))
+            probe.create_subscription(Image, topic, lambda m, t=topic: keep(t, m), reliable_qos(5))
         for topic, mtype in (("descriptors/image", Image), ("descriptors/depth", Image),
                              ("descriptors/camera_info", CameraInfo)):
             probe.create_subscription(mtype, topic, lambda m, t=topic: captured.__setitem__(t, m), reliable_qos(1))
-        deadline = time.monotonic() + 20.0
-        while (len(captured) < 3 or len(last) < 3) and time.monotonic() < deadline:
+        def common_stamp():
+            stamps = [set(v) for v in list(last.values())]
+            shared = set.intersection(*stamps) if len(stamps) == 3 else set()
+            return max(shared) if shared else None
+
+        deadline = time.monotonic() + 30.0
+        while (len(captured) < 3 or common_stamp() is None) and time.monotonic() < deadline:
             time.sleep(0.2)
-        images = {k: image_to_numpy(v) for k, v in last.items()}
+        stamp = common_stamp()
+        images = {k: image_to_numpy(v[stamp]) for k, v in last.items()} if stamp else {}
         # grasp node alone: camera stopped, the last descriptor set re-published with fresh stamps at 10 Hz
         sim_node.timer.cancel()
         time.sleep(max(2.0 * desc_node.last_inference_s, 1.0) + 2.5)
