@@ -74,13 +74,20 @@ def test_evaluate_two_checkpoints_writes_report_and_pngs(dataset, checkpoints, t
 def test_same_pairs_for_every_model_and_run(dataset, checkpoints, tmp_path):
     """The same checkpoint listed twice gets identical numbers (same pairs); --whole-image uses the same pairs."""
     kw = dict(num_pairs=2, num_correspondences=15, pair_kinds=("augment",), progress=False, num_visual_pairs=0)
-    r1 = evaluate_models([checkpoints[0], checkpoints[0]], dataset, tmp_path / "a", **kw)
-    assert set(r1["results"]) == {"keypoint", "keypoint_2"}
-    assert r1["results"]["keypoint"]["augment"]["pck_curve"] == r1["results"]["keypoint_2"]["augment"]["pck_curve"]
+    r1 = evaluate_models([checkpoints[0], checkpoints[0]], dataset, tmp_path / "a", names=["kp", "kp_again"], **kw)
+    assert set(r1["results"]) == {"kp", "kp_again"}
+    assert r1["results"]["kp"]["augment"]["pck_curve"] == r1["results"]["kp_again"]["augment"]["pck_curve"]
     r2 = evaluate_models([checkpoints[0]], dataset, tmp_path / "b", whole_image=True, **kw)
     assert r2["settings"]["search_region"] == "whole image"
     assert r2["pair_kinds"]["augment"]["pair_indices"] == r1["pair_kinds"]["augment"]["pair_indices"]
-    assert r2["results"]["keypoint"]["augment"]["num_correspondences"] == r1["results"]["keypoint"]["augment"]["num_correspondences"]
+    assert r2["results"]["keypoint"]["augment"]["num_correspondences"] == r1["results"]["kp"]["augment"]["num_correspondences"]
+
+
+def test_default_names_use_the_folder_when_file_names_collide():
+    from dense_descriptor_grasp.evaluation.evaluate import _model_names
+
+    assert _model_names(["models/duck_keypoint/last.pt", "models/duck_ntxent/last.pt"]) == ["duck_keypoint", "duck_ntxent"]
+    assert _model_names(["a/kp.pt", "b/nx.pt"]) == ["kp", "nx"]
 
 
 def test_clear_errors(dataset, checkpoints, tmp_path, capsys):

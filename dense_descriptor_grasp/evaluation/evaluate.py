@@ -96,12 +96,15 @@ def _save_figure_atomic(fig, path: Path) -> Path:
 
 
 def _model_names(paths: Sequence[str]) -> List[str]:
-    """Unique display names from checkpoint file stems (``name``, ``name_2``, ...)."""
+    """Unique display names: the file stem (``keypoint.pt`` -> ``keypoint``); when stems collide (``run_a/last.pt``,
+    ``run_b/last.pt``) the parent folder name; remaining duplicates get ``_2``, ``_3``, ..."""
+    stems = [Path(p).stem for p in paths]
+    base = [Path(p).resolve().parent.name if stems.count(st) > 1 and Path(p).resolve().parent.name else st
+            for p, st in zip(paths, stems)]
     names, seen = [], {}
-    for p in paths:
-        stem = Path(p).stem
-        seen[stem] = seen.get(stem, 0) + 1
-        names.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    for b in base:
+        seen[b] = seen.get(b, 0) + 1
+        names.append(b if seen[b] == 1 else f"{b}_{seen[b]}")
     return names
 
 
@@ -149,13 +152,15 @@ def _pair_indices(num_available: int, num_pairs: int, seed: int) -> List[int]:
 
 
 # ----------------------------------------------------------------------------------------------- models
-def _load_models(checkpoints: Sequence[str], device: str) -> Dict[str, torch.nn.Module]:
+def _load_models(checkpoints: Sequence[str], device: str, names: Optional[Sequence[str]] = None) -> Dict[str, torch.nn.Module]:
     from dense_descriptor_grasp.model.checkpoint import load_model
 
     if not checkpoints:
         raise ValueError("checkpoints: give at least one checkpoint file")
+    if names is not None and (len(names) != len(checkpoints) or len(set(names)) != len(names)):
+        raise ValueError(f"names: give one unique name per checkpoint ({len(checkpoints)}), got {list(names)}")
     models = {}
-    for name, path in zip(_model_names(checkpoints), checkpoints):
+    for name, path in zip(names or _model_names(checkpoints), checkpoints):
         models[name] = load_model(path, device=device)
     return models
 
@@ -278,6 +283,7 @@ def evaluate_models(
     progress: bool = True,
     val_fraction: Optional[float] = None,
     image_size: Optional[Sequence[int]] = None,
+    names: Optional[Sequence[str]] = None,
 ) -> dict:
     """Evaluate every checkpoint on the same held-out pairs; write ``report.json`` and the PNGs; return the report.
 
@@ -288,6 +294,7 @@ def evaluate_models(
         split: the loader's split: ``val`` (scenes held out from training, default), ``train`` or ``all``.
         val_fraction: the loader's share of held-out scenes; None = the first checkpoint's training value (or 0.1).
         image_size: ``(H, W)`` to resize views to (None = as stored).
+        names: display names of the checkpoints (default: file stems, or folder names when stems collide).
         num_pairs: pairs per kind (fewer when the split has fewer).
         num_correspondences: ground-truth correspondences sampled per pair.
         seed: fixes the pair selection, augmentations and correspondences.
@@ -304,7 +311,7 @@ def evaluate_models(
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     output_dir = Path(output_dir)
-    models = _load_models(checkpoints, device)
+    models = _load_models(checkpoints, device, names)
     infos = {name: _model_info(m, p) for (name, m), p in zip(models.items(), checkpoints)}
     warnings = []
     if val_fraction is None:
@@ -448,6 +455,7 @@ def plot_matches(visuals: List[dict], model_names: Sequence[str], path, threshol
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evaluate_model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoints", "-c", nargs="+", required=True, help="one or more checkpoint files (any method)")
+    p.add_argument("--names", nargs="+", default=None, help="display names, one per checkpoint (default: file stems)")
     p.add_argument("--dataset", required=True, help="dataset root folder")
     p.add_argument("--split", default="val", choices=SPLITS,
                    help="dataset split (default: val = scenes held out from training by RGBDDataset's hash split)")
@@ -464,6 +472,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--num-visual-pairs", type=int, default=2, help="pairs drawn in matches_<kind>.png")
     p.add_argument("--visual-threshold", type=float, default=10.0, help="px; green/red threshold in the match plots")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's default; 1 is faster on a machine shared with other jobs)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -488,13 +498,15 @@ def _print_table(report: dict) -> None:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         report = evaluate_models(
             args.checkpoints, args.dataset, args.output_dir, split=args.split, num_pairs=args.num_pairs,
             num_correspondences=args.num_correspondences, seed=args.seed, whole_image=args.whole_image,
             pair_kinds=args.pair_kinds, device=args.device, num_visual_pairs=args.num_visual_pairs,
             visual_threshold=args.visual_threshold, progress=not args.no_progress,
-            val_fraction=args.val_fraction, image_size=args.image_size,
+            val_fraction=args.val_fraction, image_size=args.image_size, names=args.names,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"evaluate_model: error: {exc}", file=sys.stderr)
