@@ -46,3 +46,28 @@ def test_errors_are_clear(files, capsys):
     assert main(base + ["--pixel", "3,3"]) == 2 and "no valid depth" in capsys.readouterr().err
     assert main(base + ["--pixel", "30,30", "--name", "a", "--name", "b"]) == 2
     assert not (folder / "bad.npz").exists()
+
+
+def test_reference_from_a_dataset_view(tmp_path, files, capsys):
+    import cv2
+
+    from dense_descriptor_grasp.data.generate import generate_dataset
+    from dense_descriptor_grasp.data.render import RenderConfig
+
+    _, ckpt = files
+    root = tmp_path / "ds"
+    generate_dataset(str(root), ["duck"], num_views=2, config=RenderConfig(width=80, height=64))
+    mask = cv2.imread(str(root / "mask" / "000001.png"), cv2.IMREAD_UNCHANGED) > 0
+    mask = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    vs, us = np.nonzero(mask)
+    picks = [0, len(us) // 2, len(us) - 1]
+    pixels = [f"{us[i]},{vs[i]}" for i in picks]
+    out = tmp_path / "ref.json"
+    args = ["--model", str(ckpt), "--dataset", str(root), "--view", "000001", "--output", str(out)]
+    for p in pixels:
+        args += ["--pixel", p]
+    assert main(args) == 0, capsys.readouterr().err
+    ref = load_reference(out, descriptor_dim=6)
+    assert np.isfinite(ref.points).all() and "000001" in ref.source
+    assert 0.05 < ref.points[:, 2].min() and ref.points[:, 2].max() < 3.0
+    assert main(args[:-2] + ["--view", "7"] + args[-2:]) == 2 and "outside" in capsys.readouterr().err
