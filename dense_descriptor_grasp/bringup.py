@@ -98,6 +98,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     import rclpy
+    from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -124,8 +125,8 @@ def main(argv=None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (RuntimeError, ValueError) as exc:
-        print(f"bringup: {exc}", file=sys.stderr)
+    except (RuntimeError, ValueError, ParameterException) as exc:
+        print(f"bringup: startup failed: {exc}", file=sys.stderr)
         return 1
     finally:
         executor.shutdown()

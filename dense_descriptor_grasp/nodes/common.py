@@ -189,18 +189,31 @@ class LatestWorker:
 
 
 def run_node(node_class, args=None) -> None:
-    """``main`` body for a single node: spin until Ctrl-C or external shutdown, then clean up."""
+    """``main`` body for a single node: spin until Ctrl-C or external shutdown, then clean up.
+
+    A startup error (missing model or reference, out-of-range parameter) ends the process with exit code 1 and
+    a one-line message instead of a traceback.
+    """
+    import sys
+
     import rclpy
+    from rclpy.exceptions import InvalidParameterValueException, ParameterException
     from rclpy.executors import ExternalShutdownException
 
     rclpy.init(args=args)
     node = None
+    code = 0
     try:
         node = node_class()
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except (RuntimeError, ValueError, InvalidParameterValueException, ParameterException) as exc:
+        print(f"{node_class.__name__}: startup failed: {exc}", file=sys.stderr)
+        code = 1
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+    if code:
+        sys.exit(code)
