@@ -156,12 +156,13 @@ class RunConfig:
     batch_size: int = 1
     device: str = "cpu"
     seed: int = 0
-    out: str = "models/duck_keypoint"  # run folder: last.pt, history, loss curve, tensorboard/
+    out: Optional[str] = None  # run folder (last.pt, history, loss curve, tensorboard/); null: models/<method>_d<D>
     checkpoint_every: int = 200
     log_every: int = 10  # TensorBoard scalars
     image_every: int = 200  # TensorBoard keypoint overlays (0: never)
     max_minutes: Optional[float] = None  # wall-clock budget; stops cleanly with a checkpoint
     tensorboard: bool = True
+    num_threads: Optional[int] = None  # torch intra-op threads (null: torch's default); 1 is fastest on a busy CPU
 
     def __post_init__(self):
         self.steps = _number("train.steps", self.steps, 1, integer=True)
@@ -169,13 +170,15 @@ class RunConfig:
         if not isinstance(self.device, str) or not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"train.device must be 'cpu' or 'cuda[:i]', got {self.device!r}")
         self.seed = _number("train.seed", self.seed, 0, integer=True)
-        if not isinstance(self.out, str) or not self.out:
+        if self.out is not None and (not isinstance(self.out, str) or not self.out):
             raise ValueError(f"train.out must be a folder path, got {self.out!r}")
         self.checkpoint_every = _number("train.checkpoint_every", self.checkpoint_every, 1, integer=True)
         self.log_every = _number("train.log_every", self.log_every, 1, integer=True)
         self.image_every = _number("train.image_every", self.image_every, 0, integer=True)
         if self.max_minutes is not None:
             self.max_minutes = _number("train.max_minutes", self.max_minutes, 0, lo_open=True)
+        if self.num_threads is not None:
+            self.num_threads = _number("train.num_threads", self.num_threads, 1, integer=True)
         if not isinstance(self.tensorboard, bool):
             raise ValueError(f"train.tensorboard must be true or false, got {self.tensorboard!r}")
 
@@ -197,6 +200,8 @@ class TrainConfig:
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise ValueError(f"TrainConfig.{name} must be a {cls.__name__}")
+        if self.train.out is None:
+            self.train.out = f"models/{self.model.method}_d{self.model.descriptor_dim}"
 
     @classmethod
     def from_dict(cls, data: Optional[dict], source: str = "config") -> "TrainConfig":

@@ -85,6 +85,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--out", help="train.out: run folder (models/NAME)")
     p.add_argument("--checkpoint-every", type=int, help="train.checkpoint_every")
     p.add_argument("--max-minutes", type=float, help="train.max_minutes wall-clock budget")
+    p.add_argument("--threads", dest="num_threads", type=int, help="train.num_threads (torch intra-op threads)")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                    help="continue from CHECKPOINT (default: <out>/last.pt) with optimizer, scheduler, step and RNG state")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
@@ -105,6 +106,7 @@ _FLAG_KEYS = {
     "out": "train.out",
     "checkpoint_every": "train.checkpoint_every",
     "max_minutes": "train.max_minutes",
+    "num_threads": "train.num_threads",
 }
 
 
@@ -120,7 +122,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
     if getattr(args, "resume", None) is not None and args.config is None:
-        path = resume_path(args.resume, args.out or load_config(None).train.out)
+        path = resume_path(args.resume, args.out or load_config(None, overrides).train.out)
         stored = dict(load_checkpoint(path)["config"])
         stored.pop("train_input_size", None)
         return TrainConfig.from_dict(apply_overrides(stored, overrides), source=f"{path} (stored config)")
@@ -374,6 +376,8 @@ def run_training(
     out = Path(cfg.train.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.train.device)
+    if cfg.train.num_threads is not None:
+        torch.set_num_threads(cfg.train.num_threads)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("train.device: CUDA requested but not available; use --device cpu")
 

@@ -1,0 +1,49 @@
+"""Training config: the shipped YAML validates, overrides apply, bad values name the key."""
+import pytest
+import yaml
+
+from dense_descriptor_grasp.training.config import DEFAULT_CONFIG_PATH, TrainConfig, apply_overrides, load_config
+
+
+def test_shipped_config_loads_and_round_trips():
+    cfg = load_config(DEFAULT_CONFIG_PATH)
+    assert cfg.model.method == "keypoint" and cfg.losses.variance == pytest.approx(1e-3)
+    assert cfg.train.out == f"models/keypoint_d{cfg.model.descriptor_dim}"
+    again = TrainConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.to_dict())))
+    assert again == cfg
+
+
+def test_paper_defaults_without_a_file():
+    losses = TrainConfig().losses
+    assert losses.weights() == {"silhouette": 1.0, "variance": 1e-3, "separation": 1.0, "multiview": 1.0, "pose": 1.0,
+                                "observed_depth": 0.0}
+    assert losses.length_scale == 1.0
+
+
+def test_overrides_parse_yaml_values():
+    cfg = load_config(DEFAULT_CONFIG_PATH, ["optim.lr=3.0e-4", "data.image_size=[120, 160]", "model.method=ntxent"])
+    assert cfg.optim.lr == pytest.approx(3e-4) and cfg.data.image_size == [120, 160] and cfg.model.method == "ntxent"
+    assert apply_overrides({"a": {"b": 1}}, ["a.c=x"]) == {"a": {"b": 1, "c": "x"}}
+    with pytest.raises(ValueError, match="section.key=value"):
+        apply_overrides({}, ["lr=3"])
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("optim.lr=3e-4", "3.0e-4"),
+    ("model.descriptor_dim=600", "model.descriptor_dim"),
+    ("model.output_stride=4", "model.output_stride"),
+    ("model.num_keypoints=2", "model.num_keypoints"),
+    ("losses.separation=-1.0", "losses.separation"),
+    ("data.mode=triplets", "data.mode"),
+    ("train.device=tpu", "train.device"),
+    ("train.colour=red", "train.colour"),
+    ("optimiser.lr=1.0", "optimiser"),
+])
+def test_bad_values_name_the_key(override, needle):
+    with pytest.raises(ValueError, match=needle.replace(".", r"\.")):
+        load_config(DEFAULT_CONFIG_PATH, [override])
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--config"):
+        load_config(tmp_path / "nope.yaml")
