@@ -62,12 +62,22 @@ def kabsch(src, dst, weights=None, check: bool = True, collinear_tol: float = 1e
             raise DegeneratePointsError("kabsch: the source points are collinear (or coincident); the rotation is not determined")
     U, _, Vh = torch.linalg.svd(H)
     V = Vh.transpose(-1, -2)
-    d = torch.sign(torch.linalg.det(V @ U.transpose(-1, -2)))
+    d = torch.sign(_det3(V @ U.transpose(-1, -2)))
     d = torch.where(d == 0, torch.ones_like(d), d)
     S = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], dim=-1))
     R = V @ S @ U.transpose(-1, -2)
     t = (mu_dst - mu_src @ R.transpose(-1, -2)).squeeze(-2)
     return make_se3(R, t)
+
+
+def _det3(M: torch.Tensor) -> torch.Tensor:
+    """Determinant ``(*B,)`` of ``(*B, 3, 3)`` by cofactors (``torch.linalg.det`` costs ~1000x more on tiny
+    batches when torch runs a thread pool)."""
+    return (
+        M[..., 0, 0] * (M[..., 1, 1] * M[..., 2, 2] - M[..., 1, 2] * M[..., 2, 1])
+        - M[..., 0, 1] * (M[..., 1, 0] * M[..., 2, 2] - M[..., 1, 2] * M[..., 2, 0])
+        + M[..., 0, 2] * (M[..., 1, 0] * M[..., 2, 1] - M[..., 1, 1] * M[..., 2, 0])
+    )
 
 
 @numpy_compatible
