@@ -1,6 +1,7 @@
 """The demo (``make demo``) end to end in --quick mode in a temp folder, and its small pure helpers."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -84,9 +85,21 @@ def test_quick_demo_end_to_end(tmp_path):
     assert (tmp_path / "models" / "demo_quick" / "last.pt").is_file()
     for step in ("1/5 dataset", "2/5 train", "3/5 reference", "4/5 pipeline"):
         assert f"[demo] {step}" in proc.stdout
-    # a second run skips the dataset, the training and the reference
-    again = subprocess.run([sys.executable, "-m", "dense_descriptor_grasp.demo", "--quick", "--root", str(tmp_path),
+    state_path = tmp_path / "models" / "demo_quick" / demo.TRAIN_STATE
+    state = json.loads(state_path.read_text())
+    assert state["complete"] and state["stop_reason"] == "steps"
+
+    def rerun():
+        r = subprocess.run([sys.executable, "-m", "dense_descriptor_grasp.demo", "--quick", "--root", str(tmp_path),
                             "--stop-after", "reference"], cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=200)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert again.stdout.count("- skipped") == 3, again.stdout
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        return r.stdout
+
+    # an interrupted training (state "not complete") resumes from last.pt; the rest is skipped
+    state_path.write_text(json.dumps({**state, "complete": False}))
+    out2 = rerun()
+    assert "resuming the interrupted run" in out2 and out2.count("- skipped") == 2, out2
+    assert json.loads(state_path.read_text())["complete"]
+    # a second run skips the dataset, the training and the reference
+    assert rerun().count("- skipped") == 3
