@@ -73,13 +73,18 @@ def test_evaluate_two_checkpoints_writes_report_and_pngs(dataset, checkpoints, t
 
 def test_same_pairs_for_every_model_and_run(dataset, checkpoints, tmp_path):
     """The same checkpoint listed twice gets identical numbers (same pairs); --whole-image uses the same pairs."""
-    kw = dict(num_pairs=2, num_correspondences=15, pair_kinds=("augment",), progress=False, num_visual_pairs=0)
+    kw = dict(num_pairs=3, num_correspondences=15, pair_kinds=("augment",), progress=False, num_visual_pairs=0)
     r1 = evaluate_models([checkpoints[0], checkpoints[0]], dataset, tmp_path / "a", names=["kp", "kp_again"], **kw)
     assert set(r1["results"]) == {"kp", "kp_again"}
     assert r1["results"]["kp"]["augment"]["pck_curve"] == r1["results"]["kp_again"]["augment"]["pck_curve"]
     r2 = evaluate_models([checkpoints[0]], dataset, tmp_path / "b", whole_image=True, **kw)
     assert r2["settings"]["search_region"] == "whole image"
-    assert r2["pair_kinds"]["augment"]["pair_indices"] == r1["pair_kinds"]["augment"]["pair_indices"]
+    items = r1["pair_kinds"]["augment"]["pair_items_epoch_index"]
+    assert r2["pair_kinds"]["augment"]["pair_items_epoch_index"] == items
+    # the val split has 2 views: the third augmentation pair comes from a second PairDataset epoch
+    assert len(items) == 3 and len({tuple(i) for i in items}) == 3 and max(e for e, _ in items) == 1
+    r = r1["results"]["kp"]["augment"]
+    assert r["num_pairs"] + r["skipped_pairs"] == 3
     assert r2["results"]["keypoint"]["augment"]["num_correspondences"] == r1["results"]["kp"]["augment"]["num_correspondences"]
 
 

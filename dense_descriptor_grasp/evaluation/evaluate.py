@@ -17,7 +17,9 @@ What it does:
   exact correspondences) and, when the dataset has them, **true multi-view pairs** (``mode="multiview"``: two
   views of the same scene, correspondences through depth and camera poses). Pairs are drawn with a fixed seed
   (``--seed``: the pair indices, and ``PairDataset(seed=...)``'s per-item generator) and every model sees exactly
-  the same pairs and correspondences. An item whose pair cannot be made (``PairError``) is skipped and counted.
+  the same pairs and correspondences. When the split has fewer views than ``--num-pairs``, augmentation pairs
+  continue with further ``PairDataset`` epochs (new augmentations of the same held-out views); multi-view pairs are
+  capped at the number of ordered view pairs of the split's scenes. An item whose pair cannot be made (``PairError``) is skipped and counted.
 - Metric: :mod:`evaluation.pck` - for every valid correspondence, A's descriptor is matched against B's object mask
   (``--whole-image``: against every pixel of B); A's query pixel is the nearest pixel to ``uv_a``; PCK at 1, 3, 5, 10, 20 px, the area under PCK(k) for k = 1..100
   normalised to [0, 1], and the median pixel error, pooled over all correspondences of all pairs.
@@ -133,22 +135,37 @@ def _make_pairs(dataset, mode: str, num_correspondences: int, seed: int):
     return pairs, ""
 
 
-def _get_pair(pairs, index: int):
-    """One pair with a leading batch dim of 1 (reproducible: ``PairDataset`` seeds item ``index`` itself), or None
-    when the loader cannot make it (``PairError``)."""
+def _get_pair(pairs, item):
+    """One pair with a leading batch dim of 1, or None when the loader cannot make it (``PairError``).
+
+    ``item`` is ``(epoch, index)``: ``PairDataset`` seeds item ``index`` of epoch ``epoch`` itself, so the pair is
+    reproducible; a later epoch of an augmentation pair is a new random augmentation of the same view."""
     from dense_descriptor_grasp.data.pairs import PairError, collate_pairs
 
+    epoch, index = item
+    if hasattr(pairs, "set_epoch"):
+        pairs.set_epoch(epoch)
     try:
         return collate_pairs([pairs[index]])
     except PairError:
         return None
 
 
-def _pair_indices(num_available: int, num_pairs: int, seed: int) -> List[int]:
+def _pair_items(num_available: int, num_pairs: int, seed: int, kind: str) -> List[tuple]:
+    """``(epoch, index)`` items to evaluate: ``num_pairs`` distinct pairs drawn with ``seed``. Augmentation pairs
+    cycle through further epochs (new augmentations of the same held-out views) when the split has fewer views
+    than ``num_pairs``; multi-view pairs are capped at the number of view pairs in the split."""
     rng = np.random.default_rng(seed)
-    if num_pairs >= num_available:
-        return list(range(num_available))
-    return sorted(int(i) for i in rng.choice(num_available, size=num_pairs, replace=False))
+    if kind != "augment" or num_pairs <= num_available:
+        n = min(num_pairs, num_available)
+        return [(0, int(i)) for i in sorted(rng.choice(num_available, size=n, replace=False))]
+    items = []
+    epoch = 0
+    while len(items) < num_pairs:
+        take = min(num_available, num_pairs - len(items))
+        items += [(epoch, int(i)) for i in sorted(rng.choice(num_available, size=take, replace=False))]
+        epoch += 1
+    return items
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -215,8 +232,8 @@ def _evaluate_kind(
     images = 0
     visuals = []
     skipped = 0
-    for n, index in enumerate(tqdm(indices, desc=f"evaluate {kind} pairs", unit="pair", disable=not progress)):
-        batch = _get_pair(pairs, index)
+    for n, item in enumerate(tqdm(indices, desc=f"evaluate {kind} pairs", unit="pair", disable=not progress)):
+        batch = _get_pair(pairs, item)
         if batch is None:
             skipped += 1
             continue
@@ -235,7 +252,7 @@ def _evaluate_kind(
         visual = None
         if len(visuals) < num_visual_pairs:
             keep = torch.linspace(0, len(uv_a) - 1, min(max_visual_matches, len(uv_a))).round().long().unique()
-            visual = {"index": index, "rgb_a": _to_image(batch["rgb_a"][0]), "rgb_b": _to_image(batch["rgb_b"][0]),
+            visual = {"index": f"{item[1]}" + (f" (epoch {item[0]})" if item[0] else ""), "rgb_a": _to_image(batch["rgb_a"][0]), "rgb_b": _to_image(batch["rgb_b"][0]),
                       "uv_a": uv_a[keep].numpy(), "uv_b": uv_b[keep].numpy(), "pred": {}, "keep": keep}
         for name, model in models.items():
             t0 = time.perf_counter()
@@ -358,10 +375,11 @@ def evaluate_models(
         if pairs is None:
             report["pair_kinds"][kind] = {"evaluated": False, "reason": reason}
             continue
-        indices = _pair_indices(len(pairs), num_pairs, seed)
+        indices = _pair_items(len(pairs), num_pairs, seed, kind)
         results, visuals = _evaluate_kind(models, pairs, indices, whole_image, device, num_visual_pairs,
                                           max_visual_matches, kind, progress)
-        report["pair_kinds"][kind] = {"evaluated": True, "num_pairs_available": len(pairs), "pair_indices": indices}
+        report["pair_kinds"][kind] = {"evaluated": True, "num_pairs_available": len(pairs),
+                                     "pair_items_epoch_index": [list(i) for i in indices]}
         for name, summary in results.items():
             report["results"][name][kind] = summary
         visuals_by_kind[kind] = visuals
