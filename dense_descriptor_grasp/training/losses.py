@@ -8,7 +8,6 @@ Every loss returns a scalar tensor (mean over the batch) that is differentiable 
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
