@@ -51,6 +51,7 @@ import copy
 import dataclasses
 import json
 import math
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -459,7 +460,7 @@ def write_report(out_dir: Path, args, summaries: list, trials: dict, machine: di
     refs = "\n".join(f"- {s['label']}: {', '.join(s['reference_names'])}" for s in summaries if "reference_names" in s)
     if refs:
         reasons += "\n\nReferences (named parts visible in the reference view + sampled surface points):\n" + refs
-    command = "python -m benchmarks.grasp_sim " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.grasp_sim " + shlex.join(sys.argv[1:])
     md = (f"# Simulated grasp benchmark\n\nCommand: `{command.strip()}`  \nMachine: {machine_line(machine)}  \n"
           f"Object `{args.object}` (scale {args.scale:g}), referenced part `{args.keypoint}`, {args.poses} seeded poses "
           f"(seed {args.seed}), lift {args.lift_height * 100:g} cm, wall time {seconds:.0f} s.\n\n"
@@ -467,9 +468,9 @@ def write_report(out_dir: Path, args, summaries: list, trials: dict, machine: di
     data = {"benchmark": NAME, "command": command.strip(), "machine": machine, "wall_time_s": round(seconds, 1),
             "settings": {k: (v if not isinstance(v, Path) else str(v)) for k, v in vars(args).items()},
             "summaries": summaries, "trials": trials}
-    atomic_write_text(out_dir / f"{NAME}.md", md)
-    atomic_write_json(out_dir / f"{NAME}.json", data)
-    _plot(out_dir / f"{NAME}.png", summaries, trials)
+    atomic_write_text(out_dir / f"{args.name}.md", md)
+    atomic_write_json(out_dir / f"{args.name}.json", data)
+    _plot(out_dir / f"{args.name}.png", summaries, trials)
     return data
 
 
@@ -479,14 +480,15 @@ def _plot(path: Path, summaries: list, trials: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    n = len(summaries)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(11.0, 1.2 * n), 4.8))
     labels = [s["label"] for s in summaries]
     rates = [100 * s["success_rate"] for s in summaries]
     err = np.clip(np.array([[100 * (s["success_rate"] - s["success_ci95"][0]),
                              100 * (s["success_ci95"][1] - s["success_rate"])] for s in summaries]).T, 0, None)
     x = np.arange(len(labels))
     ax1.bar(x, rates, yerr=err, capsize=4, color="tab:blue")
-    ax1.set_xticks(x, labels, rotation=25, ha="right", fontsize=8)
+    ax1.set_xticks(x, labels, rotation=40 if n > 6 else 25, ha="right", fontsize=8)
     ax1.set_ylim(0, 105)
     ax1.set_ylabel("grasp success (%), 95% Wilson CI")
     ax1.set_title("success rate")
@@ -497,7 +499,7 @@ def _plot(path: Path, summaries: list, trials: dict) -> None:
         jitter = np.random.default_rng(i).uniform(-0.25, 0.25, len(rows))
         ax2.scatter(i + jitter[ok], pe[ok], s=10, color="tab:green", label="success" if i == 0 else None)
         ax2.scatter(i + jitter[~ok], pe[~ok], s=14, marker="x", color="tab:red", label="failure" if i == 0 else None)
-    ax2.set_xticks(x, labels, rotation=25, ha="right", fontsize=8)
+    ax2.set_xticks(x, labels, rotation=40 if n > 6 else 25, ha="right", fontsize=8)
     ax2.set_ylabel("semantic point error (mm)")
     ax2.set_title("point error per trial")
     ax2.legend(fontsize=8)
@@ -529,7 +531,7 @@ def physics_sweep(args, forces=(1.0, 2.0, 5.0, 40.0), frictions=(0.1, 0.3, 1.0),
         rows.append([f"{f:g}", f"{mu:g}", f"{m:g}", f"{f_min:.2f}", "yes" if f >= f_min else "no",
                      f"{k}/{len(trials)} = {100 * k / len(trials):.0f} %"])
     machine = machine_description()
-    command = "python -m benchmarks.grasp_sim " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.grasp_sim " + shlex.join(sys.argv[1:])
     md = (f"# Simulated grasp judge: physics sweep\n\nCommand: `{command.strip()}`  \nMachine: {machine_line(machine)}"
           f"  \nExact grasp at `{args.keypoint}` of `{args.object}`, {args.poses} seeded poses per setting, no "
           f"randomisation. Static bound F >= m g / (2 mu) per finger.\n\n"
@@ -573,6 +575,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--lift-height", type=float, default=0.10, help="metres")
     ap.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
+    ap.add_argument("--name", default=NAME, help="stem of the result files (default grasp_sim -> grasp_sim.md/.json/.png)")
     ap.add_argument("--quick", action="store_true", help="4 poses, noise 0 and 10 mm (smoke run)")
     ap.add_argument("--physics-sweep", action="store_true",
                     help="instead: exact grasps over finger force x friction x mass vs the static pinch bound")
@@ -639,7 +642,7 @@ def main(argv=None) -> int:
                 predictor.close()
     seconds = time.perf_counter() - t0
     write_report(args.output_dir, args, summaries, trials, machine, seconds)
-    print((args.output_dir / f"{NAME}.md").read_text())
+    print((args.output_dir / f"{args.name}.md").read_text())
     return 0
 
 
