@@ -200,10 +200,18 @@ class DenseDescriptorNet(nn.Module):
         size = tuple(rgb.shape[-2:]) if out_size is None else tuple(int(s) for s in out_size)
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"out_size must be (H, W) with positive entries, got {out_size!r}")
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.training):
-            desc = _upsample(self.features(rgb), size)
+        grad = torch.is_grad_enabled() and self.training
+        with torch.set_grad_enabled(grad):
+            feats = self.features(rgb)
+            if grad:
+                desc = _upsample(feats, size)
+                return F.normalize(desc, dim=1) if normalize else desc
+            # Inference: upsample in channels-last layout (the D values of a pixel are contiguous, ~3x faster
+            # on a CPU at D = 64) and normalise in place; same values as the autograd path (to ~1e-7). The result
+            # is channels-last, so ``desc[0].permute(1, 2, 0)`` (an H x W x D message) is a free view.
+            desc = _upsample(feats.contiguous(memory_format=torch.channels_last), size)
             if normalize:
-                desc = F.normalize(desc, dim=1)
+                desc = desc.div_(torch.linalg.vector_norm(desc, dim=1, keepdim=True).clamp_min_(1e-12))
         return desc
 
 
