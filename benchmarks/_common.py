@@ -6,31 +6,12 @@ import io
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from dense_descriptor_grasp.atomic_io import atomic_write_bytes, atomic_write_text
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write to a temporary file in the same folder, then ``os.replace`` it onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_text(path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode())
 
 
 def atomic_write_json(path, obj) -> Path:

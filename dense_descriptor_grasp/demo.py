@@ -21,12 +21,13 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from dense_descriptor_grasp.atomic_io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["DemoSettings", "settings_from_args", "step_dataset", "step_train", "step_reference", "step_pipeline",
            "choose_reference_view", "visible_parts", "surface_samples", "part_error_mm", "centre_error_mm",
@@ -75,26 +76,13 @@ def log(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _atomic_write_png(path: Path, rgb: np.ndarray) -> Path:
     import cv2
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".png", dir=str(path.parent))
-    os.close(fd)
-    if not cv2.imwrite(tmp, np.ascontiguousarray(rgb[:, :, ::-1])):
-        os.unlink(tmp)
-        raise OSError(f"could not write {path}")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+    if not ok:
+        raise OSError(f"could not encode {path} as PNG")
+    return atomic_write_bytes(path, png.tobytes())
 
 
 # ---------------------------------------------------------------------------------------------- 1. dataset
@@ -128,7 +116,7 @@ def _train_state(s: DemoSettings) -> dict | None:
 
 
 def _write_train_state(s: DemoSettings, state: dict) -> None:
-    _atomic_write_text(s.path(s.model_dir) / TRAIN_STATE, json.dumps(state, indent=1))
+    atomic_write_text(s.path(s.model_dir) / TRAIN_STATE, json.dumps(state, indent=1))
 
 
 def step_train(s: DemoSettings) -> dict:
@@ -524,7 +512,7 @@ def _pipeline_params(s: DemoSettings) -> Path:
     cam = params["sim_camera_node"]["ros__parameters"]
     cam.update(width=s.width, height=s.height, seed=s.pose_seed, pose_period=HOLD_POSE, rate=float(s.camera_rate))
     path = s.path(s.out) / "pipeline_params.yaml"
-    _atomic_write_text(path, f"# written by the demo from {base}\n" + yaml.safe_dump(params, sort_keys=False))
+    atomic_write_text(path, f"# written by the demo from {base}\n" + yaml.safe_dump(params, sort_keys=False))
     return path
 
 
@@ -664,7 +652,7 @@ def _write_results(s: DemoSettings, rows: list) -> None:
     import cv2
 
     out = s.path(s.out)
-    _atomic_write_text(out / "results.json", json.dumps({"part": s.part, "object": OBJECT, "rows": rows,
+    atomic_write_text(out / "results.json", json.dumps({"part": s.part, "object": OBJECT, "rows": rows,
                                                          "summary": summary_line(rows, s.part)}, indent=1))
     tiles = [cv2.imread(str(out / f"pose_{r['pose']:02d}_grasp.png"))[:, :, ::-1] for r in rows
              if (out / f"pose_{r['pose']:02d}_grasp.png").is_file()]

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
+
+from dense_descriptor_grasp.atomic_io import TEMP_PREFIX
+from dense_descriptor_grasp.atomic_io import atomic_write_bytes as _atomic_write_bytes
 
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_DEPTH_SCALE", "atomic_write_bytes", "atomic_write_json", "dumps_json",
@@ -27,30 +29,14 @@ __all__ = [
 FORMAT_NAME = "dense_descriptor_grasp.rgbd"
 FORMAT_VERSION = 1
 DEFAULT_DEPTH_SCALE = 1e-4  # metres per depth unit: 0.1 mm steps, 6.5535 m maximum
+
 RGB_EXTENSIONS = (".png", ".jpg", ".jpeg")
-_TMP_PREFIX = ".tmp-"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+_TMP_PREFIX = TEMP_PREFIX
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to a temporary file in the same folder, then ``os.replace`` it onto ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX + os.path.basename(path) + ".", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    _atomic_write_bytes(path, data)
 
 
 def _is_flat(value) -> bool:

@@ -32,19 +32,18 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import inspect
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+
+from dense_descriptor_grasp.atomic_io import atomic_write_bytes
 
 from .pck import AUC_MAX_K, PCK_THRESHOLDS, correspondence_pixel_errors, pck_curve, summarize_pixel_errors
 
@@ -54,20 +53,6 @@ PAIR_KINDS = ("augment", "multiview")
 
 
 # ----------------------------------------------------------------------------------------------- small helpers
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _json_clean(obj):
     """NaN / inf -> None (strict JSON), numpy scalars -> Python numbers."""
     if isinstance(obj, dict):
@@ -86,14 +71,14 @@ def _json_clean(obj):
 def write_json_atomic(path, obj) -> Path:
     """Write ``obj`` as strict JSON (NaN -> null) atomically."""
     path = Path(path)
-    _atomic_write_bytes(path, (json.dumps(_json_clean(obj), indent=2, allow_nan=False) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(_json_clean(obj), indent=2, allow_nan=False) + "\n").encode())
     return path
 
 
 def _save_figure_atomic(fig, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _atomic_write_bytes(Path(path), buf.getvalue())
+    atomic_write_bytes(Path(path), buf.getvalue())
     return Path(path)
 
 

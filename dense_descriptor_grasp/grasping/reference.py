@@ -28,12 +28,12 @@ names both, so a grasp node never matches descriptors from different networks.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from dense_descriptor_grasp.atomic_io import atomic_write
 
 FORMAT = "dense_descriptor_grasp/reference@1"
 
@@ -104,19 +104,6 @@ class Reference:
         }
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_reference(path, reference: Reference) -> Path:
     """Write ``reference`` atomically as .npz or .json (by extension). Returns the path."""
     path = Path(path)
@@ -125,11 +112,11 @@ def save_reference(path, reference: Reference) -> Path:
         data = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in fields.items()}
         # NaN is not JSON: store missing 3D points as null
         data["points"] = [[None if not np.isfinite(c) else c for c in row] for row in data["points"]]
-        _atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
+        atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
     elif path.suffix == ".npz":
         arrays = {k: (np.asarray(v) if not isinstance(v, str) else np.array(v)) for k, v in fields.items()}
         arrays["names"] = np.array(fields["names"], dtype=str)
-        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write(path, lambda f: np.savez(f, **arrays))
     else:
         raise ValueError(f"reference file {path}: extension must be .npz or .json")
     return path

@@ -27,12 +27,13 @@ import json
 import os
 import random
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
+
+from dense_descriptor_grasp.atomic_io import atomic_write
 
 from .network import DenseDescriptorNet
 
@@ -163,17 +164,7 @@ def save_checkpoint(
         "metadata": _json_safe(meta, "metadata"),
         "rng_state": rng_state,
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(payload, f), fsync=True)
     return path
 
 

@@ -206,12 +206,17 @@ class DenseDescriptorNet(nn.Module):
             if grad:
                 desc = _upsample(feats, size)
                 return F.normalize(desc, dim=1) if normalize else desc
-            # Inference: upsample in channels-last layout (the D values of a pixel are contiguous, ~3x faster
-            # on a CPU at D = 64) and normalise in place; same values as the autograd path (to ~1e-7). The result
-            # is channels-last, so ``desc[0].permute(1, 2, 0)`` (an H x W x D message) is a free view.
-            desc = _upsample(feats.contiguous(memory_format=torch.channels_last), size)
+            # Inference: the same values as F.normalize (to ~1e-7) at a fraction of its cost on a CPU: the sum of
+            # squares is accumulated channel by channel over contiguous (H, W) planes and the division is in place
+            # (F.normalize's strided reduction over D dominated the extraction time at 640x480, D = 64). The result
+            # keeps the standard contiguous (B, D, H, W) layout that numpy consumers expect.
+            desc = _upsample(feats, size)
             if normalize:
-                desc = desc.div_(torch.linalg.vector_norm(desc, dim=1, keepdim=True).clamp_min_(1e-12))
+                sum_sq = torch.zeros_like(desc[:, :1])
+                for c in range(desc.shape[1]):
+                    channel = desc[:, c:c + 1]
+                    sum_sq.addcmul_(channel, channel)
+                desc = desc.div_(sum_sq.sqrt_().clamp_min_(1e-12))
         return desc
 
 

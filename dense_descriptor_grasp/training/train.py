@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
-import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
@@ -28,6 +27,8 @@ from typing import Callable, Iterable, Iterator, Optional
 import numpy as np
 import torch
 import yaml
+
+from dense_descriptor_grasp.atomic_io import atomic_write, atomic_write_text
 
 from dense_descriptor_grasp.model.checkpoint import (
     capture_rng_state,
@@ -248,22 +249,14 @@ def train_step(model, batch: dict, optimizer, cfg: TrainConfig, step: int) -> tu
 
 
 # ---------------------------------------------------------------------------------------------- logging helpers
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _write_history(out: Path, history: list[dict]) -> None:
-    _atomic_write_text(out / "history.json", json.dumps(history, indent=1))
+    atomic_write_text(out / "history.json", json.dumps(history, indent=1))
     keys = sorted({k for row in history for k in row}, key=lambda k: (k != "step", k))
-    fd, tmp = tempfile.mkstemp(prefix="history.csv.", suffix=".tmp", dir=str(out))
-    with os.fdopen(fd, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(history)
-    os.replace(tmp, out / "history.csv")
+    table = io.StringIO(newline="")
+    w = csv.DictWriter(table, fieldnames=keys)
+    w.writeheader()
+    w.writerows(history)
+    atomic_write_text(out / "history.csv", table.getvalue())
 
 
 def _plot_history(out: Path, history: list[dict], method: str) -> Optional[Path]:
@@ -291,11 +284,8 @@ def _plot_history(out: Path, history: list[dict], method: str) -> Optional[Path]
     fig.suptitle(f"{method} training loss ({out.name})")
     fig.tight_layout()
     path = out / "loss_curve.png"
-    fd, tmp = tempfile.mkstemp(prefix="loss_curve.", suffix=".png", dir=str(out))
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -414,7 +404,7 @@ def run_training(
     else:
         batch_iter = iter(batches)
 
-    _atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     writer = None
     if cfg.train.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
