@@ -116,7 +116,7 @@ def run(args) -> dict:
     P = lambda d: [Parameter(k, value=v) for k, v in d.items()]  # noqa: E731
     sim_node = SimCameraNode(context=context, parameter_overrides=P({
         "width": args.width, "height": args.height, "rate": args.camera_rate, "pose_period": args.pose_period}))
-    desc_node = DescriptorNode(context=context, parameter_overrides=P({"model_path": str(model_path)}))
+    desc_node = DescriptorNode(context=context, parameter_overrides=P({"model_path": str(model_path), "num_threads": args.threads}))
     probe = rclpy.create_node("benchmark_probe", context=context)
     stats, last, captured = [], {}, {}
     probe.create_subscription(Log, "/rosout", lambda m: stats.append(parse_stats(m.msg)) if m.name.endswith(
@@ -290,6 +290,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=3, help="alternations of trunk-alone and pipeline timing")
     p.add_argument("--trunk-repeats", type=int, default=5, help="timed trunk runs per round")
     p.add_argument("--replay-seconds", type=float, default=8.0, help="grasp node alone on re-published sets")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of the descriptor node (its num_threads parameter, default as in grasp.yaml; "
+                        "0 = torch default)")
     p.add_argument("--quick", action="store_true", help="160x120, 8 s")
     p.add_argument("--output-dir", default=None, help="default: benchmarks/results")
     return p
