@@ -19,13 +19,7 @@ from dense_descriptor_grasp.model.checkpoint import (
 from dense_descriptor_grasp.model.network import DenseDescriptorNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: reproducible reductions and no spinning OpenMP threads on the shared 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
