@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from dense_descriptor_grasp.grasping.backprojection import backproject_point, point_at_match, robust_depth_at
+from dense_descriptor_grasp.grasping.backprojection import (backproject_point, point_and_pixel_at_match, point_at_match,
+                                                            robust_depth_at, snap_to_foreground)
 
 K = np.array([[100.0, 0, 40.0], [0, 110.0, 30.0], [0, 0, 1]])
 
@@ -37,3 +38,62 @@ def test_backprojection_matches_hand_built_intrinsics():
     assert point is None and sample.reason
     with pytest.raises(ValueError, match="focal"):
         backproject_point((1, 1), 1.0, np.zeros((3, 3)))
+
+
+def _object_on_table():
+    """A 0.30 m object (a disc of radius 12 px centred at (40, 30)) in front of a table at 0.60 m."""
+    depth = np.full((60, 80), 0.60, np.float32)
+    vv, uu = np.mgrid[0:60, 0:80]
+    inside = (uu - 40) ** 2 + (vv - 30) ** 2 <= 12 ** 2
+    depth[inside] = 0.30
+    return depth, inside
+
+
+def test_match_just_outside_the_silhouette_snaps_onto_the_object():
+    depth, inside = _object_on_table()
+    uv = (40.0, 16.0)                       # 2 px above the disc's top edge (v = 18): table depth there
+    point, sample = point_at_match(depth, K, uv)
+    assert sample.depth == pytest.approx(0.60)          # without snapping: the table behind
+    point, sample, used = point_and_pixel_at_match(depth, K, uv, snap_radius=4)
+    assert sample.ok and sample.depth == pytest.approx(0.30)
+    np.testing.assert_allclose(used, [40.0, 18.0])      # the nearest object pixel
+    assert inside[int(used[1]), int(used[0])]
+    np.testing.assert_allclose(point, backproject_point(used, 0.30, K))
+
+
+def test_edge_pixel_on_the_object_keeps_its_pixel_and_uses_object_depth_only():
+    depth, _ = _object_on_table()
+    uv = (40.0, 18.0)                       # on the top edge: most of its 5x5 window is table
+    _, plain = point_at_match(depth, K, uv)
+    assert plain.depth == pytest.approx(0.60)
+    snap = snap_to_foreground(depth, uv, radius=4)
+    assert snap.moved_px == 0.0 and snap.band[1] == pytest.approx(0.32)
+    _, sample = point_at_match(depth, K, uv, snap_radius=4)
+    assert sample.depth == pytest.approx(0.30)
+
+
+def test_no_discontinuity_or_far_from_edges_leaves_the_match_alone():
+    depth, _ = _object_on_table()
+    for uv in [(40.0, 30.0), (70.0, 50.0)]:             # object centre, table corner
+        snap = snap_to_foreground(depth, uv, radius=4)
+        assert snap.moved_px == 0.0 and snap.band == (0.0, float("inf"))
+        np.testing.assert_allclose(snap.uv, uv)
+    # a gentle slope (1 mm per pixel) is no discontinuity
+    slope = np.tile(np.linspace(0.5, 0.58, 80, dtype=np.float32), (60, 1))
+    assert snap_to_foreground(slope, (40.0, 30.0), radius=4).band == (0.0, float("inf"))
+    # off by default, and out-of-image pixels are left for robust_depth_at to reject
+    assert snap_to_foreground(depth, (40.0, 16.0), radius=0).moved_px == 0.0
+    assert snap_to_foreground(depth, (95.0, 16.0), radius=4).moved_px == 0.0
+    with pytest.raises(ValueError, match="radius"):
+        snap_to_foreground(depth, (40.0, 16.0), radius=-1)
+    with pytest.raises(ValueError, match="discontinuity"):
+        snap_to_foreground(depth, (40.0, 16.0), radius=4, discontinuity=0.0)
+
+
+def test_snapping_beyond_the_radius_does_not_happen():
+    depth, _ = _object_on_table()
+    uv = (40.0, 8.0)                        # 10 px above the edge: the 9x9 window sees only table
+    snap = snap_to_foreground(depth, uv, radius=4)
+    assert snap.moved_px == 0.0
+    _, sample = point_at_match(depth, K, uv, snap_radius=4)
+    assert sample.depth == pytest.approx(0.60)

@@ -87,3 +87,21 @@ def test_three_agreeing_matches_out_of_five_are_not_enough_by_default():
     assert est.mode == "single_point" and "need 4" in est.reason
     est = estimate_grasp(desc, depth, K, ref, GraspSettings(inlier_threshold=0.005, min_inliers=3))
     assert est.mode == "object_pose" and est.object_pose.inliers.tolist() == [True, True, True, False, False]
+
+
+def test_single_point_grasp_at_a_match_beside_the_object_lands_on_the_object():
+    """The grasp reference matches 2 px outside a box 0.2 m in front of the surface: with snapping (default) the
+    grasp is at the box's depth and pixel, without it at the surface behind."""
+    desc, depth = live_frame()
+    ref, _ = reference_for(desc, depth, np.eye(4))
+    u, v = PIXELS[0].astype(int)                                    # (20, 15)
+    box = depth.copy()
+    box[v + 2:v + 12, u - 6:u + 6] = 0.40                          # the box's top edge is 2 px below the match
+    est = estimate_grasp(desc, box, K, ref, GraspSettings(use_object_pose=False))
+    assert est.mode == "single_point"
+    assert est.pose.position[2] == pytest.approx(0.40, abs=1e-6)
+    np.testing.assert_allclose(est.live_pixels[0], [u, v + 2])
+    est = estimate_grasp(desc, box, K, ref, GraspSettings(use_object_pose=False, foreground_snap_px=0))
+    assert est.pose.position[2] > 0.5                            # the tilted surface, ~0.54 m here
+    with pytest.raises(ValueError, match="foreground_snap_px"):
+        GraspSettings(foreground_snap_px=-1)

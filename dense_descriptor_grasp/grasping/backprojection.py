@@ -3,6 +3,13 @@
 Depth follows the package convention: ``(H, W)`` float32 metres along the optical axis, 0 = no depth.
 The depth at a match is the median of the valid values in a ``window x window`` patch around the
 rounded pixel (the depth_image_proc habit); a match whose patch has too few valid values is rejected.
+
+Foreground snapping (:func:`snap_to_foreground`, optional): a part on the object's outline (the top of a head,
+a handle's rim) is often matched a pixel or two outside the silhouette, because descriptors are upsampled from a
+coarse grid; its median depth is then the table's or the wall's, tens of centimetres behind the object. When the
+``(2 r + 1)``-pixel neighbourhood of the match spans a depth discontinuity, the match is moved to the nearest
+pixel of the near surface (the object stands in front of its support) and its depth is the median over that
+surface only.
 """
 from __future__ import annotations
 
@@ -26,6 +33,56 @@ class DepthSample:
     @property
     def ok(self) -> bool:
         return not self.reason
+
+
+@dataclass(frozen=True)
+class ForegroundSnap:
+    """Result of :func:`snap_to_foreground`."""
+
+    uv: np.ndarray        # (2,) the pixel to use: the input uv, or the nearest near-surface pixel
+    moved_px: float       # how far uv moved (0.0 when not snapped)
+    band: tuple           # (near, far) metres: valid depth of the near surface; (0, inf) when no discontinuity
+
+
+def snap_to_foreground(depth: np.ndarray, uv, radius: int, discontinuity: float = 0.02, min_depth: float = 0.0,
+                       max_depth: float = float("inf")) -> ForegroundSnap:
+    """Move ``uv`` onto the near side of a depth discontinuity within ``radius`` pixels.
+
+    depth: (H, W) metres, 0 = invalid; uv: (2,) (u, v). ``near`` is the 5th percentile of the valid depth in the
+    ``(2 radius + 1)`` square around the rounded ``uv``; pixels within ``discontinuity`` metres of it form the near
+    surface. When the window holds no valid depth beyond that band (no discontinuity), or ``radius`` is 0, ``uv``
+    is returned unchanged with the band ``(0, inf)``. Otherwise ``uv`` moves to the nearest near-surface pixel
+    (unchanged if the rounded ``uv`` already is one) and ``band = (min_depth, near + discontinuity)``.
+    """
+    uv = np.asarray(uv, dtype=np.float64).reshape(2)
+    unchanged = ForegroundSnap(uv, 0.0, (0.0, float("inf")))
+    if radius < 0:
+        raise ValueError(f"foreground snap radius must be >= 0 pixels, got {radius}")
+    if discontinuity <= 0:
+        raise ValueError(f"depth discontinuity must be > 0 metres, got {discontinuity}")
+    depth = np.asarray(depth)
+    h, w = depth.shape
+    if radius == 0 or not (np.all(np.isfinite(uv)) and -0.5 <= uv[0] < w - 0.5 and -0.5 <= uv[1] < h - 0.5):
+        return unchanged
+    rows, cols = window_slices(uv, (h, w), 2 * radius + 1)
+    patch = depth[rows, cols]
+    good = valid_depth(patch, min_depth, max_depth)
+    if not good.any():
+        return unchanged
+    near = float(np.percentile(patch[good], 5))
+    far_limit = near + discontinuity
+    surface = good & (patch <= far_limit)
+    if not (good & ~surface).any():
+        return unchanged
+    band = (float(min_depth), far_limit)
+    u0, v0 = int(round(uv[0])), int(round(uv[1]))
+    if surface[v0 - rows.start, u0 - cols.start]:
+        return ForegroundSnap(uv, 0.0, band)
+    vs, us = np.nonzero(surface)
+    us, vs = us + cols.start, vs + rows.start
+    d2 = (us - uv[0]) ** 2 + (vs - uv[1]) ** 2
+    k = int(np.argmin(d2))
+    return ForegroundSnap(np.array([float(us[k]), float(vs[k])]), float(np.sqrt(d2[k])), band)
 
 
 def window_slices(uv, shape, window: int):
@@ -75,12 +132,26 @@ def backproject_point(uv, z: float, K) -> np.ndarray:
 
 
 def point_at_match(depth: np.ndarray, K, uv, window: int = 5, min_depth: float = 0.0,
-                   max_depth: float = float("inf"), min_valid_fraction: float = 0.3):
+                   max_depth: float = float("inf"), min_valid_fraction: float = 0.3, snap_radius: int = 0,
+                   discontinuity: float = 0.02):
     """3D point (3,) at a match with robust depth, or ``(None, DepthSample)`` with the reason when rejected.
 
-    Returns ``(point or None, DepthSample)``.
+    With ``snap_radius > 0`` the match is first moved onto the near side of a depth discontinuity
+    (:func:`snap_to_foreground`) and only depth of that surface counts; the returned point is back-projected from
+    the snapped pixel. Returns ``(point or None, DepthSample)``; :func:`point_and_pixel_at_match` also returns the
+    pixel used.
     """
-    sample = robust_depth_at(depth, uv, window, min_depth, max_depth, min_valid_fraction)
+    point, sample, _ = point_and_pixel_at_match(depth, K, uv, window, min_depth, max_depth, min_valid_fraction,
+                                                snap_radius, discontinuity)
+    return point, sample
+
+
+def point_and_pixel_at_match(depth: np.ndarray, K, uv, window: int = 5, min_depth: float = 0.0,
+                             max_depth: float = float("inf"), min_valid_fraction: float = 0.3, snap_radius: int = 0,
+                             discontinuity: float = 0.02):
+    """:func:`point_at_match` plus the (2,) pixel the point was back-projected from (snapped or not)."""
+    snap = snap_to_foreground(depth, uv, snap_radius, discontinuity, min_depth, max_depth)
+    sample = robust_depth_at(depth, snap.uv, window, min_depth, min(max_depth, snap.band[1]), min_valid_fraction)
     if not sample.ok:
-        return None, sample
-    return backproject_point(uv, sample.depth, K), sample
+        return None, sample, snap.uv
+    return backproject_point(snap.uv, sample.depth, K), sample, snap.uv

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backprojection import point_at_match
+from .backprojection import point_and_pixel_at_match
 from .grasp_pose import APPROACH_MODES, GraspPose, grasp_pose_at, pose_from_matrix
 from .matching import METRICS, SUBPIXEL_METHODS, match_references
 from .object_pose import ObjectPoseResult, carry_grasp, ransac_object_pose
@@ -27,6 +27,8 @@ class GraspSettings:
     exclusion_radius: float = 6.0
     subpixel: str = "parabola"
     depth_window: int = 5
+    foreground_snap_px: int = 8      # 0 = off; see backprojection.snap_to_foreground
+    depth_discontinuity: float = 0.02
     min_depth: float = 0.05
     max_depth: float = 5.0
     approach: str = "surface_normal"
@@ -41,6 +43,10 @@ class GraspSettings:
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
         if self.subpixel not in SUBPIXEL_METHODS:
             raise ValueError(f"subpixel must be one of {SUBPIXEL_METHODS}, got {self.subpixel!r}")
+        if not (isinstance(self.foreground_snap_px, int) and self.foreground_snap_px >= 0):
+            raise ValueError(f"foreground_snap_px must be an int >= 0 pixels, got {self.foreground_snap_px!r}")
+        if not self.depth_discontinuity > 0:
+            raise ValueError(f"depth_discontinuity must be > 0 metres, got {self.depth_discontinuity!r}")
         if self.approach not in APPROACH_MODES:
             raise ValueError(f"approach must be one of {APPROACH_MODES}, got {self.approach!r}")
 
@@ -53,6 +59,7 @@ class GraspEstimate:
     matches: list = field(default_factory=list)       # R Match
     distance_maps: np.ndarray | None = None           # (R, H, W)
     live_points: np.ndarray | None = None             # (R, 3), NaN where unmatched / no depth
+    live_pixels: np.ndarray | None = None             # (R, 2) pixels back-projected (matches after snapping)
     usable: np.ndarray | None = None                  # (R,) bool: confident match with valid depth
     object_pose: ObjectPoseResult | None = None
 
@@ -82,18 +89,21 @@ def estimate_grasp(descriptors, depth: np.ndarray, K: np.ndarray, reference: Ref
                                      s.exclusion_radius, s.subpixel)
     r = len(matches)
     live = np.full((r, 3), np.nan)
+    live_uv = np.array([m.uv for m in matches], dtype=np.float64).reshape(r, 2)
     usable = np.zeros(r, dtype=bool)
     why = [""] * r
     for i, m in enumerate(matches):
         if not m.confident:
             why[i] = f"{reference.names[i]}: weak match ({m.reason})"
             continue
-        point, sample = point_at_match(depth, K, m.uv, s.depth_window, s.min_depth, s.max_depth)
+        point, sample, uv = point_and_pixel_at_match(depth, K, m.uv, s.depth_window, s.min_depth, s.max_depth,
+                                                     snap_radius=s.foreground_snap_px,
+                                                     discontinuity=s.depth_discontinuity)
         if point is None:
             why[i] = f"{reference.names[i]}: no valid depth ({sample.reason})"
             continue
-        live[i], usable[i] = point, True
-    est = GraspEstimate(None, "none", "", matches, maps, live, usable)
+        live[i], live_uv[i], usable[i] = point, uv, True
+    est = GraspEstimate(None, "none", "", matches, maps, live, live_uv, usable)
     g = reference.grasp_index
     est._grasp_match_ratio = matches[g].ratio
 
@@ -114,7 +124,7 @@ def estimate_grasp(descriptors, depth: np.ndarray, K: np.ndarray, reference: Ref
     if not usable[g]:
         est.reason = "; ".join([x for x in (fallback_reason, why[g]) if x]) + " -> no grasp published"
         return est
-    est.pose = grasp_pose_at(live[g], depth, K, matches[g].uv, s.approach, s.normal_window, s.min_depth,
+    est.pose = grasp_pose_at(live[g], depth, K, live_uv[g], s.approach, s.normal_window, s.min_depth,
                              s.max_depth)
     est.mode = "single_point"
     est.reason = fallback_reason

@@ -38,9 +38,9 @@ from .common import (ApproximateSync, LatestWorker, ParameterRules, ReasonLog, d
 
 MARKER_NS = "grasp"
 # settings parameter -> GraspSettings field
-SETTINGS = ("metric", "max_distance", "max_ratio", "exclusion_radius", "subpixel", "depth_window", "min_depth",
-            "max_depth", "approach", "normal_window", "use_object_pose", "inlier_threshold", "ransac_iterations",
-            "min_inliers")
+SETTINGS = ("metric", "max_distance", "max_ratio", "exclusion_radius", "subpixel", "depth_window",
+            "foreground_snap_px", "depth_discontinuity", "min_depth", "max_depth", "approach", "normal_window",
+            "use_object_pose", "inlier_threshold", "ransac_iterations", "min_inliers")
 
 
 def read_model_identity(checkpoint_path: str) -> tuple[str, int]:
@@ -77,6 +77,11 @@ class GraspNode(Node):
         declare(self, "subpixel", "parabola", "Sub-pixel refinement of a match.", choices=SUBPIXEL_METHODS)
         declare(self, "depth_window", 5, "Odd window (px) for the median depth at a match.", min_value=1,
                 max_value=51)
+        declare(self, "foreground_snap_px", 8, "A match within this many pixels (px) of a depth discontinuity "
+                "moves onto the near surface (the object, not the table behind it); 0 = off.", min_value=0,
+                max_value=100)
+        declare(self, "depth_discontinuity", 0.02, "Depth step (m) that separates the near surface from what is "
+                "behind it, for foreground_snap_px.", min_value=1e-3, max_value=10.0)
         declare(self, "min_depth", 0.05, "Depth below this (m) is invalid.", min_value=0.0, max_value=100.0)
         declare(self, "max_depth", 5.0, "Depth above this (m) is invalid.", min_value=0.0, max_value=100.0)
         declare(self, "approach", "surface_normal", "Approach direction: local surface normal from depth (falls "
