@@ -27,8 +27,10 @@ def test_training_memory_quick_writes_table(tmp_path):
     for r in report["results"]:
         assert "error" not in r, r
         assert r["peak_mb"] >= r["baseline_mb"] > 0 and r["step_s"] > 0 and r["height"] == 64, r
+        assert r["train_mb"] == pytest.approx(r["peak_mb"] - r["import_mb"], abs=0.2) and r["train_mb"] > 0, r
         assert len(r["losses"]) == 1 and r["losses"][0] == r["losses"][0], r  # one finite (non-NaN) training loss
-    assert len(report["targets"]) >= 3 and all(t["met"] is not None for t in report["targets"]), report["targets"]
+    assert any(t["target"].startswith("keypoint training memory") for t in report["targets"])
+    assert len(report["targets"]) >= 4 and all(t["met"] is not None for t in report["targets"]), report["targets"]
     md = (tmp_path / "training_memory.md").read_text()
     assert "| D | keypoint peak MiB" in md and "| 512 |" in md and "Targets of issue 5" in md
     assert (tmp_path / "training_memory.png").read_bytes()[:8] == PNG_MAGIC
