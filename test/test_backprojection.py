@@ -67,7 +67,7 @@ def test_edge_pixel_on_the_object_keeps_its_pixel_and_uses_object_depth_only():
     _, plain = point_at_match(depth, K, uv)
     assert plain.depth == pytest.approx(0.60)
     snap = snap_to_foreground(depth, uv, radius=4)
-    assert snap.moved_px == 0.0 and snap.band[1] == pytest.approx(0.32)
+    assert snap.moved_px == 0.0 and snap.surface[18, 40] and not snap.surface[17, 40]
     _, sample = point_at_match(depth, K, uv, snap_radius=4)
     assert sample.depth == pytest.approx(0.30)
 
@@ -76,11 +76,12 @@ def test_no_discontinuity_or_far_from_edges_leaves_the_match_alone():
     depth, _ = _object_on_table()
     for uv in [(40.0, 30.0), (70.0, 50.0)]:             # object centre, table corner
         snap = snap_to_foreground(depth, uv, radius=4)
-        assert snap.moved_px == 0.0 and snap.band == (0.0, float("inf"))
+        assert snap.moved_px == 0.0 and snap.surface is None
         np.testing.assert_allclose(snap.uv, uv)
-    # a gentle slope (1 mm per pixel) is no discontinuity
-    slope = np.tile(np.linspace(0.5, 0.58, 80, dtype=np.float32), (60, 1))
-    assert snap_to_foreground(slope, (40.0, 30.0), radius=4).band == (0.0, float("inf"))
+    # a steep but continuous surface (8 mm per pixel: 13 cm across the window) is one surface, not a step
+    slope = np.tile(np.linspace(0.3, 0.93, 80, dtype=np.float32), (60, 1))
+    snap = snap_to_foreground(slope, (40.0, 30.0), radius=6)
+    assert snap.moved_px == 0.0 and snap.surface is None
     # off by default, and out-of-image pixels are left for robust_depth_at to reject
     assert snap_to_foreground(depth, (40.0, 16.0), radius=0).moved_px == 0.0
     assert snap_to_foreground(depth, (95.0, 16.0), radius=4).moved_px == 0.0
@@ -97,3 +98,23 @@ def test_snapping_beyond_the_radius_does_not_happen():
     assert snap.moved_px == 0.0
     _, sample = point_at_match(depth, K, uv, snap_radius=4)
     assert sample.depth == pytest.approx(0.60)
+
+
+def test_curved_object_surface_is_not_split_but_a_step_behind_it_is():
+    """A dome (radius 5 cm, 20 px, its rim steep) on a table at 0.5 m: matches on the dome stay put even where it is
+    steep, a match on the table just beside the rim moves onto the dome."""
+    K_ = np.array([[200.0, 0, 40.0], [0, 200.0, 30.0], [0, 0, 1]])
+    vv, uu = np.mgrid[0:60, 0:80]
+    r2 = ((uu - 40) * 0.5 / 200) ** 2 + ((vv - 30) * 0.5 / 200) ** 2    # metres at the table plane
+    dome = r2 < 0.05 ** 2
+    depth = np.where(dome, 0.5 - np.sqrt(np.clip(0.05 ** 2 - r2, 0, None)), 0.5).astype(np.float32)
+    depth[dome & (depth > 0.48)] = 0.0                                  # the grazing rim reads no depth
+    for uv in [(40.0, 30.0), (40.0, 14.0), (52.0, 38.0)]:
+        snap = snap_to_foreground(depth, uv, radius=6)
+        assert snap.moved_px == 0.0, uv
+    u_table = 61
+    assert depth[30, u_table] == pytest.approx(0.5) and depth[30, 55] < 0.49
+    snap = snap_to_foreground(depth, (float(u_table), 30.0), radius=6)
+    assert 0 < snap.moved_px <= 6 and depth[int(snap.uv[1]), int(snap.uv[0])] < 0.49
+    point, sample = point_at_match(depth, K_, (float(u_table), 30.0), snap_radius=6)
+    assert sample.ok and sample.depth < 0.49

@@ -6,10 +6,11 @@ rounded pixel (the depth_image_proc habit); a match whose patch has too few vali
 
 Foreground snapping (:func:`snap_to_foreground`, optional): a part on the object's outline (the top of a head,
 a handle's rim) is often matched a pixel or two outside the silhouette, because descriptors are upsampled from a
-coarse grid; its median depth is then the table's or the wall's, tens of centimetres behind the object. When the
-``(2 r + 1)``-pixel neighbourhood of the match spans a depth discontinuity, the match is moved to the nearest
-pixel of the near surface (the object stands in front of its support) and its depth is the median over that
-surface only.
+coarse grid; its median depth is then the table's or the wall's, tens of centimetres behind the object. The
+neighbourhood of the match is split into depth-connected surfaces (a depth step separates them, a curved surface
+does not); a match on a surface that lies behind another one within ``r`` pixels moves to the nearest pixel of the
+front surface (the object stands in front of its support), and the median depth counts only the surface the
+match ends on.
 """
 from __future__ import annotations
 
@@ -39,50 +40,92 @@ class DepthSample:
 class ForegroundSnap:
     """Result of :func:`snap_to_foreground`."""
 
-    uv: np.ndarray        # (2,) the pixel to use: the input uv, or the nearest near-surface pixel
-    moved_px: float       # how far uv moved (0.0 when not snapped)
-    band: tuple           # (near, far) metres: valid depth of the near surface; (0, inf) when no discontinuity
+    uv: np.ndarray                     # (2,) the pixel to use: the input uv, or the nearest front-surface pixel
+    moved_px: float                    # how far uv moved (0.0 when not moved)
+    surface: np.ndarray | None = None  # (H, W) bool: the surface whose depth counts at uv; None = all valid depth
+
+    def restrict(self, depth: np.ndarray) -> np.ndarray:
+        """``depth`` with every pixel outside :attr:`surface` set to 0 (invalid); ``depth`` itself when None."""
+        return depth if self.surface is None else np.where(self.surface, depth, 0).astype(depth.dtype, copy=False)
+
+
+def depth_surfaces(patch: np.ndarray, good: np.ndarray, jump: float) -> np.ndarray:
+    """Label the depth-connected surfaces of a patch.
+
+    patch: (h, w) metres; good: (h, w) bool, valid depth. Two 4-neighbours belong to one surface when both are
+    valid and their depths differ by at most ``jump`` metres, so a curved or tilted surface stays one surface and a
+    depth step (an object in front of a table) separates two. Returns (h, w) int labels 0..n-1, -1 where invalid.
+    """
+    h, w = patch.shape
+    labels = np.full((h, w), -1, dtype=np.int64)
+    n = 0
+    for start in zip(*np.nonzero(good)):
+        if labels[start] >= 0:
+            continue
+        labels[start] = n
+        stack = [start]
+        while stack:
+            r, c = stack.pop()
+            z = patch[r, c]
+            for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                if 0 <= rr < h and 0 <= cc < w and labels[rr, cc] < 0 and good[rr, cc] \
+                        and abs(patch[rr, cc] - z) <= jump:
+                    labels[rr, cc] = n
+                    stack.append((rr, cc))
+        n += 1
+    return labels
 
 
 def snap_to_foreground(depth: np.ndarray, uv, radius: int, discontinuity: float = 0.02, min_depth: float = 0.0,
-                       max_depth: float = float("inf")) -> ForegroundSnap:
-    """Move ``uv`` onto the near side of a depth discontinuity within ``radius`` pixels.
+                       max_depth: float = float("inf"), margin: int = 2) -> ForegroundSnap:
+    """Keep a match on the surface in front: move ``uv`` off a surface that lies behind a nearby depth step.
 
-    depth: (H, W) metres, 0 = invalid; uv: (2,) (u, v). ``near`` is the 5th percentile of the valid depth in the
-    ``(2 radius + 1)`` square around the rounded ``uv``; pixels within ``discontinuity`` metres of it form the near
-    surface. When the window holds no valid depth beyond that band (no discontinuity), or ``radius`` is 0, ``uv``
-    is returned unchanged with the band ``(0, inf)``. Otherwise ``uv`` moves to the nearest near-surface pixel
-    (unchanged if the rounded ``uv`` already is one) and ``band = (min_depth, near + discontinuity)``.
+    depth: (H, W) metres, 0 = invalid; uv: (2,) (u, v). The valid depth in the square of half-size
+    ``radius + margin`` around the rounded ``uv`` is split into depth-connected surfaces (:func:`depth_surfaces`,
+    neighbours differing by more than ``discontinuity`` metres are apart). When a surface whose median depth is
+    nearer than that of ``uv``'s surface by more than ``discontinuity`` has a pixel within ``radius`` (square) of
+    ``uv``, ``uv`` moves to the nearest such pixel. The returned :attr:`ForegroundSnap.surface` is the surface
+    ``uv`` ends on (restricted to the square), so the median depth at an edge pixel ignores the table behind it.
+    Unchanged, with ``surface=None``, when ``radius`` is 0, ``uv`` is outside the image or has no valid depth, or
+    the square holds a single surface.
     """
     uv = np.asarray(uv, dtype=np.float64).reshape(2)
-    unchanged = ForegroundSnap(uv, 0.0, (0.0, float("inf")))
-    if radius < 0:
-        raise ValueError(f"foreground snap radius must be >= 0 pixels, got {radius}")
+    unchanged = ForegroundSnap(uv, 0.0, None)
+    if radius < 0 or margin < 0:
+        raise ValueError(f"foreground snap radius and margin must be >= 0 pixels, got {radius}, {margin}")
     if discontinuity <= 0:
         raise ValueError(f"depth discontinuity must be > 0 metres, got {discontinuity}")
     depth = np.asarray(depth)
     h, w = depth.shape
     if radius == 0 or not (np.all(np.isfinite(uv)) and -0.5 <= uv[0] < w - 0.5 and -0.5 <= uv[1] < h - 0.5):
         return unchanged
-    rows, cols = window_slices(uv, (h, w), 2 * radius + 1)
+    rows, cols = window_slices(uv, (h, w), 2 * (radius + margin) + 1)
     patch = depth[rows, cols]
     good = valid_depth(patch, min_depth, max_depth)
-    if not good.any():
+    r0, c0 = int(round(uv[1])) - rows.start, int(round(uv[0])) - cols.start
+    if not good[r0, c0]:
         return unchanged
-    near = float(np.percentile(patch[good], 5))
-    far_limit = near + discontinuity
-    surface = good & (patch <= far_limit)
-    if not (good & ~surface).any():
+    labels = depth_surfaces(patch, good, discontinuity)
+    if labels.max() == 0:
         return unchanged
-    band = (float(min_depth), far_limit)
-    u0, v0 = int(round(uv[0])), int(round(uv[1]))
-    if surface[v0 - rows.start, u0 - cols.start]:
-        return ForegroundSnap(uv, 0.0, band)
-    vs, us = np.nonzero(surface)
-    us, vs = us + cols.start, vs + rows.start
-    d2 = (us - uv[0]) ** 2 + (vs - uv[1]) ** 2
-    k = int(np.argmin(d2))
-    return ForegroundSnap(np.array([float(us[k]), float(vs[k])]), float(np.sqrt(d2[k])), band)
+    own = labels[r0, c0]
+    medians = {k: float(np.median(patch[labels == k])) for k in range(labels.max() + 1)}
+    front = [k for k, m in medians.items() if m < medians[own] - discontinuity]
+    target = own
+    moved = 0.0
+    new_uv = uv
+    if front:
+        vv, uu = np.nonzero(np.isin(labels, front) & (np.abs(np.arange(patch.shape[0])[:, None] - r0) <= radius)
+                            & (np.abs(np.arange(patch.shape[1])[None, :] - c0) <= radius))
+        if len(vv):
+            d2 = (uu + cols.start - uv[0]) ** 2 + (vv + rows.start - uv[1]) ** 2
+            k = int(np.argmin(d2))
+            target = labels[vv[k], uu[k]]
+            new_uv = np.array([float(uu[k] + cols.start), float(vv[k] + rows.start)])
+            moved = float(np.sqrt(d2[k]))
+    surface = np.zeros((h, w), dtype=bool)
+    surface[rows, cols] = labels == target
+    return ForegroundSnap(new_uv, moved, surface)
 
 
 def window_slices(uv, shape, window: int):
@@ -150,8 +193,9 @@ def point_and_pixel_at_match(depth: np.ndarray, K, uv, window: int = 5, min_dept
                              max_depth: float = float("inf"), min_valid_fraction: float = 0.3, snap_radius: int = 0,
                              discontinuity: float = 0.02):
     """:func:`point_at_match` plus the (2,) pixel the point was back-projected from (snapped or not)."""
-    snap = snap_to_foreground(depth, uv, snap_radius, discontinuity, min_depth, max_depth)
-    sample = robust_depth_at(depth, snap.uv, window, min_depth, min(max_depth, snap.band[1]), min_valid_fraction)
+    snap = snap_to_foreground(depth, uv, snap_radius, discontinuity, min_depth, max_depth, margin=window // 2)
+    sample = robust_depth_at(snap.restrict(np.asarray(depth)), snap.uv, window, min_depth, max_depth,
+                             min_valid_fraction)
     if not sample.ok:
         return None, sample, snap.uv
     return backproject_point(snap.uv, sample.depth, K), sample, snap.uv
