@@ -371,15 +371,14 @@ def _pose_matrix(msg) -> np.ndarray:
 
 
 HOLD_POSE = 3600.0   # sim camera pose_period while a pose is being grasped (the demo advances poses itself)
-NEXT_POSE = 0.1      # pose_period that makes the sim camera draw a new pose at its next frame
 
 
 def _make_observer(context, camera_node=None, keep: int = 80):
     """A node recording what the pipeline publishes, keyed by the image stamp (ns).
 
-    With ``camera_node`` (the in-process sim camera), :meth:`next_pose` asks it for a new object pose through its
-    ``pose_period`` parameter, which is set back to "hold" as soon as the new pose is seen: each pose stays until
-    the pipeline has processed it, however slow the machine.
+    With ``camera_node`` (the in-process sim camera, ``pose_period`` at "hold"), :meth:`next_pose` asks it for
+    exactly one new object pose (``SimCameraNode.request_new_pose``): each pose stays until the pipeline has
+    processed it, however slow the machine, and no pose is skipped.
     """
     import threading
     from collections import OrderedDict
@@ -435,9 +434,7 @@ def _make_observer(context, camera_node=None, keep: int = 80):
             with self.lock:
                 if not self.poses or not np.allclose(self.poses[-1], T, atol=1e-6):
                     self.poses.append(T)
-                    if self.advancing:
-                        self._set_pose_period(HOLD_POSE)
-                        self.advancing = False
+                    self.advancing = False
                 self.pose_of_stamp[self.stamp(msg)] = len(self.poses) - 1
                 while len(self.pose_of_stamp) > 10 * keep:
                     self.pose_of_stamp.popitem(last=False)
@@ -479,17 +476,11 @@ def _make_observer(context, camera_node=None, keep: int = 80):
             first = self.first_processed.get(index)
             return first is not None and time.monotonic() - first > settle
 
-        def _set_pose_period(self, value: float) -> None:
-            from rclpy.parameter import Parameter
-
-            if self.camera_node is not None:
-                self.camera_node.set_parameters([Parameter("pose_period", Parameter.Type.DOUBLE, float(value))])
-
         def next_pose(self) -> None:
-            """Ask the sim camera for a new object pose at its next frame (call with ``lock`` held)."""
+            """Ask the sim camera for one new object pose at its next frame (call with ``lock`` held)."""
             if self.camera_node is not None and not self.advancing:
                 self.advancing = True
-                self._set_pose_period(NEXT_POSE)
+                self.camera_node.request_new_pose()
 
     return PipelineObserver()
 

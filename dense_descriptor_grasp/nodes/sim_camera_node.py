@@ -13,6 +13,7 @@ Publishes (reliable, one stamp per set, frame ``frame_id`` = the camera optical 
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
@@ -151,6 +152,8 @@ class SimCameraNode(Node):
                                               qos_overriding_options=overrides)
         self.pub_pose = self.create_publisher(PoseStamped, "sim/object_pose", qos, qos_overriding_options=overrides)
         self._last_pose_change = None
+        self._pose_requests = 0
+        self._request_lock = threading.Lock()
         self.frames = 0
         self.poses = 0
         self.timer = self.create_timer(1.0 / g("rate"), self._tick)
@@ -166,11 +169,22 @@ class SimCameraNode(Node):
                 self.timer.timer_period_ns = int(1e9 / p.value)
         return SetParametersResult(successful=True)
 
+    def request_new_pose(self) -> None:
+        """In-process control (the demo): the next frame shows a new object pose, exactly one per request,
+        independently of ``pose_period`` (thread-safe; a parameter round-trip could skip a pose when the caller's
+        callbacks run late)."""
+        with self._request_lock:
+            self._pose_requests += 1
+
     def _tick(self) -> None:
         try:
             now = self.get_clock().now()
             t = now.nanoseconds * 1e-9
-            if self._last_pose_change is None or t - self._last_pose_change >= self.get_parameter("pose_period").value:
+            with self._request_lock:
+                requested = self._pose_requests > 0
+                self._pose_requests -= int(requested)
+            if requested or self._last_pose_change is None \
+                    or t - self._last_pose_change >= self.get_parameter("pose_period").value:
                 self.sim.new_pose()
                 self._last_pose_change = t
                 self.poses += 1
