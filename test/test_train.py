@@ -73,6 +73,18 @@ def test_both_methods_train_through_the_cli_entry(tiny_dataset, tmp_path, method
     assert (out / "config.yaml").is_file() and (out / "loss_curve.png").is_file()
 
 
+def test_zero_steps_writes_the_seeded_untrained_network(tiny_dataset, tmp_path):
+    """``--steps 0``: the untrained network as a checkpoint (a floor for evaluate_model / grasp_sim), the same
+    weights for the same seed, different ones for another seed."""
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        assert main(_cli(tiny_dataset, tmp_path / name, "--steps", "0", "--set", f"train.seed={seed}")) == 0
+    a, b, c = (load_checkpoint(tmp_path / n / "last.pt") for n in "abc")
+    assert a["step"] == 0 and load_model(tmp_path / "a" / "last.pt").descriptor_dim == 8
+    key = "projection.weight"
+    assert torch.equal(a["model_state"][key], b["model_state"][key])
+    assert not torch.equal(a["model_state"][key], c["model_state"][key])
+
+
 def test_resume_after_a_killed_run_continues_at_the_checkpoint_step(tiny_dataset, tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "dense_descriptor_grasp.training.train",

@@ -152,7 +152,8 @@ class OptimConfig:
 class RunConfig:
     """Length, output and logging of one run."""
 
-    steps: int = 2000  # total optimisation steps (a resumed run continues up to this number)
+    steps: int = 2000  # total optimisation steps (a resumed run continues up to this number); 0 = write the
+    #                    untrained network as last.pt (a floor for evaluate_model and the grasp benchmark)
     batch_size: int = 1
     device: str = "cpu"
     seed: int = 0
@@ -165,7 +166,7 @@ class RunConfig:
     num_threads: Optional[int] = None  # torch intra-op threads (null: torch's default); 1 is fastest on a busy CPU
 
     def __post_init__(self):
-        self.steps = _number("train.steps", self.steps, 1, integer=True)
+        self.steps = _number("train.steps", self.steps, 0, integer=True)
         self.batch_size = _number("train.batch_size", self.batch_size, 1, integer=True)
         if not isinstance(self.device, str) or not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"train.device must be 'cpu' or 'cuda[:i]', got {self.device!r}")
