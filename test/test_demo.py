@@ -65,6 +65,15 @@ def test_settings_reject_bad_options():
     assert s.poses == 2 and s.max_steps <= 5 and s.views <= 10
 
 
+def test_default_training_is_ntxent_on_two_view_pairs_and_keypoint_is_one_flag_away():
+    """The measured default (docs/TRAINING.md, "What we measured"); --method keypoint: the paper's task."""
+    parser = demo.get_args_parser()
+    s = demo.settings_from_args(parser.parse_args([]))
+    assert (s.method, s.pair_mode) == ("ntxent", "multiview")
+    s = demo.settings_from_args(parser.parse_args(["--method", "keypoint"]))
+    assert (s.method, s.pair_mode) == ("keypoint", "augment")
+
+
 def test_quick_demo_end_to_end(tmp_path):
     """Tiny dataset, 2 training steps, a reference, the bringup's nodes over 2 poses: summary line and PNGs."""
     env = dict(os.environ)
