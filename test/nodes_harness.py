@@ -3,6 +3,7 @@ a tiny checkpoint and a reference made from a simulated view."""
 from __future__ import annotations
 
 import os
+import contextlib
 import threading
 import time
 
@@ -168,3 +169,15 @@ def reference_from_sim_view(checkpoint, path, seed: int = 0, n_refs: int = 4):
                     T_ref_grasp=grasp.matrix, grasp_index=0, source="sim view seed 0")
     save_reference(path, ref)
     return ref, view
+
+
+@contextlib.contextmanager
+def ros_graph(offset: int):
+    """A :class:`RosGraph` on its own isolated domain (``isolate_ros_graph(offset)``), closed and restored after."""
+    previous = isolate_ros_graph(offset)
+    g = RosGraph()
+    try:
+        yield g
+    finally:
+        g.close()
+        restore_ros_env(previous)

@@ -4,8 +4,8 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from nodes_harness import (SIZE, TIMEOUT_S, RosGraph, isolate_ros_graph, reference_from_sim_view,  # noqa: E402
-                           restore_ros_env, wait_until, write_tiny_checkpoint)
+from nodes_harness import (SIZE, TIMEOUT_S, reference_from_sim_view, ros_graph, wait_until,  # noqa: E402
+                           write_tiny_checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +18,8 @@ def artefacts(tmp_path_factory):
 
 @pytest.fixture
 def graph():
-    previous = isolate_ros_graph(offset=1)
-    g = RosGraph()
-    yield g
-    g.close()
-    restore_ros_env(previous)
+    with ros_graph(offset=1) as g:
+        yield g
     assert not g.context.ok()
 
 

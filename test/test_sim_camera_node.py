@@ -4,16 +4,13 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from nodes_harness import SIZE, RosGraph, isolate_ros_graph, restore_ros_env, wait_until  # noqa: E402
+from nodes_harness import SIZE, ros_graph, wait_until  # noqa: E402
 
 
 @pytest.fixture
 def graph():
-    previous = isolate_ros_graph(offset=12)
-    g = RosGraph()
-    yield g
-    g.close()
-    restore_ros_env(previous)
+    with ros_graph(offset=12) as g:
+        yield g
 
 
 def _distinct(poses) -> int:
