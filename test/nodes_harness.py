@@ -2,8 +2,8 @@
 a tiny checkpoint and a reference made from a simulated view."""
 from __future__ import annotations
 
-import os
 import contextlib
+import os
 import threading
 import time
 
