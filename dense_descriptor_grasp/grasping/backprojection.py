@@ -42,11 +42,29 @@ class ForegroundSnap:
 
     uv: np.ndarray                     # (2,) the pixel to use: the input uv, or the nearest front-surface pixel
     moved_px: float                    # how far uv moved (0.0 when not moved)
-    surface: np.ndarray | None = None  # (H, W) bool: the surface whose depth counts at uv; None = all valid depth
+    patch_surface: np.ndarray | None = None   # (h, w) bool over the searched square; None = all valid depth counts
+    patch_origin: tuple = (0, 0)       # (row, column) of the square's top-left pixel
+    image_shape: tuple = (0, 0)        # (H, W)
 
-    def restrict(self, depth: np.ndarray) -> np.ndarray:
-        """``depth`` with every pixel outside :attr:`surface` set to 0 (invalid); ``depth`` itself when None."""
-        return depth if self.surface is None else np.where(self.surface, depth, 0).astype(depth.dtype, copy=False)
+    def mask_for(self, rows: slice, cols: slice) -> np.ndarray | None:
+        """The surface over the image window ``depth[rows, cols]`` (False outside the searched square); None when
+        no surface was chosen."""
+        if self.patch_surface is None:
+            return None
+        out = np.zeros((rows.stop - rows.start, cols.stop - cols.start), dtype=bool)
+        r0, c0 = self.patch_origin
+        ph, pw = self.patch_surface.shape
+        r_lo, r_hi = max(rows.start, r0), min(rows.stop, r0 + ph)
+        c_lo, c_hi = max(cols.start, c0), min(cols.stop, c0 + pw)
+        if r_lo < r_hi and c_lo < c_hi:
+            out[r_lo - rows.start:r_hi - rows.start, c_lo - cols.start:c_hi - cols.start] = \
+                self.patch_surface[r_lo - r0:r_hi - r0, c_lo - c0:c_hi - c0]
+        return out
+
+    @property
+    def surface(self) -> np.ndarray | None:
+        """(H, W) bool: the surface whose depth counts at :attr:`uv`; None = all valid depth."""
+        return self.mask_for(slice(0, self.image_shape[0]), slice(0, self.image_shape[1]))
 
 
 def depth_surfaces(patch: np.ndarray, good: np.ndarray, jump: float) -> np.ndarray:
@@ -105,6 +123,9 @@ def snap_to_foreground(depth: np.ndarray, uv, radius: int, discontinuity: float 
     r0, c0 = int(round(uv[1])) - rows.start, int(round(uv[0])) - cols.start
     if not good[r0, c0]:
         return unchanged
+    if good.all() and np.abs(np.diff(patch, axis=0)).max(initial=0.0) <= discontinuity \
+            and np.abs(np.diff(patch, axis=1)).max(initial=0.0) <= discontinuity:
+        return unchanged                                            # one smooth surface: no search needed
     labels = depth_surfaces(patch, good, discontinuity)
     if labels.max() == 0:
         return unchanged
@@ -123,9 +144,7 @@ def snap_to_foreground(depth: np.ndarray, uv, radius: int, discontinuity: float 
             target = labels[vv[k], uu[k]]
             new_uv = np.array([float(uu[k] + cols.start), float(vv[k] + rows.start)])
             moved = float(np.sqrt(d2[k]))
-    surface = np.zeros((h, w), dtype=bool)
-    surface[rows, cols] = labels == target
-    return ForegroundSnap(new_uv, moved, surface)
+    return ForegroundSnap(new_uv, moved, labels == target, (rows.start, cols.start), (h, w))
 
 
 def window_slices(uv, shape, window: int):
@@ -139,10 +158,12 @@ def window_slices(uv, shape, window: int):
 
 
 def robust_depth_at(depth: np.ndarray, uv, window: int = 5, min_depth: float = 0.0,
-                    max_depth: float = float("inf"), min_valid_fraction: float = 0.3) -> DepthSample:
+                    max_depth: float = float("inf"), min_valid_fraction: float = 0.3,
+                    surface: ForegroundSnap | None = None) -> DepthSample:
     """Median of the valid depth values in a window around ``uv`` (u, v).
 
-    depth: (H, W) metres, 0 = invalid. Values outside ``(min_depth, max_depth]`` are invalid too.
+    depth: (H, W) metres, 0 = invalid. Values outside ``(min_depth, max_depth]`` are invalid too, and so are pixels
+    off ``surface``'s chosen surface when given (:func:`snap_to_foreground`).
     Rejected (``reason`` set) when ``uv`` lies outside the image or fewer than ``min_valid_fraction`` of
     the window's pixels carry valid depth.
     """
@@ -156,6 +177,9 @@ def robust_depth_at(depth: np.ndarray, uv, window: int = 5, min_depth: float = 0
     rows, cols = window_slices((u, v), (h, w), window)
     patch = depth[rows, cols]
     good = valid_depth(patch, min_depth, max_depth)
+    keep = surface.mask_for(rows, cols) if surface is not None else None
+    if keep is not None:
+        good &= keep
     n_valid, n_total = int(good.sum()), int(patch.size)
     if n_valid == 0 or n_valid < min_valid_fraction * n_total:
         return DepthSample(0.0, n_valid, n_total, 0.0,
@@ -194,8 +218,7 @@ def point_and_pixel_at_match(depth: np.ndarray, K, uv, window: int = 5, min_dept
                              discontinuity: float = 0.02):
     """:func:`point_at_match` plus the (2,) pixel the point was back-projected from (snapped or not)."""
     snap = snap_to_foreground(depth, uv, snap_radius, discontinuity, min_depth, max_depth, margin=window // 2)
-    sample = robust_depth_at(snap.restrict(np.asarray(depth)), snap.uv, window, min_depth, max_depth,
-                             min_valid_fraction)
+    sample = robust_depth_at(depth, snap.uv, window, min_depth, max_depth, min_valid_fraction, surface=snap)
     if not sample.ok:
         return None, sample, snap.uv
     return backproject_point(snap.uv, sample.depth, K), sample, snap.uv
