@@ -1,0 +1,66 @@
+"""The one inference path: an RGB image -> its dense descriptor image, and reference descriptors sampled from it.
+
+The descriptor node, ``make_reference``, the evaluation and the benchmarks all call these two functions, so a
+reference is sampled exactly as the live frames it is matched against are computed.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["descriptor_image", "descriptors_at"]
+
+
+def descriptor_image(model, rgb: np.ndarray, input_size: Optional[Sequence[int]] = None,
+                     output_size: Optional[Sequence[int]] = None, device="cpu", normalize: bool = True) -> np.ndarray:
+    """Dense descriptors of one image as the descriptor node computes them.
+
+    Args:
+        model: a :class:`~dense_descriptor_grasp.model.network.DenseDescriptorNet` (any decoder / method).
+        rgb: ``(H, W, 3)`` uint8 RGB.
+        input_size: ``(H_in, W_in)`` the network sees (antialiased bilinear resize); None = ``(H, W)``.
+        output_size: ``(H_out, W_out)`` of the descriptor image; None = ``(H, W)``.
+        normalize: L2-normalise over D (what references and matching use).
+    Returns:
+        ``(D, H_out, W_out)`` float32.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"descriptor_image: expected (H, W, 3) uint8 RGB, got {rgb.dtype} {rgb.shape}")
+    h, w = rgb.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)[None]
+    if input_size is not None and tuple(int(s) for s in input_size) != (h, w):
+        x = torch.nn.functional.interpolate(x, size=tuple(int(s) for s in input_size), mode="bilinear",
+                                            align_corners=False, antialias=True)
+    out = (h, w) if output_size is None else tuple(int(s) for s in output_size)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            d = model.descriptors(x.to(device), out_size=out, normalize=normalize)
+    finally:
+        model.train(was_training)
+    return d[0].float().cpu().numpy()
+
+
+def descriptors_at(desc: np.ndarray, uv) -> np.ndarray:
+    """Reference descriptors: the descriptor image's values at pixels ``uv`` (nearest pixel, clipped to the image).
+
+    Args:
+        desc: ``(D, H, W)`` descriptor image from :func:`descriptor_image`.
+        uv: ``(R, 2)`` pixels ``(u, v) = (column, row)``, pixel centres at integer coordinates.
+    Returns:
+        ``(R, D)`` float32 (unit length when ``desc`` is normalised: no interpolation between pixels).
+    """
+    desc = np.asarray(desc)
+    if desc.ndim != 3:
+        raise ValueError(f"descriptors_at: desc must be (D, H, W), got shape {desc.shape}")
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    if not np.all(np.isfinite(uv)):
+        raise ValueError("descriptors_at: pixel coordinates must be finite")
+    _, H, W = desc.shape
+    cols = np.clip(np.rint(uv[:, 0]).astype(np.int64), 0, W - 1)
+    rows = np.clip(np.rint(uv[:, 1]).astype(np.int64), 0, H - 1)
+    return np.ascontiguousarray(desc[:, rows, cols].T, dtype=np.float32)
