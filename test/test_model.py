@@ -69,11 +69,41 @@ def test_descriptors_shape_norm_and_no_keypoint_heads(keypoint_net):
         keypoint_net.train()
 
 
-def test_ntxent_method_returns_full_resolution_descriptors():
+def test_ntxent_method_returns_low_resolution_features():
     net = DenseDescriptorNet(descriptor_dim=6, num_keypoints=0, method="ntxent")
     out = net(torch.rand(1, 3, 64, 64))
-    assert set(out) == {"descriptors"} and out["descriptors"].shape == (1, 6, 64, 64)
+    assert set(out) == {"features"} and out["features"].shape == (1, 6, 2, 2)  # stride 32: never (H, W) in training
     assert net.keypoint_logits is None and not any(k.startswith("keypoint") for k in net.state_dict())
+
+
+@pytest.mark.parametrize("stride", [4, 8])
+def test_fpn_decoder_gives_stride_4_or_8_features_from_all_stages(stride):
+    torch.manual_seed(0)
+    net = DenseDescriptorNet(descriptor_dim=5, num_keypoints=3, output_stride=stride, decoder="fpn",
+                             decoder_channels=16)
+    rgb = torch.rand(1, 3, 72, 96, requires_grad=False)
+    f = net.features(rgb)
+    assert f.shape == (1, 5, 72 // stride, 96 // stride)
+    out = net(rgb)
+    assert out["prob"].shape == (1, 3, 72, 96) and out["features"].shape == f.shape  # heads read decoded features
+    out["uv"].sum().backward()
+    lateral_grads = [lat.weight.grad for lat in net.decoder.laterals]
+    assert len(lateral_grads) == (4 if stride == 4 else 3)  # skip connections from layer1 (stride 4) / layer2 up
+    assert all(g is not None and g.abs().sum() > 0 for g in lateral_grads)
+    d = net.eval().descriptors(rgb)
+    assert d.shape == (1, 5, 72, 96) and torch.allclose(d.norm(dim=1), torch.ones(1, 72, 96), atol=1e-5)
+    assert net.config["decoder"] == "fpn" and net.config["output_stride"] == stride
+
+
+def test_decoder_none_keeps_the_old_config_and_strides_are_checked_per_decoder():
+    net = DenseDescriptorNet(descriptor_dim=4, num_keypoints=3, output_stride=32)
+    assert "decoder" not in net.config  # old checkpoints keep their identity
+    with pytest.raises(ValueError, match="output_stride"):
+        DenseDescriptorNet(output_stride=4, decoder="none")
+    with pytest.raises(ValueError, match="output_stride"):
+        DenseDescriptorNet(output_stride=16, decoder="fpn")
+    with pytest.raises(ValueError, match="decoder"):
+        DenseDescriptorNet(decoder="unet")
 
 
 def test_bad_inputs_and_arguments_raise_clear_errors(keypoint_net):

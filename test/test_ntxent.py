@@ -78,3 +78,49 @@ def test_invalid_correspondences_are_neither_anchors_nor_negatives():
     assert loss.item() == 0.0 and torch.isfinite(da.grad).all()
     with pytest.raises(ValueError, match="temperature"):
         ntxent_loss(da, db, uv_a, uv_b, valid, temperature=0.0)
+
+
+def test_low_resolution_features_sampled_at_image_pixels_equal_the_upsampled_image():
+    torch.manual_seed(0)
+    feats = torch.randn(2, 5, 6, 8)
+    full = torch.nn.functional.interpolate(feats, size=(24, 32), mode="bilinear", align_corners=False)
+    uv = torch.tensor([[[0.0, 0.0], [31.0, 23.0], [7.0, 13.0]], [[12.0, 3.0], [5.0, 20.0], [30.0, 1.0]]])
+    assert torch.allclose(sample_descriptors(feats, uv, (24, 32)), sample_descriptors(full, uv), atol=1e-6)
+
+
+def _pair(M=6, D=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    desc_a = torch.randn(1, D, 8, 8, generator=g)
+    uv = torch.stack([torch.arange(M, dtype=torch.float32), torch.arange(M, dtype=torch.float32)], -1)[None]
+    return desc_a, desc_a.clone(), uv, uv.clone(), torch.ones(1, M, dtype=torch.bool)
+
+
+def test_off_object_negatives_change_the_loss_and_invalid_ones_do_not():
+    desc_a, desc_b, uv_a, uv_b, valid = _pair()
+    base = ntxent_loss(desc_a, desc_b, uv_a, uv_b, valid, 0.1)
+    # a negative pixel whose descriptor equals an anchor's partner: strongly confusable, raises the loss
+    neg_uv = torch.tensor([[[7.0, 0.0], [0.0, 7.0]]])
+    desc_b2 = desc_b.clone()
+    desc_b2[0, :, 0, 7] = desc_b[0, :, 2, 2]
+    with_neg = ntxent_loss(desc_a, desc_b2, uv_a, uv_b, valid, 0.1, neg_uv_b=neg_uv, neg_valid_b=torch.ones(1, 2, dtype=torch.bool),
+                           neg_uv_a=neg_uv, neg_valid_a=torch.ones(1, 2, dtype=torch.bool))
+    assert with_neg > base + 0.05
+    off = ntxent_loss(desc_a, desc_b2, uv_a, uv_b, valid, 0.1, neg_uv_b=neg_uv, neg_valid_b=torch.zeros(1, 2, dtype=torch.bool),
+                      neg_uv_a=neg_uv, neg_valid_a=torch.zeros(1, 2, dtype=torch.bool))
+    assert torch.allclose(off, base)
+
+
+def test_hard_negative_mining_keeps_the_most_similar_negatives():
+    desc_a, desc_b, uv_a, uv_b, valid = _pair(M=4)
+    desc_b = desc_b.clone()
+    desc_b[0, :, 7, 0] = desc_b[0, :, 1, 1]          # a confusable negative
+    desc_b[0, :, 7, 1] = -desc_b[0, :, 1, 1]         # an easy one
+    neg_uv = torch.tensor([[[0.0, 7.0], [1.0, 7.0]]])
+    ones = torch.ones(1, 2, dtype=torch.bool)
+    kw = dict(neg_uv_b=neg_uv, neg_valid_b=ones, neg_uv_a=neg_uv[:, :0], neg_valid_a=ones[:, :0])
+    all_negs = ntxent_loss(desc_a, desc_b, uv_a, uv_b, valid, 0.1, **kw)
+    hard = ntxent_loss(desc_a, desc_b, uv_a, uv_b, valid, 0.1, hard_negatives=1, **kw)
+    # keeping only the hardest drops the easy negative's (tiny) share, nothing else
+    assert hard <= all_negs and torch.allclose(hard, all_negs, atol=1e-3)
+    with pytest.raises(ValueError, match="hard_negatives"):
+        ntxent_loss(desc_a, desc_b, uv_a, uv_b, valid, 0.1, hard_negatives=-1, **kw)

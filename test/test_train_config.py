@@ -16,7 +16,7 @@ def test_shipped_config_loads_and_round_trips():
 def test_paper_defaults_without_a_file():
     losses = TrainConfig().losses
     assert losses.weights() == {"silhouette": 1.0, "variance": 1e-3, "separation": 1.0, "multiview": 1.0, "pose": 1.0,
-                                "observed_depth": 0.0}
+                                "observed_depth": 0.0, "ntxent": 0.0}
     assert losses.length_scale == 1.0
 
 

@@ -3,8 +3,12 @@
 Data flow (``s`` = output stride, ``h = ceil(H / s)``, ``w = ceil(W / s)``):
 
 ```
+decoder="none" (the paper's setting; s = 32, or 16 / 8 with dilated last stages):
 rgb (B,3,H,W) in [0,1] -> ImageNet normalisation -> ResNet-34 trunk (no avgpool / fc) -> (B,512,h,w)
     -> 1x1 conv "projection" (the paper's identity layer)                          -> features (B,D,h,w)
+decoder="fpn" (s = 4 or 8): a feature pyramid over the trunk's stages (Lin et al. 2017, as torchvision's
+FeaturePyramidNetwork): layer1..layer4 (strides 4, 8, 16, 32) -> 1x1 lateral convs to C channels, top-down
+nearest-neighbour upsampling + sum down to stride s, one 3x3 conv + BN + ReLU -> 1x1 projection -> (B,D,h,w)
 method="keypoint" (this paper):
     features -> 1x1 conv -> keypoint logits (B,N,h,w) -> bilinear to (H,W) -> softmax over H*W -> prob (B,N,H,W)
     features -> 1x1 conv -> softplus -> depth map (B,N,h,w) -> bilinear to (H,W)
@@ -28,12 +32,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DenseDescriptorNet", "IMAGENET_MEAN", "IMAGENET_STD", "METHODS", "OUTPUT_STRIDES", "spatial_expectation"]
+__all__ = ["DenseDescriptorNet", "FeaturePyramidDecoder", "IMAGENET_MEAN", "IMAGENET_STD", "METHODS", "DECODERS",
+           "OUTPUT_STRIDES", "DECODER_STRIDES", "spatial_expectation"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 METHODS = ("keypoint", "ntxent")
-OUTPUT_STRIDES = (8, 16, 32)
+DECODERS = ("none", "fpn")
+OUTPUT_STRIDES = (8, 16, 32)  # decoder "none" (dilated trunk)
+DECODER_STRIDES = (4, 8)  # decoder "fpn"
 # which of layer2, layer3, layer4 trade their stride 2 for dilation (torchvision's replace_stride_with_dilation
 # semantics; torchvision's BasicBlock refuses dilation, so _dilate_stages does it for ResNet-34)
 _DILATION = {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}
@@ -77,7 +84,10 @@ class DenseDescriptorNet(nn.Module):
         descriptor_dim: D, descriptor channels, 3..512.
         num_keypoints: N, keypoints of the KeypointNet task (>= 1; the pose loss needs >= 3). Ignored (0 heads)
             for ``method="ntxent"``.
-        output_stride: 32 (paper), 16 or 8 (the last ResNet stages dilated instead of strided).
+        output_stride: stride of the descriptor features. Decoder "none": 32 (paper), 16 or 8 (the last ResNet
+            stages dilated instead of strided). Decoder "fpn": 4 or 8.
+        decoder: "none" (the paper: the projected trunk output) or "fpn" (feature pyramid with skip connections).
+        decoder_channels: C, channels of the pyramid levels (decoder "fpn").
         method: ``"keypoint"`` (this paper) or ``"ntxent"`` (Dense Object Nets baseline).
         pretrained: start the trunk from torchvision's ImageNet weights (downloads them once; never in tests).
         weights_path: a local ResNet-34 state dict (``.pth``) to start the trunk from instead of downloading.
@@ -93,14 +103,21 @@ class DenseDescriptorNet(nn.Module):
         pretrained: bool = False,
         weights_path: Optional[str] = None,
         depth_init: float = 0.5,
+        decoder: str = "none",
+        decoder_channels: int = 128,
     ):
         super().__init__()
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        strides = OUTPUT_STRIDES if decoder == "none" else DECODER_STRIDES
+        if output_stride not in strides:
+            raise ValueError(f"output_stride must be one of {strides} with decoder {decoder!r}, got {output_stride!r}")
+        if decoder == "fpn" and not (isinstance(decoder_channels, int) and 8 <= decoder_channels <= 512):
+            raise ValueError(f"decoder_channels must be an int in 8..512, got {decoder_channels!r}")
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if not (isinstance(descriptor_dim, int) and 3 <= descriptor_dim <= 512):
             raise ValueError(f"descriptor_dim must be an int in 3..512, got {descriptor_dim!r}")
-        if output_stride not in OUTPUT_STRIDES:
-            raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}")
         if method == "keypoint" and not (isinstance(num_keypoints, int) and num_keypoints >= 1):
             raise ValueError(f"num_keypoints must be an int >= 1 for method 'keypoint', got {num_keypoints!r}")
         if not (depth_init > 0 and math.isfinite(depth_init)):
@@ -110,11 +127,18 @@ class DenseDescriptorNet(nn.Module):
         self.num_keypoints = int(num_keypoints) if method == "keypoint" else 0
         self.output_stride = int(output_stride)
         self.depth_init = float(depth_init)
+        self.decoder_name = decoder
+        self.decoder_channels = int(decoder_channels) if decoder == "fpn" else 0
 
         self.register_buffer("image_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("image_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.trunk = _resnet34_trunk(self.output_stride, pretrained, weights_path)
-        self.projection = nn.Conv2d(512, self.descriptor_dim, kernel_size=1)
+        self.trunk = _resnet34_trunk(self.output_stride if decoder == "none" else 32, pretrained, weights_path)
+        if decoder == "fpn":
+            self.decoder = FeaturePyramidDecoder((64, 128, 256, 512), self.decoder_channels, self.output_stride)
+            self.projection = nn.Conv2d(self.decoder_channels, self.descriptor_dim, kernel_size=1)
+        else:
+            self.decoder = None
+            self.projection = nn.Conv2d(512, self.descriptor_dim, kernel_size=1)
         if method == "keypoint":
             self.keypoint_logits = nn.Conv2d(self.descriptor_dim, self.num_keypoints, kernel_size=1)
             self.keypoint_depth = nn.Conv2d(self.descriptor_dim, self.num_keypoints, kernel_size=1)
@@ -128,8 +152,14 @@ class DenseDescriptorNet(nn.Module):
     # ------------------------------------------------------------------ config
     @property
     def config(self) -> dict:
-        """JSON-safe constructor arguments (without weight sources) plus the input normalisation."""
-        return {
+        """JSON-safe constructor arguments (without weight sources) plus the input normalisation.
+
+        The decoder keys appear only for decoder "fpn", so a model without decoder has the same config (and
+        :func:`~.checkpoint.model_identity`) as before the decoder existed: old checkpoints and references load.
+        """
+        decoder = {} if self.decoder is None else {"decoder": self.decoder_name,
+                                                   "decoder_channels": self.decoder_channels}
+        return {**decoder,
             "backbone": "resnet34",
             "method": self.method,
             "descriptor_dim": self.descriptor_dim,
@@ -163,7 +193,14 @@ class DenseDescriptorNet(nn.Module):
         """Low-resolution descriptors: ``(B, 3, H, W)`` in [0, 1] -> ``(B, D, h, w)`` (trunk + projection)."""
         self._check_input(rgb)
         x = (rgb - self.image_mean.to(rgb.dtype)) / self.image_std.to(rgb.dtype)
-        return self.projection(self.trunk(x))
+        if self.decoder is None:
+            return self.projection(self.trunk(x))
+        stages = []
+        for i, module in enumerate(self.trunk):
+            x = module(x)
+            if i >= 4:  # layer1..layer4
+                stages.append(x)
+        return self.projection(self.decoder(stages))
 
     def keypoints(self, features: torch.Tensor, size: Sequence[int]) -> dict:
         """Keypoint heads + eq. 4 on low-resolution ``features (B, D, h, w)`` for an image of ``size (H, W)``."""
@@ -180,12 +217,14 @@ class DenseDescriptorNet(nn.Module):
 
         ``(B, 3, H, W)`` float RGB in [0, 1] ->
           - keypoint: ``{"uv": (B,N,2) pixels, "depth": (B,N) metres, "prob": (B,N,H,W), "features": (B,D,h,w)}``
-          - ntxent: ``{"descriptors": (B,D,H,W)}`` (not normalised; the loss normalises)
+          - ntxent: ``{"features": (B,D,h,w)}`` (not normalised, not upsampled: the loss samples them at the
+            correspondences, :func:`~dense_descriptor_grasp.training.ntxent.sample_descriptors`, so the
+            full-resolution D-channel image is never built in training)
         """
         feats = self.features(rgb)
         size = rgb.shape[-2:]
         if self.method == "ntxent":
-            return {"descriptors": _upsample(feats, size)}
+            return {"features": feats}
         out = self.keypoints(feats, size)
         out["features"] = feats
         return out
@@ -271,3 +310,28 @@ def _dilate_stages(net: nn.Module, replace: Sequence[bool]) -> None:
                 conv.padding = (d, d)
             if block.downsample is not None:
                 block.downsample[0].stride = (1, 1)
+
+
+class FeaturePyramidDecoder(nn.Module):
+    """Top-down feature pyramid over ResNet stages: ``[(B,C_i,H/s_i,W/s_i)]`` (strides 4, 8, 16, 32) -> ``(B,C,h,w)``.
+
+    ``p_32 = L_32(c_32)``, ``p_s = L_s(c_s) + nearest_up(p_2s)`` down to the output stride, then a 3x3 conv + BN +
+    ReLU. ``L`` are 1x1 lateral convs to ``channels``. Levels below the output stride are not used.
+    """
+
+    def __init__(self, in_channels: Sequence[int], channels: int, output_stride: int):
+        super().__init__()
+        strides = (4, 8, 16, 32)
+        if output_stride not in strides[:-1]:
+            raise ValueError(f"FeaturePyramidDecoder: output_stride must be 4, 8 or 16, got {output_stride}")
+        self.first = strides.index(output_stride)  # first stage used
+        self.laterals = nn.ModuleList(nn.Conv2d(c, channels, kernel_size=1) for c in in_channels[self.first:])
+        self.smooth = nn.Sequential(nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False),
+                                    nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+
+    def forward(self, stages: Sequence[torch.Tensor]) -> torch.Tensor:
+        stages = list(stages)[self.first:]
+        x = self.laterals[-1](stages[-1])
+        for lateral, c in zip(reversed(self.laterals[:-1]), reversed(stages[:-1])):
+            x = lateral(c) + F.interpolate(x, size=c.shape[-2:], mode="nearest")
+        return self.smooth(x)

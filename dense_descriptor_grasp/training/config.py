@@ -52,7 +52,9 @@ class ModelConfig:
     method: str = "keypoint"  # keypoint (this paper) | ntxent (Dense Object Nets baseline)
     descriptor_dim: int = 16  # D, 3..512
     num_keypoints: int = 8  # N (>= 3: the pose loss fits a rigid motion)
-    output_stride: int = 32  # 32 (paper) | 16 | 8
+    output_stride: int = 32  # decoder none: 32 (paper) | 16 | 8; decoder fpn: 4 | 8
+    decoder: str = "none"  # none (paper: projected trunk output) | fpn (feature pyramid, skip connections)
+    decoder_channels: int = 128  # channels of the pyramid levels (decoder fpn)
     pretrained: bool = False  # torchvision ImageNet weights (downloads once)
     weights_path: Optional[str] = None  # local ResNet-34 state dict instead of downloading
     depth_init: float = 0.5  # metres, initial output of the depth head
@@ -62,8 +64,13 @@ class ModelConfig:
             raise ValueError(f"model.method must be 'keypoint' or 'ntxent', got {self.method!r}")
         self.descriptor_dim = _number("model.descriptor_dim", self.descriptor_dim, 3, 512, integer=True)
         self.num_keypoints = _number("model.num_keypoints", self.num_keypoints, 3 if self.method == "keypoint" else 0, integer=True)
-        if self.output_stride not in (8, 16, 32):
-            raise ValueError(f"model.output_stride must be 8, 16 or 32, got {self.output_stride!r}")
+        if self.decoder not in ("none", "fpn"):
+            raise ValueError(f"model.decoder must be 'none' or 'fpn', got {self.decoder!r}")
+        strides = (8, 16, 32) if self.decoder == "none" else (4, 8)
+        if self.output_stride not in strides:
+            raise ValueError(f"model.output_stride must be one of {strides} with model.decoder {self.decoder!r}, "
+                             f"got {self.output_stride!r}")
+        self.decoder_channels = _number("model.decoder_channels", self.decoder_channels, 8, 512, integer=True)
         if not isinstance(self.pretrained, bool):
             raise ValueError(f"model.pretrained must be true or false, got {self.pretrained!r}")
         if self.weights_path is not None and not isinstance(self.weights_path, str):
@@ -81,6 +88,7 @@ class DataConfig:
     val_fraction: float = 0.1  # share of scenes held out as "val" (evaluation uses the same number)
     image_size: Optional[list] = None  # [H, W] to resize views to (K scaled), null = as stored
     num_correspondences: int = 128  # M correspondences per pair
+    num_negatives: int = 0  # off-object pixels per view (background, other objects): NT-Xent negatives
     num_workers: int = 0  # DataLoader workers
     augment: dict = field(default_factory=dict)  # AugmentConfig fields (rotation_deg, translation, scale, ...)
 
@@ -97,6 +105,7 @@ class DataConfig:
                 raise ValueError(f"data.image_size must be [H, W] or null, got {self.image_size!r}")
             self.image_size = [_number("data.image_size", v, 32, integer=True) for v in self.image_size]
         self.num_correspondences = _number("data.num_correspondences", self.num_correspondences, 2, integer=True)
+        self.num_negatives = _number("data.num_negatives", self.num_negatives, 0, integer=True)
         self.num_workers = _number("data.num_workers", self.num_workers, 0, integer=True)
         if not isinstance(self.augment, dict):
             raise ValueError(f"data.augment must be a mapping of AugmentConfig fields, got {self.augment!r}")
@@ -112,13 +121,19 @@ class LossConfig:
     multiview: float = 1.0
     pose: float = 1.0
     observed_depth: float = 0.0  # not in the paper (0 = paper); ties keypoint depth to the depth image
+    ntxent: float = 0.0  # weight of an NT-Xent term added to the keypoint method (method ntxent: always 1)
     separation_margin: float = 0.02  # delta, metres
     length_scale: float = 1.0  # metres per unit of the separation and multi-view losses (1 = paper's metres)
     huber_delta: float = 1.0  # in length_scale units (PyTorch's default; the paper does not state it)
     ntxent_temperature: float = 0.1  # tau of the NT-Xent baseline
+    ntxent_negatives: bool = True  # use the pairs' off-object pixels (data.num_negatives) as extra negatives
+    hard_negatives: int = 0  # keep only the h most similar off-object negatives per anchor (0 = all)
 
     def __post_init__(self):
-        for name in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth"):
+        if not isinstance(self.ntxent_negatives, bool):
+            raise ValueError(f"losses.ntxent_negatives must be true or false, got {self.ntxent_negatives!r}")
+        self.hard_negatives = _number("losses.hard_negatives", self.hard_negatives, 0, integer=True)
+        for name in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent"):
             setattr(self, name, _number(f"losses.{name}", getattr(self, name), 0))
         self.separation_margin = _number("losses.separation_margin", self.separation_margin, 0)
         self.huber_delta = _number("losses.huber_delta", self.huber_delta, 0, lo_open=True)
@@ -126,7 +141,7 @@ class LossConfig:
         self.ntxent_temperature = _number("losses.ntxent_temperature", self.ntxent_temperature, 0, lo_open=True)
 
     def weights(self) -> dict:
-        return {k: getattr(self, k) for k in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth")}
+        return {k: getattr(self, k) for k in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent")}
 
 
 @dataclass

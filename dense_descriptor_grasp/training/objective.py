@@ -23,7 +23,7 @@ from .ntxent import ntxent_loss
 __all__ = ["compute_losses", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
 
 LOSS_TERMS = {
-    "keypoint": ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth"),
+    "keypoint": ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent"),
     "ntxent": ("ntxent",),
 }
 _REQUIRED = {
@@ -68,18 +68,32 @@ def keypoint_losses(model, batch: dict, cfg: LossConfig) -> dict:
             observed_depth_loss(out_a["prob"], out_a["depth"], batch["depth_a"])
             + observed_depth_loss(out_b["prob"], out_b["depth"], batch["depth_b"])
         )
+    if cfg.ntxent > 0:  # keypoint + NT-Xent on the same decoded features (losses.ntxent > 0)
+        terms["ntxent"] = _ntxent_term(out_a["features"], out_b["features"], batch, cfg)
     weights = cfg.weights()
     terms["total"] = sum(weights[k] * v for k, v in terms.items())
     terms["outputs"] = (out_a, out_b)
     return terms
 
 
-def ntxent_losses(model, batch: dict, cfg: LossConfig) -> dict:
-    """The NT-Xent baseline term on full-resolution descriptors of both views."""
-    out_a, out_b = _twin_forward(model, batch)
-    loss = ntxent_loss(
-        out_a["descriptors"], out_b["descriptors"], batch["uv_a"], batch["uv_b"], batch["valid"], cfg.ntxent_temperature
+def _ntxent_term(feat_a, feat_b, batch: dict, cfg: LossConfig):
+    """NT-Xent sampled from the low-resolution features at the correspondences, with the pair's off-object
+    negatives (``neg_uv_*``) when the batch has them (``data.num_negatives > 0``)."""
+    if "uv_a" not in batch:
+        raise KeyError("pair batch lacks uv_a / uv_b / valid needed by the NT-Xent term (losses.ntxent)")
+    negatives = {}
+    if cfg.ntxent_negatives and "neg_uv_a" in batch:
+        negatives = {k: batch[k] for k in ("neg_uv_a", "neg_valid_a", "neg_uv_b", "neg_valid_b")}
+    return ntxent_loss(
+        feat_a, feat_b, batch["uv_a"], batch["uv_b"], batch["valid"], cfg.ntxent_temperature,
+        image_size=batch["rgb_a"].shape[-2:], hard_negatives=cfg.hard_negatives, **negatives,
     )
+
+
+def ntxent_losses(model, batch: dict, cfg: LossConfig) -> dict:
+    """The NT-Xent term on the descriptor features of both views (sampled at the correspondences)."""
+    out_a, out_b = _twin_forward(model, batch)
+    loss = _ntxent_term(out_a["features"], out_b["features"], batch, cfg)
     return {"ntxent": loss, "total": loss, "outputs": (out_a, out_b)}
 
 

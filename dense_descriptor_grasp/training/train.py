@@ -77,7 +77,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("keypoint", "ntxent"), help="model.method")
     p.add_argument("--descriptor-dim", type=int, help="model.descriptor_dim (3..512)")
     p.add_argument("--num-keypoints", type=int, help="model.num_keypoints")
-    p.add_argument("--output-stride", type=int, choices=(8, 16, 32), help="model.output_stride")
+    p.add_argument("--output-stride", type=int, choices=(4, 8, 16, 32), help="model.output_stride (decoder fpn: 4 | 8)")
+    p.add_argument("--decoder", choices=("none", "fpn"), help="model.decoder")
     p.add_argument("--steps", type=int, help="train.steps (total; a resumed run continues up to it)")
     p.add_argument("--batch-size", type=int, help="train.batch_size")
     p.add_argument("--lr", type=float, help="optim.lr")
@@ -99,6 +100,7 @@ _FLAG_KEYS = {
     "descriptor_dim": "model.descriptor_dim",
     "num_keypoints": "model.num_keypoints",
     "output_stride": "model.output_stride",
+    "decoder": "model.decoder",
     "steps": "train.steps",
     "batch_size": "train.batch_size",
     "lr": "optim.lr",
@@ -146,6 +148,8 @@ def build_model(cfg: TrainConfig) -> DenseDescriptorNet:
         pretrained=m.pretrained,
         weights_path=m.weights_path,
         depth_init=m.depth_init,
+        decoder=m.decoder,
+        decoder_channels=m.decoder_channels,
     )
 
 
@@ -195,7 +199,7 @@ def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterato
     except TypeError as exc:
         raise ValueError(f"data.augment: {exc}") from None
     pairs = PairDataset(views, mode=cfg.data.mode, num_correspondences=cfg.data.num_correspondences, seed=seed,
-                        augment=augment)
+                        augment=augment, **({"num_negatives": cfg.data.num_negatives} if cfg.data.num_negatives else {}))
     if len(pairs) == 0:
         raise ValueError(f"data.dataset: {cfg.data.dataset} yields no training pairs")
     generator = torch.Generator().manual_seed(seed)
