@@ -155,7 +155,7 @@ class RenderedPredictor:
         Returns ``(Reference, T_object_refcam)``.
         """
         from dense_descriptor_grasp.geometry.camera import backproject, project
-        from dense_descriptor_grasp.grasping.reference import Reference
+        from dense_descriptor_grasp.grasping.reference import Reference, interior_samples
 
         spec = gs.object_spec(self.object_name)
         T_world_object = gs.random_object_pose(np.random.default_rng(0), self.object_name, self.scale,
@@ -183,7 +183,7 @@ class RenderedPredictor:
             pixels.append((u, v))
             points.append(p_cam)
             descriptors.append(self.reference_descriptor(desc, u, v, p_obj))
-        for k, (u, v) in enumerate(_interior_samples(view.mask > 0, self.extra_references, margin=6)):
+        for k, (u, v) in enumerate(interior_samples(view.mask, self.extra_references, margin=6, depth=view.depth)):
             p_cam = np.asarray(backproject(np.array([[u, v]], dtype=np.float64),
                                            np.array([float(view.depth[v, u])]), view.K))[0]
             p_obj = np.linalg.inv(T_camera_object) @ np.append(p_cam, 1.0)
@@ -345,25 +345,6 @@ class GroundTruthDescriptorPredictor(RenderedPredictor):
 
     def reference_descriptor(self, desc, u, v, part_object) -> np.ndarray:
         return np.asarray(part_object, dtype=np.float32)
-
-
-def _interior_samples(mask: np.ndarray, count: int, margin: int = 6) -> list:
-    """``count`` pixels (u, v) spread over a mask by farthest-point sampling, at least ``margin`` px inside it."""
-    import cv2
-
-    if count <= 0:
-        return []
-    inner = cv2.erode(mask.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) > 0
-    vs, us = np.nonzero(inner)
-    if len(us) == 0:
-        return []
-    pts = np.stack([us, vs], axis=1).astype(np.float64)
-    chosen = [int(np.argmin(np.linalg.norm(pts - pts.mean(0), axis=1)))]
-    dist = np.linalg.norm(pts - pts[chosen[0]], axis=1)
-    while len(chosen) < min(count, len(pts)):
-        chosen.append(int(np.argmax(dist)))
-        dist = np.minimum(dist, np.linalg.norm(pts - pts[chosen[-1]], axis=1))
-    return [(int(pts[i, 0]), int(pts[i, 1])) for i in chosen]
 
 
 def _bilinear(desc: np.ndarray, u: float, v: float) -> np.ndarray:

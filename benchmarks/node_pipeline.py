@@ -55,20 +55,16 @@ def trunk_fps(model, size, repeats: int = 15) -> float:
 
 
 def sim_reference(model, size, path, seed=0):
-    """Reference of 5 object pixels of the sim camera's first view (same seed and size as the node)."""
-    import cv2
-
-    from dense_descriptor_grasp.grasping.reference import save_reference
+    """Reference of 5 object pixels spread over the sim camera's first view (same seed and size as the node)."""
+    from dense_descriptor_grasp.grasping.reference import interior_samples, save_reference
     from dense_descriptor_grasp.make_reference import build_reference
     from dense_descriptor_grasp.nodes.sim_camera_node import SimCamera
 
     sim = SimCamera(["duck"], size[1], size[0], seed=seed, backgrounds=("textured",))
     view = sim.new_pose()
     sim.close()
-    inner = cv2.erode((view.mask > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    vs, us = np.nonzero(inner & (view.depth > 0))
-    idx = np.linspace(0, len(us) - 1, 5).astype(int)
-    ref = build_reference(model, view.rgb, view.depth, view.K, np.stack([us[idx], vs[idx]], 1), source="sim view")
+    pixels = interior_samples(view.mask, 5, margin=2, depth=view.depth)
+    ref = build_reference(model, view.rgb, view.depth, view.K, pixels, source="sim view")
     save_reference(path, ref)
     return path
 

@@ -32,7 +32,7 @@ import numpy as np
 from dense_descriptor_grasp.atomic_io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["DemoSettings", "settings_from_args", "step_dataset", "step_train", "step_reference", "step_pipeline",
-           "choose_reference_view", "visible_parts", "surface_samples", "part_error_mm", "centre_error_mm",
+           "choose_reference_view", "visible_parts", "part_error_mm", "centre_error_mm",
            "summary_line", "get_args_parser", "main"]
 
 OBJECT = "duck"
@@ -233,36 +233,6 @@ def visible_parts(T_camera_object: np.ndarray, K: np.ndarray, depth: np.ndarray,
     return seen
 
 
-def surface_samples(mask: np.ndarray, depth: np.ndarray, count: int, avoid, margin: int = 3,
-                    min_separation: float = 6.0) -> list:
-    """``count`` pixels (u, v) spread over the mask interior with depth (farthest-point sampling), away from
-    the pixels ``avoid`` and at least ``min_separation`` px apart."""
-    import cv2
-
-    if count <= 0:
-        return []
-    inner = cv2.erode(mask.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) > 0
-    inner &= depth > 0
-    vs, us = np.nonzero(inner)
-    if len(us) == 0:
-        return []
-    pts = np.stack([us, vs], axis=1).astype(np.float64)
-    taken = np.asarray(list(avoid), dtype=np.float64).reshape(-1, 2)
-    dist = np.full(len(pts), np.inf)
-    for q in taken:
-        dist = np.minimum(dist, np.linalg.norm(pts - q, axis=1))
-    if not np.isfinite(dist).any():
-        dist = np.linalg.norm(pts - pts.mean(0), axis=1)
-    chosen = []
-    while len(chosen) < count:
-        i = int(np.argmax(dist))
-        if dist[i] < min_separation:
-            break
-        chosen.append((float(pts[i, 0]), float(pts[i, 1])))
-        dist = np.minimum(dist, np.linalg.norm(pts - pts[i], axis=1))
-    return chosen
-
-
 def choose_reference_view(dataset: Path, part: str) -> tuple[str, dict]:
     """The dataset view that sees ``part`` and the most other named parts (ties: the larger mask).
 
@@ -297,7 +267,7 @@ def choose_reference_view(dataset: Path, part: str) -> tuple[str, dict]:
 def step_reference(s: DemoSettings) -> dict:
     """Write ``<model_dir>/reference_<part>.npz`` for the current model unless it is there already."""
     from dense_descriptor_grasp.data.dataset import RGBDDataset
-    from dense_descriptor_grasp.grasping.reference import load_reference, save_reference
+    from dense_descriptor_grasp.grasping.reference import interior_samples, load_reference, save_reference
     from dense_descriptor_grasp.make_reference import build_reference
     from dense_descriptor_grasp.model.checkpoint import load_checkpoint, load_model
 
@@ -316,7 +286,8 @@ def step_reference(s: DemoSettings) -> dict:
     sample = ds.load_numpy(ds.index_of(view_id))
     names = [s.part] + [n for n in seen if n != s.part]
     pixels = [seen[n] for n in names]
-    extra = surface_samples(sample["mask"], sample["depth"], s.surface_points, pixels)
+    extra = interior_samples(sample["mask"], s.surface_points, margin=3, depth=sample["depth"], avoid=pixels,
+                             min_separation=6.0)
     names += [f"surface_{k}" for k in range(len(extra))]
     pixels += extra
     log(f"3/5 reference: view {view_id} of {dataset} shows '{s.part}' and {len(seen) - 1} other named parts; "

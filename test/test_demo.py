@@ -45,16 +45,6 @@ def test_visible_parts_hides_occluded_part():
     assert set(seen) == {"front"} and seen["front"] == pytest.approx((32.0, 24.0))
 
 
-def test_surface_samples_spread_inside_mask_away_from_references():
-    mask = np.zeros((40, 60), bool)
-    mask[5:35, 10:50] = True
-    depth = np.where(mask, 0.4, 0.0).astype(np.float32)
-    pts = demo.surface_samples(mask, depth, 4, avoid=[(30.0, 20.0)], margin=2)
-    assert len(pts) == 4
-    for u, v in pts:
-        assert mask[int(v), int(u)] and np.hypot(u - 30, v - 20) >= 6.0
-
-
 def test_settings_reject_bad_options():
     parser = demo.get_args_parser()
     with pytest.raises(ValueError, match="--poses"):

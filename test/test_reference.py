@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from dense_descriptor_grasp.grasping.reference import (Reference, ReferenceMismatchError, load_reference,
-                                                       save_reference)
+from dense_descriptor_grasp.grasping.reference import (Reference, ReferenceMismatchError, interior_samples,
+                                                       load_reference, save_reference)
 
 
 def make_reference(d=6, r=4):
@@ -57,3 +57,35 @@ def test_malformed_files_are_named(tmp_path):
         save_reference(tmp_path / "ref.txt", make_reference())
     with pytest.raises(ValueError, match="grasp_index"):
         Reference("m", np.zeros((2, 3)), np.zeros((2, 2)), np.zeros((2, 3)), grasp_index=5)
+
+
+def test_interior_samples_spread_inside_mask_away_from_references():
+    """The demo's surface points: inside the eroded mask with depth, away from the named parts, >= 6 px apart."""
+    mask = np.zeros((40, 60), bool)
+    mask[5:35, 10:50] = True
+    depth = np.where(mask, 0.4, 0.0).astype(np.float32)
+    depth[5:35, 40:50] = 0.0                                      # no depth on the right: never sampled
+    pts = interior_samples(mask, 4, margin=2, depth=depth, avoid=[(30.0, 20.0)], min_separation=6.0)
+    assert len(pts) == 4 and all(isinstance(c, int) for p in pts for c in p)
+    for u, v in pts:
+        assert 12 <= u <= 39 and 7 <= v <= 32                     # 2 px inside the mask and left of the no-depth band
+        assert np.hypot(u - 30, v - 20) >= 6.0
+    assert min(np.hypot(a[0] - b[0], a[1] - b[1]) for i, a in enumerate(pts) for b in pts[i + 1:]) >= 6.0
+    # the first pick is the interior pixel farthest from the avoided one: a corner of the interior
+    assert pts[0] in [(12, 7), (12, 32)]
+    # a separation the interior cannot give ends the sampling early
+    assert len(interior_samples(mask, 50, margin=2, depth=depth, avoid=[(30.0, 20.0)], min_separation=6.0)) < 50
+
+
+def test_interior_samples_without_avoid_start_at_the_centre_and_stop_when_used_up():
+    """The grasp benchmark's extra references: the centre first, then farthest-point; never a pixel twice."""
+    mask = np.zeros((30, 30), np.uint8)
+    mask[10:21, 5:26] = 255                                       # 21 x 11, centre (15, 15)
+    pts = interior_samples(mask, 3, margin=1)
+    assert pts[0] == (15, 15) and set(pts[1:]) <= {(6, 11), (6, 19), (24, 11), (24, 19)}
+    small = np.zeros((10, 10), bool)
+    small[4:7, 4:7] = True                                        # 3 x 3: a single pixel after erosion by 1
+    assert interior_samples(small, 5, margin=1) == [(5, 5)]
+    assert interior_samples(small, 9, margin=0)[:5] == interior_samples(small, 5, margin=0)
+    assert len(set(interior_samples(small, 20, margin=0))) == 9
+    assert interior_samples(small, 5, margin=2) == [] and interior_samples(small, 0) == []

@@ -24,6 +24,9 @@ Fields (R references, descriptor dimension D)::
 
 ``load_reference`` refuses a file made with another model identity or another D with a message that
 names both, so a grasp node never matches descriptors from different networks.
+
+``interior_samples`` picks reference pixels spread over an object's mask (the demo's surface points, the grasp
+benchmark's extra references and the node pipeline benchmark's reference all come from it).
 """
 from __future__ import annotations
 
@@ -188,3 +191,46 @@ def load_reference(path, model_identity: str | None = None, descriptor_dim: int 
             f"reference file {path} was made with model {ref.model_identity!r}, but the running model is "
             f"{model_identity!r}; make a new reference with this model (`make_reference`)")
     return ref
+
+
+def interior_samples(mask: np.ndarray, count: int, margin: int = 3, depth: np.ndarray | None = None, avoid=(),
+                     min_separation: float = 0.0) -> list:
+    """Up to ``count`` pixels ``(u, v)`` (ints) spread over the interior of a mask by farthest-point sampling.
+
+    The interior is ``mask > 0`` eroded by a ``(2 * margin + 1)`` square (and ``depth > 0`` where ``depth`` is
+    given). With pixels to ``avoid`` (e.g. references already chosen), every pick is the interior pixel farthest
+    from those and from the earlier picks; without, the first pick is the interior pixel nearest the interior's
+    centroid and the rest follow by the same rule. Sampling stops after ``count`` picks, when the interior is used
+    up, or when the farthest pixel left is closer than ``min_separation`` px to an earlier pick or avoided pixel.
+    """
+    import cv2
+
+    if count <= 0:
+        return []
+    margin = int(margin)
+    inner = np.asarray(mask) > 0
+    if margin > 0:
+        inner = cv2.erode(inner.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) > 0
+    if depth is not None:
+        inner &= np.asarray(depth) > 0
+    vs, us = np.nonzero(inner)
+    if len(us) == 0:
+        return []
+    pts = np.stack([us, vs], axis=1).astype(np.float64)
+    taken = np.asarray(list(avoid), dtype=np.float64).reshape(-1, 2)
+    chosen = []
+    if len(taken):
+        dist = np.full(len(pts), np.inf)
+        for q in taken:
+            dist = np.minimum(dist, np.linalg.norm(pts - q, axis=1))
+    else:
+        first = int(np.argmin(np.linalg.norm(pts - pts.mean(0), axis=1)))
+        chosen.append(first)
+        dist = np.linalg.norm(pts - pts[first], axis=1)
+    while len(chosen) < count:
+        i = int(np.argmax(dist))
+        if dist[i] <= 0 or dist[i] < min_separation:
+            break
+        chosen.append(i)
+        dist = np.minimum(dist, np.linalg.norm(pts - pts[i], axis=1))
+    return [(int(pts[i, 0]), int(pts[i, 1])) for i in chosen]
