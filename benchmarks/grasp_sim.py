@@ -108,8 +108,10 @@ class OraclePredictor:
 class RenderedPredictor:
     """Render the settled scene -> descriptor image -> grasping core -> world grasp.
 
-    Subclasses give the descriptor image (``descriptors(view) -> (D, H, W)``) and the descriptor of a reference
-    part (``reference_descriptor``); the rendering, the reference view, the grasping core and the frames are shared.
+    Subclasses give the descriptor image (``descriptors(view) -> (D, H, W)``) and may override the descriptor of a
+    reference part (``reference_descriptor``; by default the nearest pixel of the descriptor image,
+    ``model.inference.descriptors_at``, as ``make_reference`` samples it); the rendering, the reference view, the
+    grasping core and the frames are shared.
     """
 
     identity = "?"
@@ -138,7 +140,9 @@ class RenderedPredictor:
         raise NotImplementedError
 
     def reference_descriptor(self, desc: np.ndarray, u: float, v: float, part_object: np.ndarray) -> np.ndarray:
-        return _bilinear(desc, u, v)
+        from dense_descriptor_grasp.model.inference import descriptors_at
+
+        return descriptors_at(desc, [(u, v)])[0]
 
     # -- reference
     def set_reference(self, reference, T_object_refcam: np.ndarray) -> None:
@@ -194,9 +198,7 @@ class RenderedPredictor:
         if self.keypoint not in names:
             raise RuntimeError(f"auto reference: part {self.keypoint!r} is not visible in the reference view "
                                f"(visible: {names})")
-        descriptors = np.stack(descriptors).astype(np.float32)
-        if self.normalized:
-            descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True) + 1e-12
+        descriptors = np.stack(descriptors).astype(np.float32)  # nearest pixels: unit length when normalised
         T_world_grasp = gs.reference_grasp_world(self.object_name, T_world_object, self.keypoint, self.scale)
         ref = Reference(model_identity=self.identity, descriptors=descriptors, pixels=np.array(pixels),
                         points=np.array(points), names=names, method=self.method, normalized=self.normalized,
@@ -275,11 +277,9 @@ class ModelPredictor(RenderedPredictor):
     def __init__(self, model_path: str, object_name: str, keypoint: str, scale: float, reference: str = "auto",
                  reference_object_pose: str | None = None, device: str = "cpu", label: str | None = None,
                  output_dir: Path | None = None, **kwargs):
-        import torch
-
         from dense_descriptor_grasp.model.checkpoint import load_model
 
-        self.torch, self.device = torch, device
+        self.device = device
         self.model = load_model(model_path, device=device)
         self.identity = self.model.identity
         self.method = self.model.config.get("method", "keypoint")
@@ -293,11 +293,9 @@ class ModelPredictor(RenderedPredictor):
             self.set_reference(*self._load_reference(reference, reference_object_pose))
 
     def descriptors(self, view) -> np.ndarray:
-        torch = self.torch
-        x = torch.from_numpy(view.rgb).permute(2, 0, 1)[None].float().div(255.0).to(self.device)
-        with torch.inference_mode():
-            desc = self.model.descriptors(x, out_size=view.rgb.shape[:2], normalize=True)
-        return desc[0].cpu().numpy()
+        from dense_descriptor_grasp.model.inference import descriptor_image
+
+        return descriptor_image(self.model, view.rgb, device=self.device)
 
     def _load_reference(self, path: str, pose_path: str | None):
         from dense_descriptor_grasp.grasping.reference import load_reference
@@ -345,17 +343,6 @@ class GroundTruthDescriptorPredictor(RenderedPredictor):
 
     def reference_descriptor(self, desc, u, v, part_object) -> np.ndarray:
         return np.asarray(part_object, dtype=np.float32)
-
-
-def _bilinear(desc: np.ndarray, u: float, v: float) -> np.ndarray:
-    """(D,) bilinear sample of a (D, H, W) image at pixel (u, v)."""
-    _, H, W = desc.shape
-    u, v = min(max(u, 0.0), W - 1.0), min(max(v, 0.0), H - 1.0)
-    u0, v0 = int(math.floor(u)), int(math.floor(v))
-    u1, v1 = min(u0 + 1, W - 1), min(v0 + 1, H - 1)
-    a, b = u - u0, v - v0
-    return ((1 - a) * (1 - b) * desc[:, v0, u0] + a * (1 - b) * desc[:, v0, u1]
-            + (1 - a) * b * desc[:, v1, u0] + a * b * desc[:, v1, u1])
 
 
 # ----------------------------------------------------------------------------------------------- trials

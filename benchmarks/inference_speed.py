@@ -9,8 +9,10 @@ For each image size, batch 1, in ``eval()`` mode under ``torch.inference_mode()`
 
 - **trunk**: ``model.trunk(x)`` on an already ImageNet-normalised image: the ResNet-34 layers only, the lower bound
   of any dense-descriptor network built on it;
-- **descriptors D**: ``model.descriptors(rgb)``, the full eq. 1 path a ROS node runs: input normalisation, trunk,
-  1x1 projection to D, bilinear upsampling to the input size, L2 normalisation over D.
+- **descriptors D**: ``model.descriptors(rgb)``, the network part of the eq. 1 path a ROS node runs: input
+  normalisation, trunk, 1x1 projection to D, bilinear upsampling to the input size, L2 normalisation over D. (The
+  descriptor node calls it through ``model.inference.descriptor_image``, which adds the uint8 -> float conversion,
+  the optional input resize and the copy to numpy; ``benchmarks.node_pipeline`` times that whole node.)
 
 The configurations of one size are timed **interleaved** (trunk, D=16, D=64, D=512, trunk, ...) for ``--repeats``
 rounds after ``--warmup`` untimed rounds, so that a change in the load of the shared machine hits all of them alike;

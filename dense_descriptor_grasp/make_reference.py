@@ -6,8 +6,9 @@
         --pixel 120,88 --output ref.npz
     make_reference --model m.pt --dataset data/duck --view 3 --pick --output ref.npz   # click in a window
 
-The descriptors are computed exactly as descriptor_node does (same model, input resize, output at the image
-size, L2-normalised), so the grasp node's matches compare like with like. The grasp sits on the
+The descriptors are computed by ``model.inference.descriptor_image``, the function descriptor_node runs (same model,
+input resize, output at the image size, L2-normalised), and sampled at the nearest pixel
+(``model.inference.descriptors_at``), so the grasp node's matches compare like with like. The grasp sits on the
 ``--grasp-index`` reference (default 0) with the approach from its local surface normal.
 """
 from __future__ import annotations
@@ -23,20 +24,6 @@ from dense_descriptor_grasp.grasping.grasp_pose import APPROACH_MODES, grasp_pos
 from dense_descriptor_grasp.grasping.reference import Reference, save_reference
 
 
-def compute_descriptors(model, rgb: np.ndarray, input_size=None, device: str = "cpu", normalize: bool = True):
-    """(H, W, 3) uint8 RGB -> (D, H, W) float32, as descriptor_node computes them."""
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)[None]
-    h, w = rgb.shape[:2]
-    if input_size and tuple(input_size) != (h, w):
-        x = torch.nn.functional.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False,
-                                            antialias=True)
-    with torch.inference_mode():
-        d = model.descriptors(x.to(device), out_size=(h, w), normalize=normalize)
-    return d[0].float().cpu().numpy()
-
-
 def build_reference(model, rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, pixels, names=None,
                     grasp_index: int = 0, input_size=None, approach: str = "surface_normal", depth_window: int = 5,
                     device: str = "cpu", source: str = "") -> Reference:
@@ -50,9 +37,9 @@ def build_reference(model, rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, pi
         raise ValueError(f"pixels {outside} lie outside the {w}x{h} image")
     if not 0 <= grasp_index < len(pixels):
         raise ValueError(f"--grasp-index {grasp_index} outside 0..{len(pixels) - 1}")
-    desc = compute_descriptors(model, rgb, input_size, device)
-    rows, cols = np.round(pixels[:, 1]).astype(int), np.round(pixels[:, 0]).astype(int)
-    descriptors = desc[:, rows, cols].T
+    from dense_descriptor_grasp.model.inference import descriptor_image, descriptors_at  # torch: imported late
+
+    descriptors = descriptors_at(descriptor_image(model, rgb, input_size, device=device), pixels)
     points = np.full((len(pixels), 3), np.nan)
     for i, uv in enumerate(pixels):
         point, sample = point_at_match(depth, K, uv, depth_window)

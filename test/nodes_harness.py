@@ -135,12 +135,11 @@ def wait_until(condition, timeout: float = TIMEOUT_S, period: float = 0.02) -> b
 def reference_from_sim_view(checkpoint, path, seed: int = 0, n_refs: int = 4):
     """Render the sim camera's first view (same seed and size as the node), run the model, and write a reference
     with ``n_refs`` pixels spread over the object. Returns (reference, view)."""
-    import torch
-
     from dense_descriptor_grasp.geometry.camera import backproject
     from dense_descriptor_grasp.grasping.grasp_pose import grasp_pose_at
     from dense_descriptor_grasp.grasping.reference import Reference, save_reference
     from dense_descriptor_grasp.model import load_model
+    from dense_descriptor_grasp.model.inference import descriptor_image, descriptors_at
     from dense_descriptor_grasp.nodes.sim_camera_node import SimCamera
 
     sim = SimCamera(["duck"], SIZE[1], SIZE[0], seed=seed, backgrounds=("textured",))
@@ -149,8 +148,7 @@ def reference_from_sim_view(checkpoint, path, seed: int = 0, n_refs: int = 4):
     finally:
         sim.close()
     model = load_model(checkpoint)
-    with torch.inference_mode():
-        desc = model.descriptors(torch.from_numpy(view.rgb).permute(2, 0, 1).float().div(255)[None])[0].numpy()
+    desc = descriptor_image(model, view.rgb)
     # object pixels well inside the mask (eroded), spread out: farthest-point picks
     import cv2
     inner = cv2.erode((view.mask > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
@@ -164,7 +162,7 @@ def reference_from_sim_view(checkpoint, path, seed: int = 0, n_refs: int = 4):
     z = view.depth[pixels[:, 1].astype(int), pixels[:, 0].astype(int)].astype(np.float64)
     points = np.asarray(backproject(pixels, z, view.K))
     grasp = grasp_pose_at(points[0], view.depth, view.K, pixels[0])
-    ref = Reference(model.identity, desc[:, pixels[:, 1].astype(int), pixels[:, 0].astype(int)].T, pixels, points,
+    ref = Reference(model.identity, descriptors_at(desc, pixels), pixels, points,
                     names=[f"part{i}" for i in range(n_refs)], method=model.method, K=view.K, image_size=SIZE,
                     T_ref_grasp=grasp.matrix, grasp_index=0, source="sim view seed 0")
     save_reference(path, ref)

@@ -1,7 +1,8 @@
 """The one inference path: an RGB image -> its dense descriptor image, and reference descriptors sampled from it.
 
-The descriptor node, ``make_reference``, the evaluation and the benchmarks all call these two functions, so a
-reference is sampled exactly as the live frames it is matched against are computed.
+The descriptor node (``DescriptorNode.compute_descriptors``), ``make_reference.build_reference`` (and through it the
+demo and ``benchmarks/node_pipeline``) and ``benchmarks/grasp_sim``'s model predictor all call these two functions,
+so a reference is sampled exactly as the live frames it is matched against are computed.
 """
 from __future__ import annotations
 
@@ -35,13 +36,15 @@ def descriptor_image(model, rgb: np.ndarray, input_size: Optional[Sequence[int]]
         x = torch.nn.functional.interpolate(x, size=tuple(int(s) for s in input_size), mode="bilinear",
                                             align_corners=False, antialias=True)
     out = (h, w) if output_size is None else tuple(int(s) for s in output_size)
-    was_training = model.training
-    model.eval()
+    was_training = bool(model.training)
+    if was_training:  # BatchNorm statistics of a model in training mode would depend on the batch
+        model.eval()
     try:
         with torch.inference_mode():
             d = model.descriptors(x.to(device), out_size=out, normalize=normalize)
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     return d[0].float().cpu().numpy()
 
 

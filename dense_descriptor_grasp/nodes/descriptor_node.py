@@ -94,7 +94,6 @@ class DescriptorNode(Node):
 
         from dense_descriptor_grasp.model.checkpoint import load_model
 
-        self._torch = torch
         if self.get_parameter("num_threads").value > 0:
             torch.set_num_threads(int(self.get_parameter("num_threads").value))
         model_path = self.get_parameter("model_path").value
@@ -220,16 +219,11 @@ class DescriptorNode(Node):
         self.process_times.append((self.last_inference_s, time.perf_counter() - t_start))
 
     def compute_descriptors(self, rgb: np.ndarray, input_size, output_size) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (D, H_out, W_out) float32 descriptors."""
-        torch = self._torch
-        x = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)[None]
-        if tuple(input_size) != tuple(rgb.shape[:2]):
-            x = torch.nn.functional.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False,
-                                                antialias=True)
-        with torch.inference_mode():
-            d = self.model.descriptors(x.to(self.device), out_size=tuple(output_size),
-                                       normalize=bool(self.get_parameter("normalize").value))
-        return d[0].float().cpu().numpy()
+        """(H, W, 3) uint8 RGB -> (D, H_out, W_out) float32 descriptors (``model.inference.descriptor_image``)."""
+        from dense_descriptor_grasp.model.inference import descriptor_image  # torch: imported with the model
+
+        return descriptor_image(self.model, rgb, input_size, output_size, device=self.device,
+                                normalize=bool(self.get_parameter("normalize").value))
 
     def destroy_node(self):
         worker = getattr(self, "worker", None)
