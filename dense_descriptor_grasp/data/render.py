@@ -6,23 +6,31 @@ depth is metres along the optical axis with 0 = no depth; pixel centres sit at i
 The pure parts (intrinsics from a field of view, OpenGL depth buffer -> metres, optical pose -> OpenGL view
 matrix, look-at poses, scene sampling) are plain numpy functions; :class:`SceneRenderer` holds one pybullet
 ``DIRECT`` client.
+
+Two ways to randomise (``RenderConfig``): the plain ``RenderConfig(...)`` keeps the original fixed-fov camera
+sampler and light ranges (the grasp benchmark and the sim camera use it, draw for draw); ``RenderConfig.training()``
+(the generator's default) draws the camera inside :data:`.camera_spans.TRAINING_CAMERA_SPANS` and the light, floor
+and background inside :data:`TRAINING_SCENE_SPANS`. Scenes may hold distractors next to the target
+(:func:`expand_distractors`, :data:`DISTRACTOR_SETS`).
 """
 from __future__ import annotations
 
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
 from .backgrounds import BACKGROUND_KINDS, make_background
+from .camera_spans import TRAINING_CAMERA_SPANS, CameraSpans, fit_distance
 
 __all__ = [
     "OBJECT_LIBRARY", "ObjectSpec", "resolve_object", "intrinsics_from_fov", "depth_from_gl_buffer",
-    "gl_view_matrix", "look_at_pose", "RenderConfig", "ScenePlan", "PlacedObject", "sample_scene",
-    "sample_camera_pose", "RenderedView", "SceneRenderer", "load_obj_vertices", "quaternion_to_matrix_np",
-    "matrix_to_quaternion_np",
+    "gl_view_matrix", "look_at_pose", "RenderConfig", "SceneSpans", "TRAINING_SCENE_SPANS", "ScenePlan",
+    "PlacedObject", "sample_scene", "sample_camera_pose", "sample_camera", "RenderedView", "SceneRenderer",
+    "load_obj_vertices", "quaternion_to_matrix_np", "matrix_to_quaternion_np", "DISTRACTOR_SETS",
+    "expand_distractors", "draw_distractors",
 ]
 
 
@@ -38,6 +46,7 @@ class ObjectSpec:
     path: str
     scale: float = 1.0
     upright_rpy: tuple = (0.0, 0.0, 0.0)
+    tumble: bool = False       # as a distractor it may lie on any of its six bounding-box faces
 
 
 def _pybullet_data_path() -> str:
@@ -46,28 +55,103 @@ def _pybullet_data_path() -> str:
     return pybullet_data.getDataPath()
 
 
-# Textured meshes shipped in the pybullet_data wheel, by short name.
+# Meshes shipped in the pybullet_data wheel, by short name: (file, scale, upright roll-pitch-yaw). The scales make
+# table-top objects (largest extent in brackets); as distractors every object is rescaled to a random size anyway
+# (RenderConfig.distractor_size).
 OBJECT_LIBRARY = {
-    "duck": ("duck_vhacd.urdf", 1.0, (math.pi / 2, 0.0, 0.0)),
-    "teddy": ("teddy_vhacd.urdf", 1.0, (math.pi / 2, 0.0, 0.0)),
-    "lego": ("lego/lego.urdf", 2.0, (0.0, 0.0, 0.0)),
-    "soccerball": ("soccerball.urdf", 0.15, (0.0, 0.0, 0.0)),
+    "duck": ("duck_vhacd.urdf", 1.0, (math.pi / 2, 0.0, 0.0)),            # 8.3 cm
+    "teddy": ("teddy_vhacd.urdf", 1.0, (math.pi / 2, 0.0, 0.0)),          # 9.3 cm
+    "lego": ("lego/lego.urdf", 2.0, (0.0, 0.0, 0.0)),                     # 6.4 cm
+    "soccerball": ("soccerball.urdf", 0.15, (0.0, 0.0, 0.0)),             # 15 cm
+    "jenga": ("jenga/jenga.urdf", 0.5, (0.0, 0.0, 0.0)),                  # 7.5 cm block
+    "domino": ("domino/domino.urdf", 1.4, (0.0, 0.0, 0.0)),               # 7.1 cm
+    "cube": ("cube.urdf", 0.06, (0.0, 0.0, 0.0)),                         # 6 cm
+    "sphere": ("sphere2.urdf", 0.065, (0.0, 0.0, 0.0)),                   # 6.5 cm, checker texture
+    "mug": ("objects/mug.urdf", 0.6, (0.0, 0.0, 0.0)),                    # 7.3 cm
+    "block": ("block.urdf", 0.8, (0.0, 0.0, 0.0)),                        # 8 cm stick
+    "torus": ("torus/torus_textured.obj", 0.05, (math.pi / 2, 0.0, 0.0)),  # 7.5 cm ring, lying flat
+    "toy_cube": ("toys/cube.obj", 0.8, (0.0, 0.0, 0.0)),                  # 7 cm
+    "toy_cylinder": ("toys/cylinder.obj", 0.65, (0.0, 0.0, 0.0)),         # 7.5 cm
+    "toy_prism": ("toys/prism.obj", 0.65, (0.0, 0.0, 0.0)),               # 7.7 cm
+}
+# Library objects that may lie on any face as distractors (the others stand upright, random yaw).
+_TUMBLE = {"lego", "jenga", "domino", "cube", "block", "torus", "toy_cube", "toy_cylinder", "toy_prism"}
+
+RANDOM_URDF_COUNT = 1000  # pybullet_data/random_urdfs/000 .. 999
+
+# Named distractor sets: [(entry, weight)]; an entry is a library name or a range "random_urdfs/AAA-BBB" (one
+# random member per draw); a draw picks an entry with probability proportional to its weight. "train" and
+# "eval" share no object, so a held-out evaluation can use distractors training never saw.
+DISTRACTOR_SETS = {
+    "train": [("lego", 1), ("jenga", 1), ("domino", 1), ("cube", 1), ("sphere", 1), ("soccerball", 1),
+              ("random_urdfs/000-499", 6)],
+    "eval": [("teddy", 1), ("mug", 1), ("block", 1), ("torus", 1), ("toy_cube", 1), ("toy_cylinder", 1),
+             ("toy_prism", 1), ("random_urdfs/500-999", 7)],
 }
 
 
+def _random_urdf_path(num: str) -> str:
+    return os.path.join(_pybullet_data_path(), "random_urdfs", num, f"{num}.urdf")
+
+
+def _parse_random_range(entry: str):
+    """``(lo, hi)`` of ``random_urdfs/AAA-BBB`` or None when ``entry`` is not such a range."""
+    if not entry.startswith("random_urdfs/") or "-" not in entry:
+        return None
+    a, _, b = entry.split("/", 1)[1].partition("-")
+    if not (a.isdigit() and b.isdigit()):
+        raise ValueError(f"distractor range {entry!r}: expected random_urdfs/AAA-BBB with numbers")
+    lo, hi = int(a), int(b)
+    if not (0 <= lo <= hi < RANDOM_URDF_COUNT):
+        raise ValueError(f"distractor range {entry!r}: need 0 <= AAA <= BBB <= {RANDOM_URDF_COUNT - 1}")
+    return lo, hi
+
+
+def expand_distractors(names) -> list:
+    """``[(entry, weight)]`` for ``--distractors`` arguments: set names (:data:`DISTRACTOR_SETS`), library names,
+    ``random_urdfs/NNN``, ranges ``random_urdfs/AAA-BBB``, or .urdf / .obj paths (weight 1 each). Every entry is
+    checked (``ValueError`` naming the bad one); duplicates keep their first position and add their weights."""
+    out: dict = {}
+    for name in names:
+        items = DISTRACTOR_SETS[name] if name in DISTRACTOR_SETS else [(name, 1)]
+        for entry, weight in items:
+            if _parse_random_range(entry) is None:
+                resolve_object(entry)
+            out[entry] = out.get(entry, 0) + weight
+    return [[k, v] for k, v in out.items()]
+
+
+def draw_distractors(rng: np.random.Generator, pool: list, count_range) -> list:
+    """Draw ``uniform integer in count_range`` distractor :class:`ObjectSpec` s from an expanded ``pool``
+    (:func:`expand_distractors`), with replacement, entries weighted."""
+    lo, hi = (int(v) for v in count_range)
+    if not pool or hi <= 0:
+        return []
+    n = int(rng.integers(lo, hi + 1))
+    weights = np.asarray([w for _, w in pool], dtype=np.float64)
+    specs = []
+    for i in rng.choice(len(pool), size=n, p=weights / weights.sum()):
+        entry = pool[int(i)][0]
+        rng_range = _parse_random_range(entry)
+        if rng_range is not None:
+            entry = f"random_urdfs/{int(rng.integers(rng_range[0], rng_range[1] + 1)):03d}"
+        specs.append(resolve_object(entry))
+    return specs
+
+
 def resolve_object(name_or_path: str) -> ObjectSpec:
-    """An :class:`ObjectSpec` for a library name (``duck``, ``teddy``, ``lego``, ``soccerball``,
-    ``random_urdfs/NNN``) or a path to a ``.urdf`` / ``.obj`` file. Raises ``ValueError`` naming the object."""
+    """An :class:`ObjectSpec` for a library name (:data:`OBJECT_LIBRARY`: ``duck``, ``teddy``, ``lego``, ...),
+    ``random_urdfs/NNN`` or a path to a ``.urdf`` / ``.obj`` file. Raises ``ValueError`` naming the object."""
     data = _pybullet_data_path()
     if name_or_path in OBJECT_LIBRARY:
         rel, scale, rpy = OBJECT_LIBRARY[name_or_path]
-        return ObjectSpec(name_or_path, os.path.join(data, rel), scale, rpy)
+        return ObjectSpec(name_or_path, os.path.join(data, rel), scale, rpy, name_or_path in _TUMBLE)
     if name_or_path.startswith("random_urdfs/"):
         num = name_or_path.split("/", 1)[1]
-        path = os.path.join(data, "random_urdfs", num, f"{num}.urdf")
+        path = _random_urdf_path(num)
         if not os.path.isfile(path):
             raise ValueError(f"object {name_or_path!r}: no such pybullet_data model ({path} missing; NNN is 000..999)")
-        return ObjectSpec(name_or_path, path, 1.0, (0.0, 0.0, 0.0))
+        return ObjectSpec(name_or_path, path, 1.0, (0.0, 0.0, 0.0), True)
     if name_or_path.lower().endswith((".urdf", ".obj")):
         if not os.path.isfile(name_or_path):
             raise ValueError(f"object file {name_or_path!r} does not exist")
@@ -196,9 +280,49 @@ def load_obj_vertices(path: str) -> np.ndarray:
     return np.asarray(verts)
 
 
+@dataclass(frozen=True)
+class SceneSpans:
+    """Per-scene light, floor and background ranges of ``RenderConfig.training()`` (wider than the plain
+    ``RenderConfig``'s: ambient 0.4-0.7, diffuse 0.4-0.7, specular 0-0.2, light elevation 25-85 deg, one
+    background kind for floor and sky, white light)."""
+
+    light_elevation_deg: tuple = (10.0, 90.0)  # light direction: uniform azimuth, elevation in this range
+    ambient: tuple = (0.15, 0.8)               # pybullet TinyRenderer light coefficients
+    diffuse: tuple = (0.2, 0.9)
+    specular: tuple = (0.0, 0.6)
+    shadow_prob: float = 0.5                   # chance of cast shadows
+    light_tint: float = 0.15                   # +- per channel of the light colour (warm / cold light)
+    separate_sky: bool = True                  # floor texture and background behind it drawn independently
+
+    def __post_init__(self):
+        for name in ("light_elevation_deg", "ambient", "diffuse", "specular"):
+            lo, hi = (float(v) for v in getattr(self, name))
+            if not (0.0 <= lo <= hi):
+                raise ValueError(f"SceneSpans.{name} must satisfy 0 <= min <= max, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, (lo, hi))
+        if self.light_elevation_deg[1] > 90.0:
+            raise ValueError(f"SceneSpans.light_elevation_deg must be <= 90, got {self.light_elevation_deg!r}")
+        if not (0.0 <= self.shadow_prob <= 1.0) or not (0.0 <= self.light_tint < 1.0):
+            raise ValueError(f"SceneSpans: need 0 <= shadow_prob <= 1 and 0 <= light_tint < 1, got "
+                             f"{self.shadow_prob}, {self.light_tint}")
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+#: The generator's default light / floor / background ranges.
+TRAINING_SCENE_SPANS = SceneSpans()
+
+
 @dataclass
 class RenderConfig:
-    """Camera and randomisation ranges of the generator (angles in degrees, lengths in metres)."""
+    """Camera and randomisation ranges (angles in degrees, lengths in metres).
+
+    With ``camera_spans=None`` (the default) cameras are drawn by :func:`sample_camera_pose` from
+    ``fov_deg``, ``elevation_deg``, ``distance_factor``, ``roll_deg`` and ``target_jitter``; with a
+    :class:`.camera_spans.CameraSpans` by :func:`sample_camera` (field of view per view). ``scene_spans=None`` keeps
+    the original light / background draws. :meth:`training` sets both to the training spans.
+    """
 
     width: int = 320
     height: int = 240
@@ -206,20 +330,35 @@ class RenderConfig:
     near: float = 0.01
     far: float = 6.0
     elevation_deg: tuple = (20.0, 80.0)      # camera elevation above the support plane
-    distance_factor: tuple = (1.2, 2.0)     # camera distance / distance at which the objects just fill the view
+    distance_factor: tuple = (1.2, 2.0)     # camera distance / distance at which the targets just fill the view
     roll_deg: float = 10.0                  # +- camera roll about its optical axis
-    target_jitter: float = 0.15             # look-at jitter as a fraction of the objects' bounding radius
-    position_range: float = 0.1             # object x, y uniform in +-position_range on the plane
+    target_jitter: float = 0.15             # look-at jitter as a fraction of the targets' bounding radius
+    position_range: float = 0.1             # target x, y uniform in +-position_range on the plane
     plane_size: float = 1.0                 # side of the square support plane; beyond it the "sky" image shows
     texture_size: int = 512                 # pixels of the plane texture
     backgrounds: tuple = ("plain", "noise", "textured")
     background_dir: str | None = None
+    camera_spans: CameraSpans | None = None
+    scene_spans: SceneSpans | None = None
+    distractor_size: tuple = (0.04, 0.10)   # largest extent of each distractor, uniform in this range (metres)
+    distractor_near_prob: float = 0.5       # share of distractors placed touching the target (0-5 mm gap)
+    distractor_gap: tuple = (0.005, 0.12)   # gap to the target of the other distractors (metres)
+
+    @classmethod
+    def training(cls, **overrides) -> "RenderConfig":
+        """The generator's default: camera in :data:`.camera_spans.TRAINING_CAMERA_SPANS`, light and background
+        in :data:`TRAINING_SCENE_SPANS`; any field can be overridden."""
+        kw = {"camera_spans": TRAINING_CAMERA_SPANS, "scene_spans": TRAINING_SCENE_SPANS}
+        kw.update(overrides)
+        return cls(**kw)
 
     def __post_init__(self):
         if self.width < 8 or self.height < 8:
             raise ValueError(f"RenderConfig: width and height must be >= 8, got {self.width}x{self.height}")
         if not (0 < self.near < self.far):
             raise ValueError(f"RenderConfig: need 0 < near < far, got near={self.near}, far={self.far}")
+        if not (0.0 < self.fov_deg < 180.0):
+            raise ValueError(f"RenderConfig: fov_deg must be in (0, 180), got {self.fov_deg}")
         lo, hi = self.elevation_deg
         if not (0.0 < lo <= hi <= 90.0):
             raise ValueError(f"RenderConfig: elevation_deg must satisfy 0 < lo <= hi <= 90, got {self.elevation_deg}")
@@ -229,17 +368,45 @@ class RenderConfig:
         for kind in self.backgrounds:
             if kind not in BACKGROUND_KINDS:
                 raise ValueError(f"RenderConfig: unknown background {kind!r}, expected some of {BACKGROUND_KINDS}")
+        if not self.backgrounds:
+            raise ValueError("RenderConfig: backgrounds must name at least one kind")
         if "images" in self.backgrounds and not self.background_dir:
             raise ValueError("RenderConfig: background 'images' needs background_dir (--background-dir)")
+        if self.camera_spans is not None and not isinstance(self.camera_spans, CameraSpans):
+            raise ValueError(f"RenderConfig: camera_spans must be a CameraSpans or None, got {self.camera_spans!r}")
+        if self.scene_spans is not None and not isinstance(self.scene_spans, SceneSpans):
+            raise ValueError(f"RenderConfig: scene_spans must be a SceneSpans or None, got {self.scene_spans!r}")
+        lo, hi = self.distractor_size
+        if not (0.0 < lo <= hi):
+            raise ValueError(f"RenderConfig: distractor_size must satisfy 0 < lo <= hi, got {self.distractor_size}")
+        lo, hi = self.distractor_gap
+        if not (0.0 <= lo <= hi):
+            raise ValueError(f"RenderConfig: distractor_gap must satisfy 0 <= lo <= hi, got {self.distractor_gap}")
+        if not (0.0 <= self.distractor_near_prob <= 1.0):
+            raise ValueError(f"RenderConfig: distractor_near_prob must be in [0, 1], got {self.distractor_near_prob}")
+
+    def as_args(self) -> dict:
+        """Every field, JSON-ready (what the generator's manifest records)."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, (CameraSpans, SceneSpans)):
+                v = v.as_dict()
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
 
 
 @dataclass
 class PlacedObject:
-    """One object instance of a scene: its spec, world pose of its URDF base-link frame, and mask value."""
+    """One object instance of a scene: its spec, world pose of its URDF base-link frame, mask value and role
+    (``"target"`` or ``"distractor"``)."""
 
     spec: ObjectSpec
     T_world_object: np.ndarray
     mask_value: int
+    role: str = "target"
 
 
 @dataclass
@@ -251,10 +418,11 @@ class ScenePlan:
     light_params: dict
     plane_texture: np.ndarray          # (h, w, 3) uint8 texture of the support plane
     sky: np.ndarray                    # (H, W, 3) uint8 image behind everything (where nothing was hit)
-    background_kind: str
-    center: np.ndarray                 # (3,) centre of the objects' bounding box
-    radius: float                      # bounding-sphere radius of all objects
+    background_kind: str               # kind of the floor texture (and of the sky unless sky_kind says otherwise)
+    center: np.ndarray                 # (3,) centre of the targets' bounding box (what the cameras aim at)
+    radius: float                      # bounding-sphere radius of the targets' visual vertices
     extra: dict = field(default_factory=dict)
+    sky_kind: str = ""                 # kind of the background image ("" = background_kind)
 
 
 def _object_vertices_local(spec: ObjectSpec, cache: dict) -> np.ndarray:
@@ -315,9 +483,69 @@ def _body_visual_vertices(p, cid, body) -> np.ndarray:
     return corners @ T_link_world[:3, :3].T + T_link_world[:3, 3]
 
 
+def _unit_scale_vertices(spec: ObjectSpec, cache: dict) -> np.ndarray:
+    """Vertices of ``spec`` at scale 1 (globalScaling scales every vertex about the base-link origin)."""
+    return _object_vertices_local(replace(spec, scale=1.0), cache)
+
+
+# the six ways to rest a box-like object on one of its bounding-box faces
+_TUMBLE_RPY = ((0.0, 0.0, 0.0), (math.pi / 2, 0.0, 0.0), (-math.pi / 2, 0.0, 0.0), (math.pi, 0.0, 0.0),
+               (0.0, math.pi / 2, 0.0), (0.0, -math.pi / 2, 0.0))
+
+
+def _footprint(pts: np.ndarray):
+    """xy centre of the bounding box and the radius of the circle around it that holds the box."""
+    centre_xy = 0.5 * (pts[:, :2].min(0) + pts[:, :2].max(0))
+    return centre_xy, 0.5 * float(np.linalg.norm(pts[:, :2].max(0) - pts[:, :2].min(0)))
+
+
+def _place_distractors(rng, distractors, config, cache, anchor_xy, anchor_r, footprints, first_mask_value):
+    """Distractors on the plane around the first target: a share ``distractor_near_prob`` touching it (0-5 mm gap
+    between the footprint circles), the others ``distractor_gap`` away; random size, yaw and (``tumble``) face.
+    A distractor that finds no free spot in 50 tries is left out."""
+    placed, all_pts = [], []
+    half_plane = config.plane_size / 2.0
+    for spec in distractors:
+        base = _unit_scale_vertices(spec, cache)
+        R_up = _rpy_matrix(spec.upright_rpy)
+        if spec.tumble:
+            R_up = _rpy_matrix(_TUMBLE_RPY[int(rng.integers(len(_TUMBLE_RPY)))]) @ R_up
+        extent = float(np.ptp(base @ R_up.T, axis=0).max())
+        scale = rng.uniform(*config.distractor_size) / max(extent, 1e-9)
+        local = base * scale
+        spec = replace(spec, scale=float(scale))
+        for _attempt in range(50):
+            R = _rpy_matrix((0.0, 0.0, rng.uniform(-math.pi, math.pi))) @ R_up
+            pts = local @ R.T
+            centre_xy, r_xy = _footprint(pts)
+            near = rng.random() < config.distractor_near_prob
+            gap = rng.uniform(0.0, 0.005) if near else rng.uniform(*config.distractor_gap)
+            angle = rng.uniform(-math.pi, math.pi)
+            xy = anchor_xy + (anchor_r + r_xy + gap) * np.array([math.cos(angle), math.sin(angle)])
+            inside = np.all(np.abs(xy) + r_xy < half_plane)
+            if inside and all(np.linalg.norm(xy - c) > r_xy + r for c, r in footprints):
+                break
+        else:
+            continue
+        t = np.array([xy[0] - centre_xy[0], xy[1] - centre_xy[1], -pts[:, 2].min()])
+        footprints.append((xy, r_xy))
+        T = np.eye(4)
+        T[:3, :3] = R
+        T[:3, 3] = t
+        placed.append(PlacedObject(spec, T, first_mask_value + len(placed), "distractor"))
+        all_pts.append(pts + t)
+    return placed, all_pts
+
+
 def sample_scene(rng: np.random.Generator, specs: list, config: RenderConfig, vertex_cache: dict | None = None,
-                 background_files: list | None = None) -> ScenePlan:
-    """Random object poses on the plane z = 0 (upright, random yaw, no overlaps), light and background."""
+                 background_files: list | None = None, distractors=()) -> ScenePlan:
+    """Random object poses on the plane z = 0 (upright, random yaw, no overlaps), light and background.
+
+    ``specs`` are the targets (mask values 1..n, role "target"; the cameras aim at their bounding sphere);
+    ``distractors`` (specs, e.g. from :func:`draw_distractors`) are rescaled to ``config.distractor_size`` and put
+    around the first target (mask values n+1.., role "distractor"). Without distractors and ``scene_spans`` the
+    random draws are the original ones.
+    """
     cache = {} if vertex_cache is None else vertex_cache
     placed, footprints, all_pts = [], [], []
     for i, spec in enumerate(specs):
@@ -342,23 +570,45 @@ def sample_scene(rng: np.random.Generator, specs: list, config: RenderConfig, ve
     pts = np.concatenate(all_pts)
     center = 0.5 * (pts.min(0) + pts.max(0))
     radius = float(np.linalg.norm(pts - center, axis=1).max())
-    # light from the upper hemisphere
-    az, el = rng.uniform(-math.pi, math.pi), rng.uniform(math.radians(25), math.radians(85))
+    if len(distractors):
+        extra_objects, _ = _place_distractors(rng, list(distractors), config, cache, footprints[0][0],
+                                              footprints[0][1], footprints, len(placed) + 1)
+        placed.extend(extra_objects)
+    spans = config.scene_spans
+    if spans is None:
+        # light from the upper hemisphere
+        az, el = rng.uniform(-math.pi, math.pi), rng.uniform(math.radians(25), math.radians(85))
+        light = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        light_params = {
+            "ambient": float(rng.uniform(0.4, 0.7)),
+            "diffuse": float(rng.uniform(0.4, 0.7)),
+            "specular": float(rng.uniform(0.0, 0.2)),
+            "shadow": bool(rng.random() < 0.5),
+        }
+        kind = str(rng.choice(list(config.backgrounds)))
+        plane_texture = make_background(kind, config.texture_size, config.texture_size, rng, background_files)
+        sky = make_background(kind, config.height, config.width, rng, background_files)
+        return ScenePlan(placed, light, light_params, plane_texture, sky, kind, center, radius)
+    az = rng.uniform(-math.pi, math.pi)
+    el = math.radians(rng.uniform(*spans.light_elevation_deg))
     light = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
     light_params = {
-        "ambient": float(rng.uniform(0.4, 0.7)),
-        "diffuse": float(rng.uniform(0.4, 0.7)),
-        "specular": float(rng.uniform(0.0, 0.2)),
-        "shadow": bool(rng.random() < 0.5),
+        "ambient": float(rng.uniform(*spans.ambient)),
+        "diffuse": float(rng.uniform(*spans.diffuse)),
+        "specular": float(rng.uniform(*spans.specular)),
+        "shadow": bool(rng.random() < spans.shadow_prob),
+        "color": [float(c) for c in 1.0 + rng.uniform(-spans.light_tint, spans.light_tint, size=3)],
     }
     kind = str(rng.choice(list(config.backgrounds)))
+    sky_kind = str(rng.choice(list(config.backgrounds))) if spans.separate_sky else kind
     plane_texture = make_background(kind, config.texture_size, config.texture_size, rng, background_files)
-    sky = make_background(kind, config.height, config.width, rng, background_files)
-    return ScenePlan(placed, light, light_params, plane_texture, sky, kind, center, radius)
+    sky = make_background(sky_kind, config.height, config.width, rng, background_files)
+    return ScenePlan(placed, light, light_params, plane_texture, sky, kind, center, radius, sky_kind=sky_kind)
 
 
 def sample_camera_pose(rng: np.random.Generator, scene: ScenePlan, config: RenderConfig) -> np.ndarray:
-    """``T_world_camera`` on a hemisphere over the objects: random azimuth, elevation, distance, roll."""
+    """``T_world_camera`` on a hemisphere over the targets: random azimuth, elevation, distance, roll (the plain
+    ``RenderConfig`` ranges, field of view ``config.fov_deg``; ``camera_spans`` is not used here)."""
     half_fov = math.radians(config.fov_deg) / 2.0
     half_fov_x = math.atan(math.tan(half_fov) * config.width / config.height)
     fit_distance = scene.radius / math.sin(min(half_fov, half_fov_x))
@@ -369,6 +619,32 @@ def sample_camera_pose(rng: np.random.Generator, scene: ScenePlan, config: Rende
     target = scene.center + rng.uniform(-1, 1, size=3) * config.target_jitter * scene.radius
     roll = math.radians(rng.uniform(-config.roll_deg, config.roll_deg))
     return look_at_pose(target + distance * direction, target, roll=roll)
+
+
+def sample_camera(rng: np.random.Generator, scene: ScenePlan, config: RenderConfig):
+    """``(T_world_camera, fov_deg)`` of one view.
+
+    With ``config.camera_spans`` (:class:`.camera_spans.CameraSpans`): vertical field of view, distance factor
+    (log-uniform), azimuth, elevation, roll and the target's offset from the optical axis are drawn inside the
+    spans, so :func:`.camera_spans.camera_parameters` of the result returns exactly the drawn values. Without:
+    :func:`sample_camera_pose` and ``config.fov_deg``.
+    """
+    spans = config.camera_spans
+    if spans is None:
+        return sample_camera_pose(rng, scene, config), float(config.fov_deg)
+    fov = float(rng.uniform(*spans.fov_deg))
+    lo, hi = spans.distance_factor
+    factor = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    distance = fit_distance(scene.radius, fov, config.width, config.height) * factor
+    az = rng.uniform(-math.pi, math.pi)
+    el = math.radians(rng.uniform(*spans.elevation_deg))
+    roll = math.radians(rng.uniform(-spans.roll_deg, spans.roll_deg))
+    offset = rng.uniform(-spans.look_at_offset, spans.look_at_offset, size=2) * scene.radius
+    direction = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+    T = look_at_pose(scene.center + distance * direction, scene.center, roll=roll)
+    # slide the camera in its image plane: the target centre sits at (offset_x, offset_y, distance) in its frame
+    T[:3, 3] -= T[:3, :2] @ offset
+    return T, fov
 
 
 @dataclass
@@ -441,18 +717,21 @@ class SceneRenderer:
             uvs=[[0, 0], [1, 0], [1, 1], [0, 1]], normals=[[0, 0, 1]] * 4, physicsClientId=cid)
         return p.createMultiBody(baseMass=0, baseVisualShapeIndex=vis, physicsClientId=cid)
 
-    def render(self, T_world_camera: np.ndarray) -> RenderedView:
-        """Render the current scene from ``T_world_camera`` (optical frame)."""
+    def render(self, T_world_camera: np.ndarray, fov_deg: float | None = None) -> RenderedView:
+        """Render the current scene from ``T_world_camera`` (optical frame) with vertical field of view ``fov_deg``
+        (default ``config.fov_deg``)."""
         if self._scene is None:
             raise RuntimeError("SceneRenderer.render: call set_scene first")
         p, cid, cfg, scene = self._p, self.cid, self.config, self._scene
-        proj = p.computeProjectionMatrixFOV(cfg.fov_deg, cfg.width / cfg.height, cfg.near, cfg.far)
+        fov = float(cfg.fov_deg if fov_deg is None else fov_deg)
+        proj = p.computeProjectionMatrixFOV(fov, cfg.width / cfg.height, cfg.near, cfg.far)
         lp = scene.light_params
+        light = {"lightColor": lp["color"]} if "color" in lp else {}
         _, _, rgba, gl_depth, seg = p.getCameraImage(
             cfg.width, cfg.height, gl_view_matrix(T_world_camera), proj, renderer=p.ER_TINY_RENDERER,
             lightDirection=(scene.light_direction * 10.0).tolist(), shadow=int(lp["shadow"]),
             lightAmbientCoeff=lp["ambient"], lightDiffuseCoeff=lp["diffuse"], lightSpecularCoeff=lp["specular"],
-            physicsClientId=cid)
+            physicsClientId=cid, **light)
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(cfg.height, cfg.width, 4)[:, :, :3].copy()
         depth = depth_from_gl_buffer(np.asarray(gl_depth).reshape(cfg.height, cfg.width), cfg.near, cfg.far)
         seg = np.asarray(seg).reshape(cfg.height, cfg.width)
@@ -464,5 +743,5 @@ class SceneRenderer:
         nothing = (seg < 0) | (depth <= 0)
         rgb[nothing] = scene.sky[nothing]
         depth[nothing] = 0.0
-        K = intrinsics_from_fov(cfg.fov_deg, cfg.width, cfg.height)
+        K = intrinsics_from_fov(fov, cfg.width, cfg.height)
         return RenderedView(rgb, depth, mask, K, np.asarray(T_world_camera, dtype=np.float64), poses)
