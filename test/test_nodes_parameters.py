@@ -80,3 +80,90 @@ def test_startup_values_are_checked(graph):
     assert not set_one(node, "sync_slop", 0.1).successful                  # read-only after startup
     with pytest.raises(InvalidParameterValueException, match="sync_slop"):
         graph.add(DescriptorNode, {"model_path": str(graph.ckpt), "sync_slop": 5.0})
+
+
+def _descriptor_set_publishers(graph, prefix):
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from dense_descriptor_grasp.nodes.common import reliable_qos
+
+    return [graph.node.create_publisher(t, f"{prefix}/{name}", reliable_qos(5))
+            for t, name in ((Image, "image"), (Image, "depth"), (CameraInfo, "camera_info"))]
+
+
+def _publish_descriptor_set(graph, pubs, match_uv):
+    """A 32FC<D> descriptor set whose only pixel with descriptor e0 is ``match_uv``; flat depth 0.5 m."""
+    from std_msgs.msg import Header
+
+    from dense_descriptor_grasp.image_msgs import descriptor_encoding, make_camera_info, numpy_to_image
+
+    h, w = SIZE
+    desc = np.zeros((h, w, D), np.float32)
+    desc[:, :, 1] = 1.0
+    desc[match_uv[1], match_uv[0]] = np.eye(D, dtype=np.float32)[0]
+    header = Header(frame_id="camera_color_optical_frame", stamp=graph.node.get_clock().now().to_msg())
+    K = np.array([[70.0, 0, (w - 1) / 2], [0, 70.0, (h - 1) / 2], [0, 0, 1]])
+    for pub, msg in zip(pubs, (numpy_to_image(desc, descriptor_encoding(D), header),
+                               numpy_to_image(np.full((h, w), 0.5, np.float32), "32FC1", header),
+                               make_camera_info(K, w, h, header))):
+        pub.publish(msg)
+
+
+def test_refused_parameter_change_takes_no_effect(graph, tmp_path):
+    """Issue 12, item 1: a refused set (depth_window 4) must leave the node grasping with the old value; a change
+    refused in part (set atomically with a valid value) changes nothing either."""
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.parameter import Parameter
+
+    from dense_descriptor_grasp.grasping.reference import Reference, save_reference
+    from dense_descriptor_grasp.nodes.grasp_node import GraspNode
+    from nodes_harness import wait_until
+
+    ref = save_reference(tmp_path / "one.npz", Reference("x", np.eye(D)[:1], [[40.0, 32.0]], [[0.0, 0.0, 0.5]]))
+    prefix = "refusal"
+    node = graph.add(GraspNode, {"reference_path": str(ref), "log_throttle": 0.0},
+                     remap={"__node": "grasp_node_refusal", "descriptors/image": f"{prefix}/image",
+                            "descriptors/depth": f"{prefix}/depth", "descriptors/camera_info": f"{prefix}/camera_info",
+                            "descriptors/preview": f"{prefix}/preview", "grasp/pose": f"{prefix}/pose"})
+    poses = graph.collect(PoseStamped, f"{prefix}/pose")
+    pubs = _descriptor_set_publishers(graph, prefix)
+
+    def grasps_after(n_before, at_least=2):
+        return wait_until(lambda: (_publish_descriptor_set(graph, pubs, (40, 32)) or True)
+                          and len(poses) >= n_before + at_least, period=0.1)
+
+    assert grasps_after(0), "no grasp before any parameter change: " + graph.log_text("grasp_node_refusal")[-1500:]
+    result = set_one(node, "depth_window", 4)
+    assert not result.successful and "odd" in result.reason and node.get_parameter("depth_window").value == 5
+    n = len(poses)
+    assert grasps_after(n), "no grasp after a refused depth_window: " + graph.log_text("grasp_node_refusal")[-1500:]
+    assert "depth window" not in graph.log_text("grasp_node_refusal")
+    assert node.settings.depth_window == 5
+    # refused in part: nothing of it is applied
+    result = node.set_parameters_atomically([Parameter("max_ratio", value=0.5), Parameter("depth_window", value=4)])
+    assert not result.successful
+    assert node.get_parameter("max_ratio").value == 0.95 and node.settings.max_ratio == 0.95
+    assert node.settings.depth_window == 5
+    # an accepted change is applied
+    assert set_one(node, "depth_window", 7).successful and node.settings.depth_window == 7
+    assert grasps_after(len(poses))
+    graph.remove(node)
+
+
+def test_sim_camera_refused_change_keeps_the_rate(graph):
+    from rclpy.parameter import Parameter
+
+    from dense_descriptor_grasp.nodes.sim_camera_node import SimCameraNode
+
+    camera = graph.add(SimCameraNode, {"rate": 5.0, "width": SIZE[1], "height": SIZE[0]},
+                       remap={"__node": "sim_camera_refusal", "camera/color/image_raw": "refusal/color",
+                              "camera/depth/image_raw": "refusal/depth",
+                              "camera/color/camera_info": "refusal/info", "sim/object_pose": "refusal/object_pose"})
+    try:
+        result = camera.set_parameters_atomically([Parameter("rate", value=20.0),
+                                                   Parameter("depth_encoding", value="bogus")])
+        assert not result.successful and "depth_encoding" in result.reason
+        assert camera.get_parameter("rate").value == 5.0 and camera.timer.timer_period_ns == 200_000_000
+        assert set_one(camera, "rate", 20.0).successful and camera.timer.timer_period_ns == 50_000_000
+    finally:
+        graph.remove(camera)

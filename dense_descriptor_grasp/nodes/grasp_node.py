@@ -54,13 +54,16 @@ def read_model_identity(checkpoint_path: str) -> tuple[str, int]:
 class GraspNode(Node):
     def __init__(self, **kwargs):
         super().__init__("grasp_node", **kwargs)
-        self.add_on_set_parameters_callback(ParameterRules(
+        self._rules = ParameterRules(
             choices={"metric": METRICS, "subpixel": SUBPIXEL_METHODS, "approach": APPROACH_MODES},
             checks={"depth_window": odd_positive, "normal_window": odd_positive,
                     "reference_path": lambda v: "" if v else "is empty: pass a reference file made with "
                                                              "make_reference (launch argument 'reference')"},
-        ))
-        self.add_on_set_parameters_callback(self._on_settings_change)
+        )
+        # ONE set-parameters callback that validates the whole change and then applies it: rclpy runs these
+        # callbacks newest first, so a separate "apply" callback would replace the settings before the rules
+        # refused the change (issue 12, item 1)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         declare(self, "reference_path", "", "Reference file (.npz/.json) from make_reference (launch argument "
                 "'reference').", read_only=True)
         declare(self, "model_path", "", "Optional: the descriptor node's checkpoint; when set, a reference made "
@@ -158,16 +161,19 @@ class GraspNode(Node):
                 values[p.name] = p.value
         return GraspSettings(**values)
 
-    def _on_settings_change(self, params):
+    def _on_set_parameters(self, params):
+        """Validate the whole change (rules, then the settings it gives) and apply it only when all is accepted."""
         from rcl_interfaces.msg import SetParametersResult
 
-        if not hasattr(self, "settings"):  # still declaring: rules already checked the values
-            return SetParametersResult(successful=True)
+        result = self._rules(params)
+        if not result.successful or not hasattr(self, "settings"):  # refused, or still declaring
+            return result
         try:
-            self.settings = self._settings_from_parameters(params)
+            settings = self._settings_from_parameters(params)
         except (ValueError, TypeError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        return SetParametersResult(successful=True)
+        self.settings = settings
+        return result
 
     # ------------------------------------------------------------------ callbacks (never raise)
     def _on_input(self, index: int, msg) -> None:

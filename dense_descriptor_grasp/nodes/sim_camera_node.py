@@ -113,9 +113,12 @@ class DatasetReplay:
 class SimCameraNode(Node):
     def __init__(self, **kwargs):
         super().__init__("sim_camera_node", **kwargs)
-        self.add_on_set_parameters_callback(ParameterRules(
+        self._rules = ParameterRules(
             choices={"depth_encoding": DEPTH_ENCODINGS},
-            checks={"objects": lambda v: "" if len(v) >= 1 and all(v) else "needs at least one object name"}))
+            checks={"objects": lambda v: "" if len(v) >= 1 and all(v) else "needs at least one object name"})
+        # ONE set-parameters callback, validating then applying (rclpy runs callbacks newest first: a separate
+        # apply callback would change the rate before the rules refused the change)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         declare(self, "rate", 5.0, "Frames per second published.", min_value=0.1, max_value=60.0)
         declare(self, "width", 320, "Image width (px).", min_value=16, max_value=1920, read_only=True)
         declare(self, "height", 240, "Image height (px).", min_value=16, max_value=1080, read_only=True)
@@ -157,17 +160,18 @@ class SimCameraNode(Node):
         self.frames = 0
         self.poses = 0
         self.timer = self.create_timer(1.0 / g("rate"), self._tick)
-        self.add_on_set_parameters_callback(self._on_rate_change)
         self.get_logger().info(f"sim_camera_node: {g('width')}x{g('height')} at {g('rate')} Hz, objects "
                                f"{list(g('objects'))}, new pose every {g('pose_period')} s")
 
-    def _on_rate_change(self, params):
-        from rcl_interfaces.msg import SetParametersResult
-
-        for p in params:
-            if p.name == "rate":
-                self.timer.timer_period_ns = int(1e9 / p.value)
-        return SetParametersResult(successful=True)
+    def _on_set_parameters(self, params):
+        """Validate the whole change; only an accepted one changes the frame rate."""
+        result = self._rules(params)
+        timer = getattr(self, "timer", None)   # None while declaring
+        if result.successful and timer is not None:
+            for p in params:
+                if p.name == "rate":
+                    timer.timer_period_ns = int(1e9 / p.value)
+        return result
 
     def request_new_pose(self) -> None:
         """In-process control (the demo): the next frame shows a new object pose, exactly one per request,
