@@ -4,6 +4,10 @@ Reads generated datasets and a user's own captures in the same layout. The minim
 ``rgb/<id>.png|.jpg``, ``depth/<id>.png`` (uint16), ``mask/<id>.png`` (non-zero = object) and
 ``camera/<id>.json`` with ``K`` and ``depth_scale`` (metres per depth unit); ``T_world_camera`` defaults to
 the identity and ``scene_id`` to the view id.
+
+Target and distractors: when the camera JSON's ``objects`` entries carry a ``role`` (``"target"`` or
+``"distractor"``), a sample's ``mask`` holds the pixels of the target instances only and ``objects_mask`` those of
+every object; without roles (older datasets, user captures) every non-zero mask pixel is target and both agree.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ class ViewRecord:
     """Paths and camera metadata of one view (what the loader knows without reading the images)."""
 
     __slots__ = ("view_id", "rgb", "depth", "mask", "camera", "K", "depth_scale", "T_world_camera", "scene_id",
-                 "width", "height", "objects")
+                 "width", "height", "objects", "target_values")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -98,9 +102,33 @@ def load_view_record(root: str, view_id: str) -> ViewRecord:
         raise DatasetError(f"{cam_path}: depth_scale must be a positive number of metres per depth unit, "
                            f"got {depth_scale!r}")
     T = _as_matrix(cam.get("T_world_camera", np.eye(4)), (4, 4), cam_path, "T_world_camera")
+    objects = cam.get("objects", [])
     return ViewRecord(view_id=view_id, rgb=rgb_path, depth=depth_path, mask=mask_path, camera=cam_path, K=K,
                       depth_scale=float(depth_scale), T_world_camera=T, scene_id=str(cam.get("scene_id", view_id)),
-                      width=cam.get("width"), height=cam.get("height"), objects=cam.get("objects", []))
+                      width=cam.get("width"), height=cam.get("height"), objects=objects,
+                      target_values=_target_values(objects, cam_path))
+
+
+def _target_values(objects, cam_path):
+    """Mask values of the target instances, or None when no ``objects`` entry has a ``role`` (all non-zero pixels
+    are target). An entry without ``role`` among entries with one counts as target."""
+    if not isinstance(objects, list) or not any(isinstance(o, dict) and "role" in o for o in objects):
+        return None
+    values = []
+    for o in objects:
+        if not isinstance(o, dict):
+            raise DatasetError(f"{cam_path}: every 'objects' entry must be a JSON object, got {o!r}")
+        role = o.get("role", "target")
+        if role not in ("target", "distractor"):
+            raise DatasetError(f"{cam_path}: object role must be 'target' or 'distractor', got {role!r}")
+        mv = o.get("mask_value")
+        if not isinstance(mv, int) or isinstance(mv, bool) or mv <= 0:
+            raise DatasetError(f"{cam_path}: an object with a role needs a positive integer 'mask_value', got {mv!r}")
+        if role == "target":
+            values.append(mv)
+    if not values:
+        raise DatasetError(f"{cam_path}: 'objects' has roles but no 'target'")
+    return tuple(values)
 
 
 def _imread(path: str, flags) -> np.ndarray:
@@ -112,11 +140,12 @@ def _imread(path: str, flags) -> np.ndarray:
     return img
 
 
-def read_view(rec: ViewRecord, check: bool = True):
-    """``(rgb (H, W, 3) uint8, depth (H, W) float32 metres, mask (H, W) bool)`` of a view.
+def read_view(rec: ViewRecord, check: bool = True, with_objects: bool = False):
+    """``(rgb (H, W, 3) uint8, depth (H, W) float32 metres, mask (H, W) bool)`` of a view; ``mask`` = target
+    pixels. ``with_objects`` appends ``objects_mask (H, W) bool`` (any object: target or distractor).
 
-    With ``check``: size mismatch between RGB / depth / mask (and the JSON's width / height), an empty mask,
-    depth that is invalid everywhere, or no valid depth inside the mask raise :class:`DatasetError`.
+    With ``check``: size mismatch between RGB / depth / mask (and the JSON's width / height), an empty (target)
+    mask, depth that is invalid everywhere, or no valid depth inside the mask raise :class:`DatasetError`.
     """
     import cv2
 
@@ -136,25 +165,32 @@ def read_view(rec: ViewRecord, check: bool = True):
         if rec.width is not None and rec.height is not None and (rec.height, rec.width) != sizes["rgb"]:
             raise DatasetError(f"{rec.camera}: width x height {rec.width}x{rec.height} does not match the images' "
                                f"{sizes['rgb'][1]}x{sizes['rgb'][0]}")
-    mask = mask_raw > 0
+    objects_mask = mask_raw > 0
+    mask = objects_mask if rec.target_values is None else np.isin(mask_raw, rec.target_values)
     depth = raw.astype(np.float32) * np.float32(rec.depth_scale)
     if check:
         if not mask.any():
-            raise DatasetError(f"{rec.mask}: empty mask (no non-zero pixel; the object must be visible)")
+            what = "no non-zero pixel" if rec.target_values is None else \
+                f"no pixel of the target mask values {list(rec.target_values)}"
+            raise DatasetError(f"{rec.mask}: empty mask ({what}; the object must be visible)")
         if not (depth > 0).any():
             raise DatasetError(f"{rec.depth}: depth all invalid (every pixel is 0)")
         if not (depth[mask] > 0).any():
             raise DatasetError(f"{rec.depth}: no valid depth inside the mask {rec.mask}")
+    if with_objects:
+        return np.ascontiguousarray(rgb), depth, mask, objects_mask
     return np.ascontiguousarray(rgb), depth, mask
 
 
-def _resize_view(rgb, depth, mask, K, size):
+def _resize_view(rgb, depth, mask, K, size, objects_mask=None):
+    """Resize to ``size = (H, W)``: RGB area / linear, depth and masks nearest, K scaled. Returns
+    ``rgb, depth, mask, K`` (and ``objects_mask`` last when given)."""
     import cv2
 
     h, w = depth.shape
     H, W = size
     if (H, W) == (h, w):
-        return rgb, depth, mask, K
+        return (rgb, depth, mask, K) if objects_mask is None else (rgb, depth, mask, K, objects_mask)
     sx, sy = W / w, H / h
     K = K.copy()
     # pixel centres at integer coordinates: u' = (u + 0.5) * sx - 0.5
@@ -165,7 +201,10 @@ def _resize_view(rgb, depth, mask, K, size):
     rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR)
     depth = cv2.resize(depth, (W, H), interpolation=cv2.INTER_NEAREST)
     mask = cv2.resize(mask.astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST) > 0
-    return rgb, depth, mask, K
+    if objects_mask is None:
+        return rgb, depth, mask, K
+    objects_mask = cv2.resize(objects_mask.astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST) > 0
+    return rgb, depth, mask, K, objects_mask
 
 
 class RGBDDataset(torch.utils.data.Dataset):
@@ -177,7 +216,8 @@ class RGBDDataset(torch.utils.data.Dataset):
         val_fraction: share of scenes held out for "val".
         image_size: optional ``(H, W)`` to resize to (K scaled; depth and mask nearest).
         validate: read every view on open and raise :class:`DatasetError` on the first bad one.
-    Sample: ``rgb (3, H, W) float32 [0, 1]``, ``depth (H, W) float32 m``, ``mask (H, W) bool``,
+    Sample: ``rgb (3, H, W) float32 [0, 1]``, ``depth (H, W) float32 m``, ``mask (H, W) bool`` (target pixels),
+    ``objects_mask (H, W) bool`` (target and distractor pixels; equal to ``mask`` without roles),
     ``K (3, 3) float32``, ``T_world_camera (4, 4) float32``, ``view_id str``.
     """
 
@@ -235,15 +275,15 @@ class RGBDDataset(torch.utils.data.Dataset):
         return dict(sorted(out.items()))
 
     def load_numpy(self, index: int) -> dict:
-        """The sample as numpy arrays: ``rgb (H, W, 3) uint8``, ``depth``, ``mask``, ``K`` (float64),
-        ``T_world_camera``."""
+        """The sample as numpy arrays: ``rgb (H, W, 3) uint8``, ``depth``, ``mask`` (target), ``objects_mask``,
+        ``K`` (float64), ``T_world_camera``, ``view_id``."""
         rec = self.records[index]
-        rgb, depth, mask = read_view(rec, check=False)
+        rgb, depth, mask, objects_mask = read_view(rec, check=False, with_objects=True)
         K = rec.K
         if self.image_size is not None:
-            rgb, depth, mask, K = _resize_view(rgb, depth, mask, K, self.image_size)
-        return {"rgb": rgb, "depth": depth, "mask": mask, "K": K, "T_world_camera": rec.T_world_camera,
-                "view_id": rec.view_id}
+            rgb, depth, mask, K, objects_mask = _resize_view(rgb, depth, mask, K, self.image_size, objects_mask)
+        return {"rgb": rgb, "depth": depth, "mask": mask, "objects_mask": objects_mask, "K": K,
+                "T_world_camera": rec.T_world_camera, "view_id": rec.view_id}
 
     def __getitem__(self, index: int) -> dict:
         s = self.load_numpy(index)
@@ -251,6 +291,7 @@ class RGBDDataset(torch.utils.data.Dataset):
             "rgb": torch.from_numpy(np.ascontiguousarray(s["rgb"].transpose(2, 0, 1))).float().div_(255.0),
             "depth": torch.from_numpy(s["depth"]),
             "mask": torch.from_numpy(s["mask"]),
+            "objects_mask": torch.from_numpy(s["objects_mask"]),
             "K": torch.from_numpy(s["K"].astype(np.float32)),
             "T_world_camera": torch.from_numpy(s["T_world_camera"].astype(np.float32)),
             "view_id": s["view_id"],
