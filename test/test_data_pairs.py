@@ -153,3 +153,115 @@ def test_pair_dataset_contract_determinism_and_collate(rendered):
     assert batch["fit_residual"].shape == (3,)
     loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate_pairs)
     assert next(iter(loader))["uv_b"].shape == (2, 32, 2)
+
+
+# --- off-target negatives -----------------------------------------------------------------------------------------
+
+def _with_distractor(sample):
+    """The synthetic view plus a distractor block to the right of the target ellipse (objects_mask)."""
+    objects = sample["mask"].copy()
+    objects[14:34, 52:62] = True
+    return dict(sample, objects_mask=objects)
+
+
+def _far_from(target, uv, margin=2):
+    near = cv2.dilate(target.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    iu, iv = np.rint(uv).astype(int).T
+    return ~near[iv, iu]
+
+
+def test_negatives_avoid_the_target_and_half_lie_on_distractors():
+    from dense_descriptor_grasp.data.augment import warp_mask
+
+    sample = _with_distractor(_synthetic())
+    Rz = rotation_about_axis([0, 0, 1], math.radians(35.0))
+    cams = (VirtualCamera(), VirtualCamera(R=Rz, scale=0.9))
+    pair = make_augmentation_pair(sample, np.random.default_rng(5), 32, NO_BG, JitterConfig.off(), cameras=cams,
+                                  num_negatives=40)
+    for side, cam in zip("ab", cams):
+        uv, ok = pair[f"neg_uv_{side}"], pair[f"neg_valid_{side}"]
+        assert uv.shape == (40, 2) and uv.dtype == np.float32 and ok.shape == (40,) and ok.all()
+        assert len({tuple(p) for p in uv}) == 40                                   # no pixel twice
+        assert _far_from(pair[f"mask_{side}"], uv).all()                           # >= 3 px off the target
+        # the distractor as the warped view shows it (the same nearest-pixel warp)
+        _, _, _, grid = warp_view(sample["rgb"], sample["depth"], sample["mask"], K, cam)
+        objects_w, inside = warp_mask(sample["objects_mask"], grid)
+        iu, iv = uv.astype(int).T
+        assert objects_w[iv, iu].sum() == 20 and inside[iv, iu].all()              # half distractor, half background
+        assert not (objects_w[iv, iu] & pair[f"mask_{side}"][iv, iu]).any()
+    # correspondences stay on the target
+    ok = pair["valid"]
+    ua, va = np.rint(pair["uv_a"][ok]).astype(int).T
+    assert pair["mask_a"][va, ua].all() and not sample["objects_mask"][va, ua][~sample["mask"][va, ua]].any()
+
+
+def test_negatives_come_from_the_background_without_distractors_and_k0_draws_nothing():
+    sample = _synthetic()
+    pair = make_augmentation_pair(sample, np.random.default_rng(6), 16, NO_BG, JitterConfig.off(),
+                                  cameras=(VirtualCamera(), VirtualCamera()), num_negatives=9)
+    uv = pair["neg_uv_a"]
+    assert pair["neg_valid_a"].all() and _far_from(sample["mask"], uv).all()
+    plain = make_augmentation_pair(sample, np.random.default_rng(7), 16, num_negatives=0)
+    same = make_augmentation_pair(dict(sample, objects_mask=sample["mask"]), np.random.default_rng(7), 16)
+    assert plain["neg_uv_b"].shape == (0, 2) and plain["neg_valid_b"].shape == (0,)
+    assert all(np.array_equal(plain[k], same[k]) for k in PAIR_KEYS)
+
+
+def test_background_replacement_keeps_the_distractors():
+    sample = _with_distractor(_synthetic())
+    pair = make_augmentation_pair(sample, np.random.default_rng(8), 16, AugmentConfig(background_prob=1.0),
+                                  JitterConfig.off(), cameras=(VirtualCamera(), VirtualCamera()))
+    rgb_a = pair["rgb_a"].transpose(1, 2, 0)
+    objects = sample["objects_mask"]
+    assert np.allclose(rgb_a[objects], sample["rgb"][objects], atol=1e-6)   # target and distractor untouched
+    assert np.abs(rgb_a[~objects] - sample["rgb"][~objects]).max() > 0.1    # the rest replaced
+
+
+def test_jitter_off_is_off_and_both_modes_jitter(rendered):
+    assert all(v == 0 for v in vars(JitterConfig.off()).values())
+    for mode in ("augment", "multiview"):
+        on = PairDataset(rendered, mode=mode, num_correspondences=8, augment=NO_BG).numpy_pair(0)
+        off = PairDataset(rendered, mode=mode, num_correspondences=8, augment=NO_BG,
+                          jitter=JitterConfig.off()).numpy_pair(0)
+        if mode == "multiview":
+            assert np.array_equal(off["rgb_a"], rendered.load_numpy(0)["rgb"].transpose(2, 0, 1) / np.float32(255))
+        assert np.abs(on["rgb_a"] - off["rgb_a"]).mean() > 0.01
+
+
+@pytest.fixture(scope="module")
+def cluttered(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("clutter_pairs"))
+    generate_dataset(root, objects=["duck"], num_views=4, views_per_scene=2, seed=2, progress=False,
+                     config=RenderConfig.training(width=96, height=72, distractor_near_prob=1.0),
+                     distractors=["train"], distractors_per_scene=(3, 4))
+    return RGBDDataset(root)
+
+
+@pytest.mark.parametrize("mode", ["augment", "multiview"])
+def test_rendered_clutter_pairs_sample_negatives_off_the_target(cluttered, mode):
+    ds = PairDataset(cluttered, mode=mode, num_correspondences=32, num_negatives=24, seed=3)
+    on_distractors = 0
+    for i in range(len(ds)):
+        pair = ds.numpy_pair(i)
+        for side in "ab":
+            ok = pair[f"neg_valid_{side}"]
+            assert ok.all()
+            assert _far_from(pair[f"mask_{side}"], pair[f"neg_uv_{side}"]).all()
+        if mode == "multiview":
+            a = cluttered.load_numpy(ds.pairs[i][0])
+            iu, iv = pair["neg_uv_a"].astype(int).T
+            hits = int(a["objects_mask"][iv, iu].sum())
+            available = int((a["objects_mask"] & _far_from(a["mask"], np.argwhere(np.ones_like(a["mask"]))[:, ::-1])
+                             .reshape(a["mask"].shape)).sum())
+            assert hits == min(12, available)                   # half on distractors when there are enough
+            on_distractors += hits
+            ok = pair["valid"]
+            ua, va = np.rint(pair["uv_a"][ok]).astype(int).T
+            assert a["mask"][va, ua].all()                      # correspondences on the target only
+    if mode == "multiview":
+        assert on_distractors >= 12                             # some view shows distractors: half the negatives
+    batch = collate_pairs([ds[i] for i in range(2)])
+    assert batch["neg_uv_a"].shape == (2, 24, 2) and batch["neg_uv_a"].dtype == torch.float32
+    assert batch["neg_valid_b"].shape == (2, 24) and batch["neg_valid_b"].dtype == torch.bool
+    empty = collate_pairs([PairDataset(cluttered, mode=mode, num_correspondences=8)[i] for i in range(2)])
+    assert empty["neg_uv_a"].shape == (2, 0, 2) and empty["neg_valid_a"].shape == (2, 0)

@@ -25,7 +25,7 @@ import numpy as np
 from ..geometry.se3 import so3_exp
 from .backgrounds import make_background
 
-__all__ = ["AugmentConfig", "JitterConfig", "VirtualCamera", "sample_virtual_camera", "warp_view",
+__all__ = ["AugmentConfig", "JitterConfig", "VirtualCamera", "sample_virtual_camera", "warp_view", "warp_mask",
            "photometric_jitter", "replace_background", "rotation_about_axis"]
 
 
@@ -55,17 +55,21 @@ class AugmentConfig:
 
 @dataclass
 class JitterConfig:
-    """Photometric jitter strengths (0 turns a term off)."""
+    """Photometric jitter strengths (0 turns a term off), applied per view of a pair in this order: brightness
+    (gain ``1 +- brightness``), channel gain (each of R, G, B times ``1 +- channel_gain``: a tinted light or another
+    white balance), contrast about the mean, saturation, hue shift (fraction of the hue circle), Gaussian noise.
+    The defaults span a dim to a bright room (gain 0.6-1.4) and warm to cold light."""
 
-    brightness: float = 0.3
-    contrast: float = 0.3
-    saturation: float = 0.3
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
     hue: float = 0.04          # fraction of the hue circle
     noise_std: float = 0.02    # additive Gaussian noise on [0, 1] colours
+    channel_gain: float = 0.1  # per-channel gain (light colour / white balance)
 
     @classmethod
     def off(cls) -> "JitterConfig":
-        return cls(0.0, 0.0, 0.0, 0.0, 0.0)
+        return cls(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, noise_std=0.0, channel_gain=0.0)
 
 
 def rotation_about_axis(axis, angle: float) -> np.ndarray:
@@ -157,6 +161,16 @@ def warp_view(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, K: np.ndarra
     return rgb_w, depth_w, mask_w, src.astype(np.float32)
 
 
+def warp_mask(mask: np.ndarray, source_uv: np.ndarray):
+    """Warp another ``(H, W)`` bool mask with the grid ``source_uv`` of :func:`warp_view` (nearest source pixel,
+    as ``warp_view`` warps its mask). Returns ``(mask_w, inside)``: ``inside`` = the output pixel shows a source
+    pixel (False in the black border)."""
+    h, w = mask.shape
+    iu, iv = np.rint(source_uv[..., 0]).astype(np.int64), np.rint(source_uv[..., 1]).astype(np.int64)
+    inside = (iu >= 0) & (iu < w) & (iv >= 0) & (iv < h)
+    return inside & mask[np.clip(iv, 0, h - 1), np.clip(iu, 0, w - 1)], inside
+
+
 def photometric_jitter(rgb: np.ndarray, rng: np.random.Generator, config: JitterConfig) -> np.ndarray:
     """Brightness, contrast, saturation, hue and noise jitter of a float32 ``(H, W, 3)`` [0, 1] image."""
     import cv2
@@ -164,6 +178,8 @@ def photometric_jitter(rgb: np.ndarray, rng: np.random.Generator, config: Jitter
     img = rgb.astype(np.float32, copy=True)
     if config.brightness > 0:
         img *= rng.uniform(1 - config.brightness, 1 + config.brightness)
+    if config.channel_gain > 0:
+        img *= rng.uniform(1 - config.channel_gain, 1 + config.channel_gain, size=3).astype(np.float32)
     if config.contrast > 0:
         mean = img.mean()
         img = (img - mean) * rng.uniform(1 - config.contrast, 1 + config.contrast) + mean

@@ -6,9 +6,15 @@
 * Multi-view pairs: two rendered views of one scene (same object pose); ``T_B<-A`` is exact and
   correspondences come from projecting A's depth into B with an occlusion check against B's depth.
 
+Correspondences lie on the **target** (``mask`` of the samples: target pixels only when the dataset has
+distractors). Every pair also carries K off-target **negative** pixels per view (``num_negatives``): about half on
+distractors (``objects_mask`` minus the target) and the rest on the background (no object), all at least 3 px from
+the target mask.
+
 Pair dict (numpy from the functions here, torch from :class:`PairDataset`):
 ``rgb_a/b (3, H, W) float32``, ``depth_a/b (H, W)``, ``mask_a/b (H, W) bool``, ``K_a/b (3, 3)``,
-``T_world_cam_a/b (4, 4)``, ``uv_a/b (M, 2)``, ``valid (M,) bool``, ``fit_residual ()``.
+``T_world_cam_a/b (4, 4)``, ``uv_a/b (M, 2)``, ``valid (M,) bool``, ``fit_residual ()``,
+``neg_uv_a/b (K, 2) float32``, ``neg_valid_a/b (K,) bool``.
 """
 from __future__ import annotations
 
@@ -18,14 +24,17 @@ import torch
 from ..geometry.camera import backproject, project
 from ..geometry.rigid_fit import fit_residual, kabsch
 from .augment import (AugmentConfig, JitterConfig, photometric_jitter, replace_background,
-                      sample_virtual_camera, warp_view)
+                      sample_virtual_camera, warp_mask, warp_view)
 from .backgrounds import list_background_images
 
 __all__ = ["PairError", "make_augmentation_pair", "make_multiview_pair", "PairDataset", "collate_pairs",
-           "pair_to_torch", "PAIR_KEYS"]
+           "pair_to_torch", "PAIR_KEYS", "sample_negatives", "NEGATIVE_MARGIN_PX"]
 
 PAIR_KEYS = ("rgb_a", "rgb_b", "depth_a", "depth_b", "mask_a", "mask_b", "K_a", "K_b", "T_world_cam_a",
-             "T_world_cam_b", "uv_a", "uv_b", "valid", "fit_residual")
+             "T_world_cam_b", "uv_a", "uv_b", "valid", "fit_residual", "neg_uv_a", "neg_valid_a", "neg_uv_b",
+             "neg_valid_b")
+
+NEGATIVE_MARGIN_PX = 2  # negatives avoid the target mask dilated by this many pixels (a 5 x 5 square)
 
 
 class PairError(ValueError):
@@ -57,26 +66,62 @@ def _choose(rng: np.random.Generator, n_candidates: int, m: int):
     return out, valid
 
 
-def _finish_views(rgb, depth, mask, rng, jitter: JitterConfig, augment: AugmentConfig | None, files):
+def sample_negatives(rng: np.random.Generator, target: np.ndarray, objects: np.ndarray, k: int,
+                     allowed: np.ndarray | None = None):
+    """``(uv (k, 2) float32, valid (k,) bool)``: off-target pixels of one view.
+
+    ``k // 2`` are drawn uniformly (without replacement) from distractor pixels (``objects & ~target``) and the
+    rest from background pixels (``~objects``); when one kind runs short the other fills in, then rows are padding
+    (``valid`` False, uv 0). No pixel lies within :data:`NEGATIVE_MARGIN_PX` of ``target``; ``allowed`` (e.g. the
+    part of a warped view that shows the source image) restricts both kinds. ``k = 0`` draws nothing.
+    """
+    uv = np.zeros((k, 2), dtype=np.float32)
+    valid = np.zeros(k, dtype=bool)
+    if k == 0:
+        return uv, valid
+    import cv2
+
+    size = 2 * NEGATIVE_MARGIN_PX + 1
+    near = cv2.dilate(np.asarray(target, dtype=np.uint8), np.ones((size, size), np.uint8)) > 0
+    area = ~near if allowed is None else (~near & allowed)
+    objects = np.asarray(objects, dtype=bool)
+    distractor = np.flatnonzero(area & objects)
+    background = np.flatnonzero(area & ~objects)
+    n_d = min(k // 2, len(distractor))
+    n_b = min(k - n_d, len(background))
+    n_d = min(k - n_b, len(distractor))
+    idx = np.concatenate([rng.choice(distractor, size=n_d, replace=False) if n_d else np.zeros(0, np.int64),
+                          rng.choice(background, size=n_b, replace=False) if n_b else np.zeros(0, np.int64)])
+    w = target.shape[1]
+    uv[:len(idx), 0] = idx % w
+    uv[:len(idx), 1] = idx // w
+    valid[:len(idx)] = True
+    return uv, valid
+
+
+def _finish_views(rgb, depth, objects_mask, rng, jitter: JitterConfig, augment: AugmentConfig | None, files):
+    """Background replacement behind every object (target and distractors), then photometric jitter."""
     if augment is not None and augment.background_prob > 0 and rng.random() < augment.background_prob:
         kinds = list(augment.background_kinds) + (["images"] if files else [])
-        rgb, depth = replace_background(rgb, depth, mask, rng, kinds, files)
+        rgb, depth = replace_background(rgb, depth, objects_mask, rng, kinds, files)
     return photometric_jitter(rgb, rng, jitter), depth
 
 
 def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspondences: int = 128,
                            augment: AugmentConfig | None = None, jitter: JitterConfig | None = None,
                            cameras: tuple | None = None, background_files=None, max_tries: int = 10,
-                           max_fit_points: int = 1024) -> dict:
+                           max_fit_points: int = 1024, num_negatives: int = 0) -> dict:
     """The paper's pair: views A and B of one sample under two random virtual cameras.
 
     Args:
-        sample: numpy sample (``rgb (H, W, 3)`` uint8 or float [0, 1], ``depth``, ``mask``, ``K``, ``view_id``).
+        sample: numpy sample (``rgb (H, W, 3)`` uint8 or float [0, 1], ``depth``, ``mask`` (target), ``K``,
+            ``view_id``; optional ``objects_mask``, default ``mask``).
         rng: numpy Generator (all randomness).
         num_correspondences: M rows of ``uv_a``, ``uv_b``, ``valid`` (padded with ``valid = False``).
         augment, jitter: configs; ``JitterConfig.off()`` for exact colours.
         cameras: optional fixed ``(VirtualCamera, VirtualCamera)`` for A and B (tests).
         max_fit_points: the Kabsch fit uses at most this many of the corresponding pixels (random subset).
+        num_negatives: K off-target pixels per view, sampled in the warped views (:func:`sample_negatives`).
     Returns:
         numpy pair dict; ``T_world_cam_a = I``, ``T_world_cam_b = inverse(T_B<-A)``.
     Raises:
@@ -87,6 +132,7 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
     rgb = _float_rgb(sample["rgb"])
     depth = np.asarray(sample["depth"], dtype=np.float32)
     mask = np.asarray(sample["mask"], dtype=bool)
+    objects = np.asarray(sample.get("objects_mask", mask), dtype=bool) | mask
     K = np.asarray(sample["K"], dtype=np.float64)
     h, w = depth.shape
     src_v, src_u = np.nonzero(mask & (depth > 0))
@@ -97,8 +143,8 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
     for _ in range(max_tries if cameras is None else 1):
         cam_a, cam_b = cameras or (sample_virtual_camera(rng, augment, (h, w)),
                                    sample_virtual_camera(rng, augment, (h, w)))
-        rgb_a, depth_a, mask_a, _ = warp_view(rgb, depth, mask, K, cam_a)
-        rgb_b, depth_b, mask_b, _ = warp_view(rgb, depth, mask, K, cam_b)
+        rgb_a, depth_a, mask_a, grid_a = warp_view(rgb, depth, mask, K, cam_a)
+        rgb_b, depth_b, mask_b, grid_b = warp_view(rgb, depth, mask, K, cam_b)
         uv_a, uv_b = cam_a.map_points(K, src_uv), cam_b.map_points(K, src_uv)
         z_a = src_z * cam_a.depth_factor(K, src_uv)
         z_b = src_z * cam_b.depth_factor(K, src_uv)
@@ -120,11 +166,15 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
     T_b_a = kabsch(X_a, X_b)
     residual = float(fit_residual(T_b_a, X_a, X_b))
     files = background_files
-    rgb_a, depth_a = _finish_views(rgb_a, depth_a, mask_a, rng, jitter, augment, files)
-    rgb_b, depth_b = _finish_views(rgb_b, depth_b, mask_b, rng, jitter, augment, files)
+    objects_a, inside_a = warp_mask(objects, grid_a)
+    objects_b, inside_b = warp_mask(objects, grid_b)
+    rgb_a, depth_a = _finish_views(rgb_a, depth_a, objects_a, rng, jitter, augment, files)
+    rgb_b, depth_b = _finish_views(rgb_b, depth_b, objects_b, rng, jitter, augment, files)
     cand = np.nonzero(ok)[0]
     pick, valid = _choose(rng, len(cand), num_correspondences)
     sel = cand[pick]
+    neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives, inside_a)
+    neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives, inside_b)
     return {
         "rgb_a": rgb_a.transpose(2, 0, 1).copy(), "rgb_b": rgb_b.transpose(2, 0, 1).copy(),
         "depth_a": depth_a, "depth_b": depth_b, "mask_a": mask_a, "mask_b": mask_b,
@@ -135,17 +185,19 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
         "uv_b": np.where(valid[:, None], uv_b[sel], 0.0).astype(np.float32),
         "valid": valid,
         "fit_residual": np.float32(residual),
+        "neg_uv_a": neg_uv_a, "neg_valid_a": neg_valid_a, "neg_uv_b": neg_uv_b, "neg_valid_b": neg_valid_b,
     }
 
 
 def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator, num_correspondences: int = 128,
                         jitter: JitterConfig | None = None, occlusion_tolerance: float = 0.005,
-                        occlusion_relative: float = 0.01) -> dict:
+                        occlusion_relative: float = 0.01, num_negatives: int = 0) -> dict:
     """A true multi-view pair: two views of one object pose with exact ``T_world_cam_a``, ``T_world_cam_b``.
 
-    Correspondences: pixels of A's mask with valid depth, back-projected, moved by ``T_B<-A``, projected into B;
-    kept when they land in B's mask and B's depth there agrees within
-    ``max(occlusion_tolerance, occlusion_relative * z)`` metres (otherwise the point is hidden in B).
+    Correspondences: pixels of A's (target) mask with valid depth, back-projected, moved by ``T_B<-A``, projected
+    into B; kept when they land in B's mask and B's depth there agrees within
+    ``max(occlusion_tolerance, occlusion_relative * z)`` metres (otherwise the point is hidden in B, e.g. behind
+    a distractor). ``num_negatives`` off-target pixels per view (:func:`sample_negatives`).
     """
     jitter = JitterConfig() if jitter is None else jitter
     K_a, K_b = np.asarray(sample_a["K"], np.float64), np.asarray(sample_b["K"], np.float64)
@@ -172,6 +224,10 @@ def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator
     rgb_b = photometric_jitter(_float_rgb(sample_b["rgb"]), rng, jitter)
     uv_a_sel = uv_a[sel] if len(uv_a) else np.zeros((num_correspondences, 2))
     uv_b_sel = uv_b[sel] if len(uv_b) else np.zeros((num_correspondences, 2))
+    objects_a = np.asarray(sample_a.get("objects_mask", mask_a), bool) | mask_a
+    objects_b = np.asarray(sample_b.get("objects_mask", mask_b), bool) | mask_b
+    neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives)
+    neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives)
     return {
         "rgb_a": rgb_a.transpose(2, 0, 1).copy(), "rgb_b": rgb_b.transpose(2, 0, 1).copy(),
         "depth_a": depth_a, "depth_b": depth_b, "mask_a": mask_a, "mask_b": mask_b,
@@ -181,6 +237,7 @@ def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator
         "uv_b": np.where(valid[:, None], uv_b_sel, 0.0).astype(np.float32),
         "valid": valid,
         "fit_residual": np.float32(0.0),
+        "neg_uv_a": neg_uv_a, "neg_valid_a": neg_valid_a, "neg_uv_b": neg_uv_b, "neg_valid_b": neg_valid_b,
     }
 
 
@@ -199,6 +256,9 @@ def collate_pairs(pairs: list) -> dict:
     ms = {p["uv_a"].shape[0] for p in pairs}
     if len(ms) != 1:
         raise ValueError(f"collate_pairs: pairs have different numbers of correspondences {sorted(ms)}")
+    ks = {p["neg_uv_a"].shape[0] for p in pairs} | {p["neg_uv_b"].shape[0] for p in pairs}
+    if len(ks) != 1:
+        raise ValueError(f"collate_pairs: pairs have different numbers of negatives {sorted(ks)}")
     return {k: torch.stack([torch.as_tensor(p[k]) for p in pairs]) for k in PAIR_KEYS}
 
 
@@ -212,16 +272,21 @@ class PairDataset(torch.utils.data.Dataset):
         num_correspondences: M.
         seed: item ``i`` of epoch ``e`` uses ``numpy.random.default_rng([seed, e, i])``: reproducible, and
             independent of DataLoader workers. Call :meth:`set_epoch` for fresh augmentations each epoch.
-        augment, jitter: configs; ``jitter=JitterConfig.off()`` disables colour changes.
+        augment, jitter: configs; ``jitter=JitterConfig.off()`` disables colour changes (both modes jitter).
+        num_negatives: K off-target pixels per view (``neg_uv_a/b``, ``neg_valid_a/b``); 0 gives ``(0, 2)`` /
+            ``(0,)`` arrays and draws no random numbers (pairs as without negatives).
     """
 
     def __init__(self, dataset, mode: str = "augment", num_correspondences: int = 128, seed: int = 0,
-                 augment: AugmentConfig | None = None, jitter: JitterConfig | None = None):
+                 augment: AugmentConfig | None = None, jitter: JitterConfig | None = None, num_negatives: int = 0):
         if mode not in ("augment", "multiview"):
             raise ValueError(f"PairDataset: mode must be 'augment' or 'multiview', got {mode!r}")
         if num_correspondences < 1:
             raise ValueError(f"PairDataset: num_correspondences must be >= 1, got {num_correspondences}")
+        if num_negatives < 0:
+            raise ValueError(f"PairDataset: num_negatives must be >= 0, got {num_negatives}")
         self.dataset, self.mode, self.m, self.seed = dataset, mode, num_correspondences, seed
+        self.num_negatives = int(num_negatives)
         self.augment = augment or AugmentConfig()
         self.jitter = JitterConfig() if jitter is None else jitter
         self.background_files = (list_background_images(self.augment.background_dir)
@@ -243,9 +308,10 @@ class PairDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.mode == "augment":
             return make_augmentation_pair(self.dataset.load_numpy(index), rng, self.m, self.augment, self.jitter,
-                                          background_files=self.background_files)
+                                          background_files=self.background_files, num_negatives=self.num_negatives)
         a, b = self.pairs[index]
-        return make_multiview_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m, self.jitter)
+        return make_multiview_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m, self.jitter,
+                                   num_negatives=self.num_negatives)
 
     def __getitem__(self, index: int) -> dict:
         return pair_to_torch(self.numpy_pair(index))
