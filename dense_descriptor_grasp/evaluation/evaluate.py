@@ -23,6 +23,9 @@ What it does:
 - Metric: :mod:`evaluation.pck` - for every valid correspondence, A's descriptor is matched against B's object mask
   (``--whole-image``: against every pixel of B); A's query pixel is the nearest pixel to ``uv_a``; PCK at 1, 3, 5, 10, 20 px, the area under PCK(k) for k = 1..100
   normalised to [0, 1], and the median pixel error, pooled over all correspondences of all pairs.
+- ``evaluate_model --semantic --dataset DIR --model a.pt [--model b.pt ...] --out DIR``: the semantic-point
+  evaluation on held-out cluttered scenes instead (named parts of the object, references from another scene,
+  untrained and mask-centroid floors): :mod:`evaluation.semantic`, ``evaluate_model --semantic --help``.
 - Output in ``--output-dir``: ``report.json`` (settings, per-model, per-pair-kind summaries and full PCK curves),
   ``pck_curves.png`` (one panel per pair kind, side by side, one curve per model), ``matches_<kind>.png``
   (the first ``--num-visual-pairs`` pairs: A's pixels joined to each model's best match in B, green when within
@@ -478,6 +481,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (default: torch's default; 1 is faster on a machine shared with other jobs)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--semantic", action="store_true",
+                   help="run the semantic-point evaluation on held-out cluttered scenes instead "
+                        "(its own options: evaluate_model --semantic --help)")
     return p
 
 
@@ -500,6 +506,11 @@ def _print_table(report: dict) -> None:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--semantic" in argv:
+        from .semantic import main as semantic_main
+
+        return semantic_main([a for a in argv if a != "--semantic"])
     args = get_args_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

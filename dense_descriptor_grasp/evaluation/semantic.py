@@ -1,0 +1,860 @@
+"""Semantic-point evaluation on held-out cluttered scenes: does the model find the named part of *my* object in a
+scene it never saw?
+
+```
+evaluate_model --semantic --dataset data/duck_clutter_test --model models/duck_ntxent/last.pt \
+    [--model b.pt ...] --out outputs/eval_clutter [--max-views 60] [--object duck] [--device cpu] [--seed 0]
+```
+
+or from Python (the demo and the time-to-quality benchmark call this in-process)::
+
+    report = semantic_point_evaluation({"ntxent": model}, "data/duck_clutter_test", object_name="duck")
+
+Protocol
+--------
+
+- **Data**: every view of a held-out cluttered dataset (rendered with another seed, and distractors, than any
+  training data, e.g. ``generate_dataset --objects duck --distractors eval --seed 1000``: this module takes the
+  whole folder, no split). The **target** of a view is the ``objects`` entry of its ``camera/<id>.json`` named
+  ``object_name`` whose ``role`` is ``"target"`` (datasets without roles: the entry named ``object_name``); a view
+  without one (or with two) is skipped and counted. The target mask is built here: raw mask PNG == the target's ``mask_value`` (so other objects are never
+  "the object").
+- **Parts**: the object's named parts (``sim.grasp_sim.object_spec(name).keypoints``; the duck: head_top, beak_tip,
+  tail, left_side, right_side, chest; an object without named parts uses ``top``), points in the object (URDF
+  link) frame, the frame of the dataset's ``T_world_object``. For a view, a part's **true 3-D point** is
+  ``T_camera_world T_world_object p`` and its **true pixel** the projection of that point (continuous, not
+  rounded). A part is **visible** when (1) the pixel is inside the image, (2) a pixel within 1 px (the 3x3
+  neighbourhood of the rounded pixel) is on the target mask and (3) that target pixel's rendered depth agrees with
+  the part's depth within ``max(5 mm, 2 %)``. Only visible parts are evaluated (self-occluded parts, parts behind
+  a distractor and parts outside the image are skipped).
+- **Reference from another scene**: the product's grasp node matches a reference made once from another scene.
+  The evaluated scenes (views with at least one visible part) are sorted by ``scene_id``; scene ``i`` takes its
+  reference from scene ``i + 1`` (cyclically): that scene's view with the most visible parts (the first on a tie).
+  The reference descriptor of a part is the reference view's descriptor image at the part's true pixel there
+  (``model.inference.descriptors_at``), at the nearest pixel that is on the target with agreeing depth (the rounded
+  true pixel itself unless the part lies on the silhouette: a reference is never sampled off the object). A part is matched in a query view when it is visible in the
+  query view and in its reference view (the others are counted as ``no_reference``).
+- **Matching**: over the **whole** query image (no mask): the predicted pixel is the argmin over every pixel of the
+  L2 distance between the query's descriptor image (``model.inference.descriptor_image``, computed once per view
+  and method) and the reference descriptor.
+- **Errors**: pixel error = distance between the predicted pixel and the true pixel. 3-D error (mm) = distance
+  between the part's true 3-D point (camera frame) and the grasp node's point at the predicted pixel:
+  ``grasping.backprojection.point_and_pixel_at_match`` with the grasp node's defaults (``GraspSettings``: 5 x 5
+  window median of the valid depth in (0.05, 5] m, foreground snapping 8 px at 2 cm depth steps). A predicted pixel
+  without depth itself takes the median of the valid depth in its window; when fewer than 30 % of the window's
+  pixels have valid depth the grasp node rejects the match, and here it is a **depth miss**: 3-D error = infinity
+  (it counts as a match beyond every mm threshold and in the median; ``depth_misses`` reports how many).
+- **Methods** in one table: every given model; two floors, always computed (``include_floors``): ``untrained``,
+  the untrained network of the first model's architecture with the weights ``train_model --steps 0`` writes for
+  its training config and seed (:func:`untrained_twin`), and ``mask_centroid``, the part-blind answer of a detector
+  without parts: the centroid of the target mask, snapped to the nearest target pixel with valid depth (the same
+  pixel for every part); optionally ``perfect`` (``include_perfect``, a sanity check): descriptors = the target's
+  object coordinates from the rendered depth (0 px on a scene whose parts fall on pixel centres).
+- **Report** per method: number of matches, median pixel error, PCK@3 / 5 / 10 px, median 3-D error (mm), the
+  fraction within 10 mm, depth misses, and the same medians per part.
+
+Output (``out_dir``; written atomically): ``semantic_report.json`` and ``semantic_matches.png`` (rows = a few query
+views; first column the row's reference view with its reference pixels, then one column per method: true part =
+green circle, prediction = red cross, a line between). The CLI prints the table as markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import inspect
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+__all__ = [
+    "FLOOR_UNTRAINED",
+    "FLOOR_CENTROID",
+    "PERFECT",
+    "PCK_PX",
+    "WITHIN_MM",
+    "REPORT_NAME",
+    "PNG_NAME",
+    "find_target",
+    "object_parts",
+    "part_truth",
+    "mask_centroid_pixel",
+    "object_coordinate_descriptors",
+    "best_match_pixels",
+    "untrained_twin",
+    "semantic_point_evaluation",
+    "format_table",
+    "plot_semantic_matches",
+    "get_args_parser",
+    "main",
+]
+
+FLOOR_UNTRAINED = "untrained"
+FLOOR_CENTROID = "mask_centroid"
+PERFECT = "perfect"
+PCK_PX = (3, 5, 10)
+WITHIN_MM = 10.0
+MASK_TOLERANCE_PX = 1
+DEPTH_TOLERANCE_M = 0.005
+DEPTH_TOLERANCE_REL = 0.02
+REPORT_NAME = "semantic_report.json"
+PNG_NAME = "semantic_matches.png"
+_BACKGROUND_COORDINATE = 1.0e3   # object-coordinate descriptors off the target: far from every part
+
+
+# ----------------------------------------------------------------------------------------------- ground truth
+def find_target(camera: dict, object_name: str):
+    """The target entry of a camera JSON's ``objects`` list, or ``(None, reason)``.
+
+    Datasets with roles (``generate_dataset`` writes ``"role": "target" | "distractor"``; every object drawn from
+    ``--objects`` is a target, distractors never are): the single ``"target"`` entry named ``object_name``. Datasets
+    without roles: the single entry named ``object_name``. Returns ``(entry, "")`` or ``(None, reason)`` with reason
+    ``"no_target"`` (the object is not in the view, or only as a distractor), ``"other_target"`` (the view's
+    targets are other objects) or ``"ambiguous_target"`` (two such entries).
+    """
+    objects = [o for o in (camera.get("objects") or []) if isinstance(o, dict)]
+    if any("role" in o for o in objects):
+        targets = [o for o in objects if o.get("role", "target") == "target"]
+        named = [o for o in targets if o.get("name") == object_name]
+        if not named:
+            return None, "other_target" if targets else "no_target"
+    else:
+        named = [o for o in objects if o.get("name") == object_name]
+        if not named:
+            return None, "no_target"
+    if len(named) > 1:
+        return None, "ambiguous_target"
+    return named[0], ""
+
+
+def object_parts(object_name: str) -> Dict[str, np.ndarray]:
+    """Named parts of ``object_name`` (object frame, metres): its spec's keypoints; ``top`` only when it has none."""
+    from dense_descriptor_grasp.sim.grasp_sim import object_keypoints, object_spec
+
+    points = object_keypoints(object_name)
+    named = list(object_spec(object_name).keypoints)
+    keep = named if named else ["top"]
+    return {name: np.asarray(points[name], dtype=np.float64).reshape(3) for name in keep}
+
+
+def part_truth(parts: Dict[str, np.ndarray], K, T_world_camera, T_world_object, depth: np.ndarray,
+               target_mask: np.ndarray) -> Dict[str, dict]:
+    """True pixel, 3-D point (camera frame) and visibility of every part in one view.
+
+    Returns ``{name: {"uv": (2,), "point_camera": (3,), "visible": bool, "reason": str}}``; ``reason`` is ``""``
+    when visible, else ``"behind_camera"``, ``"outside_image"``, ``"off_target_mask"`` or ``"occluded"`` (no
+    target pixel within 1 px whose depth agrees with the part's depth within ``max(5 mm, 2 %)``). A visible part
+    also has ``"target_pixel"`` (2,): the nearest such target pixel to ``uv`` (the pixel a reference is sampled at).
+    """
+    from dense_descriptor_grasp.geometry.camera import project
+
+    names = list(parts)
+    P = np.stack([np.asarray(parts[n], dtype=np.float64) for n in names])
+    T_cam_obj = np.linalg.inv(np.asarray(T_world_camera, np.float64)) @ np.asarray(T_world_object, np.float64)
+    pts = P @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3]
+    uv, z = project(pts, np.asarray(K, dtype=np.float64))
+    H, W = depth.shape
+    r = MASK_TOLERANCE_PX
+    out = {}
+    for i, name in enumerate(names):
+        entry = {"uv": uv[i].astype(np.float64), "point_camera": pts[i], "visible": False, "reason": ""}
+        if not z[i] > 0:
+            entry["reason"] = "behind_camera"
+        elif not (np.all(np.isfinite(uv[i])) and -0.5 <= uv[i][0] < W - 0.5 and -0.5 <= uv[i][1] < H - 0.5):
+            entry["reason"] = "outside_image"
+        else:
+            c, row = int(round(float(uv[i][0]))), int(round(float(uv[i][1])))
+            rows, cols = slice(max(row - r, 0), row + r + 1), slice(max(c - r, 0), c + r + 1)
+            on = target_mask[rows, cols]
+            if not on.any():
+                entry["reason"] = "off_target_mask"
+            else:
+                d = depth[rows, cols]
+                tol = max(DEPTH_TOLERANCE_M, DEPTH_TOLERANCE_REL * float(z[i]))
+                ok = on & (d > 0) & (np.abs(d - z[i]) <= tol)
+                if ok.any():
+                    entry["visible"] = True
+                    # the reference pixel: the nearest of these target pixels (the rounded pixel when it is one)
+                    vv, uu = np.nonzero(ok)
+                    vv, uu = vv + rows.start, uu + cols.start
+                    k = int(np.argmin((uu - uv[i][0]) ** 2 + (vv - uv[i][1]) ** 2))
+                    entry["target_pixel"] = np.array([float(uu[k]), float(vv[k])])
+                else:
+                    entry["reason"] = "occluded"
+        out[name] = entry
+    return out
+
+
+def mask_centroid_pixel(target_mask: np.ndarray, depth: np.ndarray, min_depth: float = 0.0,
+                        max_depth: float = float("inf")) -> Optional[np.ndarray]:
+    """The part-blind answer: the centroid (mean column, mean row) of the target mask, snapped to the nearest target
+    pixel with valid depth (the first in row-major order on a tie). None when no target pixel has valid depth."""
+    from dense_descriptor_grasp.geometry.camera import valid_depth
+
+    target_mask = np.asarray(target_mask, dtype=bool)
+    vv, uu = np.nonzero(target_mask)
+    if len(uu) == 0:
+        return None
+    cu, cv = uu.mean(), vv.mean()
+    good = target_mask & valid_depth(depth, min_depth, max_depth)
+    gv, gu = np.nonzero(good)
+    if len(gu) == 0:
+        return None
+    k = int(np.argmin((gu - cu) ** 2 + (gv - cv) ** 2))
+    return np.array([float(gu[k]), float(gv[k])])
+
+
+def object_coordinate_descriptors(depth: np.ndarray, K, T_world_camera, T_world_object,
+                                  target_mask: np.ndarray) -> np.ndarray:
+    """``perfect`` descriptors: ``(3, H, W)`` float32 object-frame coordinates (metres) of every target pixel with
+    depth (back-projected), a far constant elsewhere."""
+    from dense_descriptor_grasp.geometry.camera import backproject
+
+    H, W = depth.shape
+    out = np.full((3, H, W), _BACKGROUND_COORDINATE, dtype=np.float32)
+    good = np.asarray(target_mask, bool) & (depth > 0)
+    vv, uu = np.nonzero(good)
+    if len(uu):
+        uv = np.stack([uu, vv], axis=1).astype(np.float64)
+        cam = backproject(uv, depth[vv, uu].astype(np.float64), np.asarray(K, np.float64))
+        T_obj_cam = np.linalg.inv(np.asarray(T_world_object, np.float64)) @ np.asarray(T_world_camera, np.float64)
+        obj = cam @ T_obj_cam[:3, :3].T + T_obj_cam[:3, 3]
+        out[:, vv, uu] = obj.T.astype(np.float32)
+    return out
+
+
+def best_match_pixels(desc: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``(R, 2)`` pixels ``(u, v)``: for each reference descriptor ``ref (R, D)`` the pixel of ``desc (D, H, W)``
+    at the smallest L2 distance, over the whole image (the first in row-major order on a tie)."""
+    desc = np.asarray(desc, dtype=np.float32)
+    D, H, W = desc.shape
+    ref = np.asarray(ref, dtype=np.float32).reshape(-1, D)
+    flat = desc.reshape(D, H * W)
+    # |d - r|^2 = |d|^2 - 2 r.d + |r|^2; the last term is constant per reference
+    score = np.einsum("dp,dp->p", flat, flat)[None, :] - 2.0 * (ref @ flat)
+    idx = np.argmin(score, axis=1)
+    return np.stack([idx % W, idx // W], axis=1).astype(np.float64)
+
+
+# ----------------------------------------------------------------------------------------------- models
+_TWIN_CACHE: dict = {}
+
+
+def _training_config(model) -> dict:
+    cfg = (getattr(model, "checkpoint_info", None) or {}).get("config") or {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def untrained_twin(model, seed: Optional[int] = None, device="cpu"):
+    """The untrained network of ``model``'s architecture, as ``train_model --steps 0`` writes it.
+
+    Built like ``training.train.run_training`` builds a fresh model: ``torch.manual_seed(seed)``, then
+    ``DenseDescriptorNet(**args)`` with every constructor argument that ``model.config`` stores (so new options such
+    as a decoder come along), on the CPU, then moved to ``device``. ``seed`` defaults to the ``train.seed`` of the
+    checkpoint's training config. The global torch RNG is left as it was. A trunk that training started from a local
+    ``weights_path`` is loaded from that file as ``build_model`` does (when the file exists); ``pretrained: true``
+    (torchvision's ImageNet download) is not reproduced: the twin is then random, and the returned info says so.
+
+    Returns ``(twin in eval mode, info dict)``.
+    """
+    from dense_descriptor_grasp.model.checkpoint import model_identity
+    from dense_descriptor_grasp.model.network import DenseDescriptorNet
+
+    cfg = dict(model.config)
+    params = inspect.signature(DenseDescriptorNet.__init__).parameters
+    kwargs = {k: v for k, v in cfg.items() if k in params and k not in ("self", "pretrained", "weights_path")}
+    train_cfg = _training_config(model)
+    model_cfg = train_cfg.get("model") if isinstance(train_cfg.get("model"), dict) else {}
+    notes = []
+    if seed is None:
+        stored = (train_cfg.get("train") or {}).get("seed") if isinstance(train_cfg.get("train"), dict) else None
+        if stored is None:
+            seed, seed_source = 0, "default 0 (no train.seed stored with the model)"
+            notes.append("the model carries no training config: seed 0 (train_model's default) was used")
+        else:
+            seed, seed_source = int(stored), "train.seed of the checkpoint's training config"
+    else:
+        seed, seed_source = int(seed), "given"
+    weights_path = model_cfg.get("weights_path")
+    if weights_path and not os.path.isfile(str(weights_path)):
+        notes.append(f"training started from {weights_path}, which is not here: the twin's trunk is random")
+        weights_path = None
+    if model_cfg.get("pretrained") and not weights_path:
+        notes.append("training started from ImageNet weights (model.pretrained): the twin is random-initialised, "
+                     "unlike train_model --steps 0 of that config")
+    key = (json.dumps(cfg, sort_keys=True), seed, str(weights_path), str(device))
+    if key not in _TWIN_CACHE:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            twin = DenseDescriptorNet(**kwargs, pretrained=False, weights_path=weights_path or None)
+        if twin.config != cfg:
+            raise ValueError(f"untrained_twin: rebuilding from the stored config gave {twin.config}, expected {cfg}")
+        twin = twin.to(device).eval()
+        twin.identity = model_identity(twin)
+        _TWIN_CACHE.clear()  # one twin kept: the demo re-evaluates the same architecture every few minutes
+        _TWIN_CACHE[key] = twin
+    twin = _TWIN_CACHE[key]
+    info = {"seed": seed, "seed_source": seed_source, "identity": twin.identity, "constructor_args": kwargs,
+            "weights_path": weights_path, "notes": notes}
+    return twin, info
+
+
+def _train_input_size(model) -> Optional[List[int]]:
+    size = _training_config(model).get("train_input_size") or \
+        ((getattr(model, "checkpoint_info", None) or {}).get("metadata") or {}).get("train_input_size")
+    return [int(s) for s in size] if size else None
+
+
+def _resolve_input_size(model, input_size):
+    if input_size is None:
+        return None
+    if isinstance(input_size, str):
+        if input_size != "train":
+            raise ValueError(f"input_size: None, 'train' or (H, W), got {input_size!r}")
+        return _train_input_size(model)
+    return [int(s) for s in input_size]
+
+
+# ----------------------------------------------------------------------------------------------- data
+def _read_camera_json(path) -> dict:
+    with open(path, "r") as f:
+        return json.load(f)
+
+
+def _read_view(rec, with_rgb: bool):
+    """``(rgb or None, depth (H, W) float32 m, raw mask (H, W))`` of a view record."""
+    import cv2
+
+    from dense_descriptor_grasp.data.dataset import read_view
+
+    if with_rgb:
+        rgb, depth = read_view(rec, check=False)[:2]
+    else:
+        rgb = None
+        raw = cv2.imread(rec.depth, cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise ValueError(f"{rec.depth}: could not be read as an image")
+        depth = raw.astype(np.float32) * np.float32(rec.depth_scale)
+    mask = cv2.imread(rec.mask, cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        raise ValueError(f"{rec.mask}: could not be read as an image")
+    if mask.ndim == 3:
+        mask = mask.max(axis=2)
+    return rgb, depth, mask
+
+
+def _view_truth(rec, index: int, object_name: str, parts_obj: Dict[str, np.ndarray]):
+    cam = _read_camera_json(rec.camera)
+    entry, reason = find_target(cam, object_name)
+    if entry is None:
+        return None, reason
+    _, depth, mask_raw = _read_view(rec, with_rgb=False)
+    target = mask_raw == int(entry["mask_value"])
+    T_wo = np.asarray(entry["T_world_object"], dtype=np.float64)
+    truth = part_truth(parts_obj, rec.K, rec.T_world_camera, T_wo, depth, target)
+    return {"index": index, "view_id": rec.view_id, "scene_id": rec.scene_id, "T_world_object": T_wo,
+            "mask_value": int(entry["mask_value"]), "parts": truth,
+            "visible": [n for n, t in truth.items() if t["visible"]]}, ""
+
+
+# ----------------------------------------------------------------------------------------------- summaries
+def _summary(px: Sequence[float], mm: Sequence[float]) -> dict:
+    px = np.asarray(px, dtype=np.float64)
+    mm = np.asarray(mm, dtype=np.float64)
+    n = int(len(px))
+    med_mm = float(np.median(mm)) if n else None
+    return {
+        "num_matches": n,
+        "median_px_error": float(np.median(px)) if n else None,
+        "pck_px": {str(k): (float(np.mean(px <= k)) if n else None) for k in PCK_PX},
+        "median_mm_error": med_mm if med_mm is not None and math.isfinite(med_mm) else None,
+        "within_10mm": float(np.mean(mm <= WITHIN_MM)) if n else None,
+        "depth_misses": int(np.sum(~np.isfinite(mm))),
+    }
+
+
+def _fmt(x, spec):
+    return "n/a" if x is None else format(x, spec)
+
+
+def format_table(report: dict) -> str:
+    """The report's results as markdown: one row per method, then per-part medians (px / mm)."""
+    rows = ["| method | matches | median px | PCK@3 | PCK@5 | PCK@10 | median mm | within 10 mm | depth misses |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in report["results"].items():
+        rows.append(f"| {name} | {r['num_matches']} | {_fmt(r['median_px_error'], '.1f')} | "
+                    + " | ".join(_fmt(r["pck_px"][str(k)], ".3f") for k in PCK_PX)
+                    + f" | {_fmt(r['median_mm_error'], '.1f')} | {_fmt(r['within_10mm'], '.3f')} | {r['depth_misses']} |")
+    parts = list(report["settings"]["parts"])
+    rows += ["", "Per part, median px / median mm (matches):", "",
+             "| method | " + " | ".join(parts) + " |", "|---|" + "---:|" * len(parts)]
+    for name, r in report["results"].items():
+        cells = []
+        for p in parts:
+            s = r["per_part"].get(p)
+            cells.append("-" if not s or not s["num_matches"] else
+                         f"{_fmt(s['median_px_error'], '.1f')} / {_fmt(s['median_mm_error'], '.1f')} ({s['num_matches']})")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------------------------- plot
+def plot_semantic_matches(visuals: List[dict], methods: Sequence[str], path) -> Path:
+    """Grid: rows = query views; column 0 = the row's reference view (reference pixels as green circles, labelled),
+    then one column per method on the query view: true part = green circle, prediction = red cross, line between."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .evaluate import _save_figure_atomic
+
+    rows, cols = len(visuals), 1 + len(methods)
+    h, w = visuals[0]["rgb"].shape[:2]
+    cell_w = 2.6
+    fig, axes = plt.subplots(rows, cols, figsize=(cell_w * cols, cell_w * h / w * rows + 0.5 * rows + 0.3),
+                             squeeze=False)
+    for r, vis in enumerate(visuals):
+        ax = axes[r][0]
+        ax.imshow(vis["ref_rgb"])
+        for part, uv in vis["ref_uv"].items():
+            ax.plot(uv[0], uv[1], "o", markersize=6, markerfacecolor="none", markeredgecolor="lime", markeredgewidth=1.2)
+            ax.annotate(part, (uv[0], uv[1]), xytext=(3, -3), textcoords="offset points", color="yellow", fontsize=5)
+        ax.set_title(f"reference {vis['ref_view_id']}\n(scene {vis['ref_scene_id']})", fontsize=7)
+        ax.axis("off")
+        for c, name in enumerate(methods, start=1):
+            ax = axes[r][c]
+            ax.imshow(vis["rgb"])
+            errs = []
+            for part, uv in vis["true_uv"].items():
+                pred = vis["pred"][name].get(part)
+                if pred is None:
+                    continue
+                errs.append(float(np.hypot(*(pred - uv))))
+                ax.plot([uv[0], pred[0]], [uv[1], pred[1]], color="white", linewidth=0.7, alpha=0.8)
+                ax.plot(uv[0], uv[1], "o", markersize=6, markerfacecolor="none", markeredgecolor="lime",
+                        markeredgewidth=1.2)
+                ax.plot(pred[0], pred[1], "x", color="red", markersize=6, markeredgewidth=1.5)
+            med = f"{np.median(errs):.1f} px" if errs else "n/a"
+            ax.set_title(f"{name}\n{vis['view_id']}: median {med}", fontsize=7)
+            ax.axis("off")
+    fig.suptitle("Named parts in held-out cluttered views: true = green circle, prediction = red cross", fontsize=8)
+    fig.tight_layout()
+    out = _save_figure_atomic(fig, Path(path))
+    plt.close(fig)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+Method = Union[torch.nn.Module, str, os.PathLike, Callable[[dict], np.ndarray]]
+
+
+def semantic_point_evaluation(
+    models: Dict[str, Method],
+    dataset_root,
+    object_name: str = "duck",
+    max_views: Optional[int] = None,
+    device: str = "cpu",
+    include_floors: bool = True,
+    *,
+    seed: int = 0,
+    input_size=None,
+    out_dir=None,
+    include_perfect: bool = False,
+    parts: Optional[Dict[str, Sequence[float]]] = None,
+    num_visual_views: int = 3,
+    progress: bool = False,
+) -> dict:
+    """Semantic-point evaluation (protocol: module docstring); returns the report dict.
+
+    Args:
+        models: display name -> a ``DenseDescriptorNet``, a checkpoint path, or a callable ``f(view) -> (D, H, W)``
+            descriptor image (``view``: dict with ``rgb``, ``depth``, ``K``, ``T_world_camera``, ``T_world_object``,
+            ``target_mask``, ``view_id``, ``scene_id``). May be empty when ``include_floors`` or ``include_perfect``.
+        dataset_root: dataset folder (docs/DATA.md); every view is used.
+        object_name: the target object (its named parts are evaluated).
+        max_views: evaluate at most this many views (>= 2): whole scenes in an order drawn with ``seed``, the last
+            one cut. None = every view.
+        device: torch device of the networks.
+        include_floors: add ``untrained`` (the first network's untrained twin, :func:`untrained_twin`) and
+            ``mask_centroid``.
+        seed: draws the scenes kept by ``max_views``.
+        input_size: what the networks see: None = the image as stored (the descriptor node's default), ``"train"``
+            = each network's training input size (from its checkpoint), or ``(H, W)``.
+        out_dir: when given, ``semantic_report.json`` and ``semantic_matches.png`` are written there.
+        include_perfect: add the ``perfect`` sanity method (object-coordinate descriptors).
+        parts: name -> (3,) object-frame points instead of the object's named parts.
+        num_visual_views: query views drawn in the PNG.
+        progress: tqdm bar over the views.
+    """
+    from tqdm import tqdm
+
+    from dense_descriptor_grasp.data.dataset import RGBDDataset
+    from dense_descriptor_grasp.grasping.backprojection import point_and_pixel_at_match
+    from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings
+    from dense_descriptor_grasp.model.checkpoint import load_model
+    from dense_descriptor_grasp.model.inference import descriptor_image, descriptors_at
+
+    from .evaluate import _model_info, write_json_atomic
+
+    t_start = time.perf_counter()
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    if max_views is not None and int(max_views) < 2:
+        raise ValueError(f"max_views must be >= 2 (a query and a reference from another scene), got {max_views}")
+    if not Path(dataset_root).is_dir():
+        raise FileNotFoundError(f"dataset: no dataset folder at {dataset_root}")
+    reserved = {FLOOR_UNTRAINED, FLOOR_CENTROID, PERFECT}
+    clash = reserved & set(models)
+    if clash:
+        raise ValueError(f"models: the names {sorted(clash)} are reserved for the floors / sanity rows")
+    parts_obj = ({str(k): np.asarray(v, dtype=np.float64).reshape(3) for k, v in parts.items()}
+                 if parts is not None else object_parts(object_name))
+    gs = GraspSettings()
+
+    # --- methods: name -> (kind, descriptor function or None, info)
+    methods: Dict[str, dict] = {}
+    first_net = None
+    for name, m in models.items():
+        info: dict = {}
+        if isinstance(m, (str, os.PathLike)):
+            path = str(m)
+            m = load_model(path, device=device)
+            info = _model_info(m, path)
+        elif isinstance(m, torch.nn.Module):
+            info = _model_info(m, (getattr(m, "checkpoint_info", None) or {}).get("path", "(in memory)"))
+        if isinstance(m, torch.nn.Module):
+            size = _resolve_input_size(m, input_size)
+            info.update({"kind": "model", "input_size": size or "as stored",
+                         "train_input_size": _train_input_size(m)})
+            methods[name] = {"kind": "model", "fn": _net_fn(m, size, device, descriptor_image), "info": info}
+            first_net = first_net or (name, m, size)
+        elif callable(m):
+            methods[name] = {"kind": "callable", "fn": m, "info": {"kind": "callable", "repr": repr(m)[:200]}}
+        else:
+            raise TypeError(f"models[{name!r}]: expected a DenseDescriptorNet, a checkpoint path or a callable")
+    warnings = []
+    if include_perfect:
+        methods[PERFECT] = {"kind": "perfect", "info": {"kind": "perfect (object coordinates of the target)"},
+                            "fn": lambda v: object_coordinate_descriptors(v["depth"], v["K"], v["T_world_camera"],
+                                                                          v["T_world_object"], v["target_mask"])}
+    if include_floors:
+        if first_net is None:
+            warnings.append("no network given: the untrained floor is not computed")
+        else:
+            src_name, src, size = first_net
+            twin, tinfo = untrained_twin(src, device=device)
+            tinfo.update({"kind": "floor: untrained twin", "of": src_name, "input_size": size or "as stored",
+                          "method": twin.config.get("method"), "descriptor_dim": twin.config.get("descriptor_dim")})
+            warnings += [f"untrained: {n}" for n in tinfo["notes"]]
+            methods[FLOOR_UNTRAINED] = {"kind": "floor", "fn": _net_fn(twin, size, device, descriptor_image),
+                                        "info": tinfo}
+        methods[FLOOR_CENTROID] = {"kind": "centroid", "fn": None,
+                                   "info": {"kind": "floor: target-mask centroid, snapped to the nearest target "
+                                                    "pixel with valid depth (part-blind)"}}
+    if not methods:
+        raise ValueError("semantic_point_evaluation: nothing to evaluate (no models, floors off)")
+    desc_methods = [n for n, m in methods.items() if m["fn"] is not None]
+
+    # --- pass 1: ground truth of the selected views (depth + mask only)
+    data = RGBDDataset(str(dataset_root), split=None, validate=False)
+    by_scene: Dict[str, List[int]] = {}
+    for i, rec in enumerate(data.records):
+        by_scene.setdefault(rec.scene_id, []).append(i)
+    scene_order = sorted(by_scene)
+    if max_views is not None:
+        scene_order = [scene_order[i] for i in np.random.default_rng(seed).permutation(len(scene_order))]
+    skipped = {"no_target": 0, "other_target": 0, "ambiguous_target": 0, "no_visible_part": 0}
+    truths: Dict[int, dict] = {}
+    selected_scenes: List[str] = []
+    for scene in scene_order:
+        if max_views is not None and len(truths) >= max_views and len(selected_scenes) >= 2:
+            break
+        got = []
+        for i in by_scene[scene]:
+            t, reason = _view_truth(data.records[i], i, object_name, parts_obj)
+            if t is None:
+                skipped[reason] += 1
+            elif not t["visible"]:
+                skipped["no_visible_part"] += 1
+            else:
+                got.append(t)
+        if got:
+            if max_views is not None and len(selected_scenes) >= 1:
+                got = got[:max(1, max_views - len(truths))]
+            selected_scenes.append(scene)
+            truths.update({t["index"]: t for t in got})
+    if len(selected_scenes) < 2:
+        raise ValueError(f"{dataset_root}: {len(selected_scenes)} scene(s) with a visible part of {object_name!r}; "
+                         "the reference must come from another scene, so at least two are needed")
+    selected_scenes.sort()
+    scene_views = {s: sorted(i for i, t in truths.items() if t["scene_id"] == s) for s in selected_scenes}
+    ref_of_scene = {}
+    for k, s in enumerate(selected_scenes):
+        nxt = selected_scenes[(k + 1) % len(selected_scenes)]
+        ref_of_scene[s] = max(scene_views[nxt], key=lambda i: (len(truths[i]["visible"]), -i))
+    queries = [i for s in selected_scenes for i in scene_views[s]]
+    view_rows = []
+    for i in queries:
+        t = truths[i]
+        r = ref_of_scene[t["scene_id"]]
+        t["ref"] = r
+        t["matched_parts"] = [p for p in t["visible"] if p in truths[r]["visible"]]
+        view_rows.append({"view_id": t["view_id"], "scene_id": t["scene_id"],
+                          "reference_view_id": truths[r]["view_id"], "reference_scene_id": truths[r]["scene_id"],
+                          "visible_parts": t["visible"], "matched_parts": t["matched_parts"],
+                          "no_reference": [p for p in t["visible"] if p not in t["matched_parts"]]})
+    with_matches = [i for i in queries if truths[i]["matched_parts"]]
+    if num_visual_views > 0 and with_matches:
+        pick = np.unique(np.linspace(0, len(with_matches) - 1, min(num_visual_views, len(with_matches))).round())
+        visual_ids = [with_matches[int(k)] for k in pick]
+    else:
+        visual_ids = []
+    visual_refs = {truths[i]["ref"] for i in visual_ids}
+    t_truth = time.perf_counter() - t_start
+
+    # --- pass 2: descriptor images, once per view and method. Scenes in reverse order: a scene's reference view
+    # (in the next scene) is then already done, except for the last scene's (in the first), kept once.
+    order = [i for s in reversed(selected_scenes) for i in scene_views[s]]
+    ref_views = set(ref_of_scene.values())
+    ref_desc: Dict[int, Dict[str, np.ndarray]] = {}
+    early: Dict[int, dict] = {}
+    ref_rgb: Dict[int, np.ndarray] = {}
+    seconds = {n: 0.0 for n in desc_methods}
+    n_images = 0
+
+    def load(i):
+        rec = data.records[i]
+        rgb, depth, mask_raw = _read_view(rec, with_rgb=True)
+        t = truths[i]
+        return {"rgb": rgb, "depth": depth, "K": rec.K, "T_world_camera": rec.T_world_camera,
+                "T_world_object": t["T_world_object"], "target_mask": mask_raw == t["mask_value"],
+                "view_id": t["view_id"], "scene_id": t["scene_id"]}
+
+    def compute(view):
+        nonlocal n_images
+        out = {}
+        for n in desc_methods:
+            t0 = time.perf_counter()
+            d = np.asarray(methods[n]["fn"](view), dtype=np.float32)
+            seconds[n] += time.perf_counter() - t0
+            if d.ndim != 3 or d.shape[1:] != view["depth"].shape:
+                raise ValueError(f"{n}: descriptor image of {view['view_id']} has shape {d.shape}, expected "
+                                 f"(D, {view['depth'].shape[0]}, {view['depth'].shape[1]})")
+            out[n] = d
+        n_images += 1
+        return out
+
+    def remember_reference(i, view, images):
+        t = truths[i]
+        names = t["visible"]
+        uv = np.stack([t["parts"][p]["target_pixel"] for p in names])
+        ref_desc[i] = {n: dict(zip(names, descriptors_at(images[n], uv))) for n in desc_methods}
+        if i in visual_refs:
+            ref_rgb[i] = view["rgb"]
+
+    per: Dict[str, dict] = {n: {"px": [], "mm": [], "part": []} for n in methods}
+    matches = []
+    visuals = []
+    for i in tqdm(order, desc="semantic eval", unit="view", disable=not progress):
+        t = truths[i]
+        r = t["ref"]
+        if r not in ref_desc:
+            rview = load(r)
+            rimages = compute(rview)
+            remember_reference(r, rview, rimages)
+            early[r] = (rview, rimages)
+        view, images = early.pop(i) if i in early else (None, None)
+        if view is None:
+            view = load(i)
+            images = compute(view)
+        if i in ref_views and i not in ref_desc:
+            remember_reference(i, view, images)
+        names = t["matched_parts"]
+        if not names:
+            continue
+        true_uv = np.stack([t["parts"][p]["uv"] for p in names])
+        true_pt = np.stack([t["parts"][p]["point_camera"] for p in names])
+        preds = {}
+        for n in methods:
+            if methods[n]["fn"] is None:
+                c = mask_centroid_pixel(view["target_mask"], view["depth"], gs.min_depth, gs.max_depth)
+                preds[n] = np.repeat((c if c is not None else np.array([np.nan, np.nan]))[None], len(names), 0)
+            else:
+                ref = np.stack([ref_desc[r][n][p] for p in names])
+                preds[n] = best_match_pixels(images[n], ref)
+        rows = [{"view_id": t["view_id"], "scene_id": t["scene_id"], "reference_view_id": truths[r]["view_id"],
+                 "part": p, "true_uv": true_uv[k], "true_point_camera": true_pt[k],
+                 "reference_uv": truths[r]["parts"][p]["target_pixel"], "methods": {}}
+                for k, p in enumerate(names)]
+        points = {}  # the grasp node's 3-D point per predicted pixel (methods often agree: computed once)
+        for n, pred in preds.items():
+            for k, p in enumerate(names):
+                px = float(np.hypot(*(pred[k] - true_uv[k]))) if np.all(np.isfinite(pred[k])) else math.inf
+                mm = math.inf
+                if np.all(np.isfinite(pred[k])):
+                    key = (float(pred[k][0]), float(pred[k][1]))
+                    if key not in points:
+                        points[key] = point_and_pixel_at_match(
+                            view["depth"], view["K"], pred[k], gs.depth_window, gs.min_depth, gs.max_depth,
+                            snap_radius=gs.foreground_snap_px, discontinuity=gs.depth_discontinuity)[0]
+                    if points[key] is not None:
+                        mm = 1000.0 * float(np.linalg.norm(points[key] - true_pt[k]))
+                per[n]["px"].append(px)
+                per[n]["mm"].append(mm)
+                per[n]["part"].append(p)
+                rows[k]["methods"][n] = {"uv": pred[k], "px_error": px, "mm_error": mm}
+        matches += rows
+        if i in visual_ids:
+            visuals.append({"view_id": t["view_id"], "rgb": view["rgb"], "ref_view_id": truths[r]["view_id"],
+                            "ref_scene_id": truths[r]["scene_id"], "ref_rgb": ref_rgb.get(r),
+                            "ref_uv": {p: truths[r]["parts"][p]["target_pixel"] for p in names},
+                            "true_uv": dict(zip(names, true_uv)),
+                            "pred": {n: dict(zip(names, preds[n])) for n in methods}, "order": visual_ids.index(i)})
+
+    results = {}
+    for n, v in per.items():
+        s = _summary(v["px"], v["mm"])
+        part_arr = np.asarray(v["part"], dtype=object).reshape(-1)
+        s["per_part"] = {}
+        for p in parts_obj:
+            sel = part_arr == p
+            ps = _summary(np.asarray(v["px"], dtype=np.float64)[sel], np.asarray(v["mm"], dtype=np.float64)[sel])
+            s["per_part"][p] = {"num_matches": ps["num_matches"], "median_px_error": ps["median_px_error"],
+                                "median_mm_error": ps["median_mm_error"]}
+        s["descriptor_seconds_per_view"] = (seconds[n] / n_images) if n in seconds and n_images else None
+        results[n] = s
+    elapsed = time.perf_counter() - t_start
+    report = {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]) if sys.argv else None,
+        "protocol": ("held-out cluttered views; named parts visible in the query (inside the image, on the target "
+                     "mask within 1 px, depth within max(5 mm, 2%)); reference descriptors from the best view of the "
+                     "next scene at the parts' true pixels; whole-image L2 argmin; 3-D error via the grasp node's "
+                     "robust depth (5x5 median, foreground snap), no depth = miss (inf)"),
+        "settings": {
+            "dataset": str(dataset_root),
+            "object": object_name,
+            "parts": {p: parts_obj[p].tolist() for p in parts_obj},
+            "max_views": max_views,
+            "seed": seed,
+            "device": str(device),
+            "input_size": input_size if input_size is None or isinstance(input_size, str) else list(input_size),
+            "pck_px": list(PCK_PX),
+            "within_mm": WITHIN_MM,
+            "visibility": {"mask_tolerance_px": MASK_TOLERANCE_PX, "depth_tolerance_m": DEPTH_TOLERANCE_M,
+                           "depth_tolerance_relative": DEPTH_TOLERANCE_REL},
+            "depth_at_prediction": {"window": gs.depth_window, "min_depth": gs.min_depth, "max_depth": gs.max_depth,
+                                    "min_valid_fraction": 0.3, "foreground_snap_px": gs.foreground_snap_px,
+                                    "depth_discontinuity": gs.depth_discontinuity,
+                                    "no_depth": "miss: 3-D error = inf (null in JSON per match)"},
+            "search_region": "whole image",
+        },
+        "dataset": {
+            "num_views": len(data),
+            "num_scenes": len(by_scene),
+            "skipped_views": skipped,
+            "num_views_evaluated": len(queries),
+            "num_scenes_evaluated": len(selected_scenes),
+            "num_views_with_matches": len(with_matches),
+        },
+        "methods": {n: m["info"] for n, m in methods.items()},
+        "results": results,
+        "views": view_rows,
+        "matches": matches,
+        "warnings": warnings,
+        "timing": {"seconds_total": elapsed, "seconds_ground_truth": t_truth, "descriptor_images": n_images,
+                   "descriptor_seconds": seconds, "load_average_start": load_start,
+                   "load_average_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+                   "torch_threads": torch.get_num_threads()},
+    }
+    report["table_markdown"] = format_table(report)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        files = {"report": str(out_dir / REPORT_NAME)}
+        if visuals:
+            visuals.sort(key=lambda v: v["order"])
+            files["matches_png"] = str(plot_semantic_matches(visuals, list(methods), out_dir / PNG_NAME))
+        report["files"] = files
+        write_json_atomic(out_dir / REPORT_NAME, report)
+    return report
+
+
+def _net_fn(model, size, device, descriptor_image):
+    return lambda view: descriptor_image(model, view["rgb"], input_size=size, output_size=None, device=device)
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate_model --semantic", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", "--checkpoints", "-m", dest="models", action="extend", nargs="+", default=[],
+                   help="checkpoint file(s); repeat --model or list several")
+    p.add_argument("--names", nargs="+", default=None, help="display names, one per model (default: file stems)")
+    p.add_argument("--dataset", required=True, help="held-out (cluttered) dataset folder; every view is used")
+    p.add_argument("--object", default="duck", help="target object whose named parts are evaluated (default duck)")
+    p.add_argument("--out", "--output-dir", dest="out", default="outputs/eval_clutter",
+                   help=f"folder for {REPORT_NAME} and {PNG_NAME}")
+    p.add_argument("--max-views", type=int, default=None, help="evaluate at most N views (whole scenes drawn with --seed)")
+    p.add_argument("--seed", type=int, default=0, help="draws the scenes kept by --max-views")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--input-size", nargs="+", default=None, metavar="H W | train",
+                   help="network input size: H W, or 'train' = each checkpoint's training size (default: as stored)")
+    p.add_argument("--perfect", action="store_true", help="also the 'perfect' sanity row (object-coordinate descriptors)")
+    p.add_argument("--visual-views", type=int, default=3, help=f"query views (rows) in {PNG_NAME}")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (1 is best on a shared machine)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    from .evaluate import _json_clean, _model_names
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.models:
+        print("evaluate_model --semantic: error: give at least one --model checkpoint", file=sys.stderr)
+        return 2
+    if args.names is not None and (len(args.names) != len(args.models) or len(set(args.names)) != len(args.names)):
+        print(f"evaluate_model --semantic: error: --names needs one unique name per model ({len(args.models)})",
+              file=sys.stderr)
+        return 2
+    input_size = None
+    if args.input_size:
+        if args.input_size == ["train"]:
+            input_size = "train"
+        elif len(args.input_size) == 2 and all(s.isdigit() for s in args.input_size):
+            input_size = [int(s) for s in args.input_size]
+        else:
+            print("evaluate_model --semantic: error: --input-size takes H W or 'train'", file=sys.stderr)
+            return 2
+    names = args.names or _model_names(args.models)
+    try:
+        report = semantic_point_evaluation(
+            dict(zip(names, args.models)), args.dataset, object_name=args.object, max_views=args.max_views,
+            device=args.device, include_floors=True, seed=args.seed, input_size=input_size, out_dir=args.out,
+            include_perfect=args.perfect, num_visual_views=args.visual_views, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"evaluate_model --semantic: error: {exc}", file=sys.stderr)
+        return 2
+    report = _json_clean(report)
+    d = report["dataset"]
+    print(f"{d['num_views_evaluated']} views of {d['num_scenes_evaluated']} scenes, object {args.object!r} "
+          f"(skipped: {', '.join(f'{k} {v}' for k, v in d['skipped_views'].items() if v) or 'none'}); "
+          f"{report['timing']['seconds_total']:.1f} s")
+    print(report["table_markdown"])
+    for w in report.get("warnings", []):
+        print(f"warning: {w}")
+    for key, path in report["files"].items():
+        print(f"{key}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

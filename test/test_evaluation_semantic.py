@@ -1,0 +1,296 @@
+"""Semantic-point evaluation (evaluation/semantic.py): a hand-made scene with exact answers, and a tiny rendered
+cluttered dataset through the CLI."""
+import json
+import math
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from dense_descriptor_grasp.evaluation import semantic as sem
+from dense_descriptor_grasp.evaluation.evaluate import main as evaluate_main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+# ----------------------------------------------------------------------------------------------- a hand-made scene
+# A fronto-parallel plane at 0.5 m, fx = fy = 50 and principal point (20, 15): a point of the plane 1 cm off the
+# optical axis is exactly 1 px off, so parts put at whole centimetres project onto pixel centres.
+W, H, F, CX, CY, Z = 40, 30, 50.0, 20.0, 15.0, 0.5
+K = [[F, 0.0, CX], [0.0, F, CY], [0.0, 0.0, 1.0]]
+CM = 0.01
+PARTS = {
+    "a": (1 * CM, -2 * CM, 0.0),
+    "b": (-3 * CM, 2 * CM, 0.0),
+    "c": (3 * CM, 1 * CM, 0.0),
+    "occluded": (0.0, 0.0, 0.05),        # 5 cm behind the plane that is rendered there
+    "outside": (100 * CM, 0.0, 0.0),     # far outside the image
+    "off_mask": (8 * CM, 0.0, 0.0),      # 3.5 px outside the target rectangle
+}
+HALF_A, HALF_B = 4.5 * CM, 3.5 * CM     # target = |x| <= 4.5 cm, |y| <= 3.5 cm in the object frame (9 x 7 px)
+
+
+def _pose(t, yaw_deg=0.0):
+    c, s = math.cos(math.radians(yaw_deg)), math.sin(math.radians(yaw_deg))
+    T = np.eye(4)
+    T[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
+    T[:3, 3] = t
+    return T
+
+
+# scene -> (T_world_object of the target, [camera x shifts in metres], roles?)
+SCENES = {
+    "s0": (_pose((0.0, 0.0, Z)), [0.0, CM], False),
+    "s1": (_pose((3 * CM, -2 * CM, Z), 90.0), [0.0, -2 * CM], False),
+    "s2": (_pose((-4 * CM, 3 * CM, Z)), [0.0, CM], True),
+}
+
+
+def _write_view(root, vid, scene, T_wo, cam_x, roles, with_target=True):
+    T_wc = np.eye(4)
+    T_wc[0, 3] = cam_x
+    vv, uu = np.mgrid[0:H, 0:W]
+    cam = np.stack([(uu - CX) * Z / F, (vv - CY) * Z / F, np.full(uu.shape, Z)], axis=-1)
+    world = cam + T_wc[:3, 3]
+    obj = (world - T_wo[:3, 3]) @ T_wo[:3, :3]
+    mask = np.zeros((H, W), np.uint8)
+    mask[:3, :3] = 1                                                       # a distractor in the corner
+    if with_target:
+        mask[(np.abs(obj[..., 0]) <= HALF_A + 1e-9) & (np.abs(obj[..., 1]) <= HALF_B + 1e-9)] = 2
+    rng = np.random.default_rng(len(vid) + int(vid))
+    for sub in ("rgb", "depth", "mask", "camera"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    cv2.imwrite(os.path.join(root, "rgb", vid + ".png"), rng.integers(0, 255, (H, W, 3), dtype=np.uint8))
+    cv2.imwrite(os.path.join(root, "depth", vid + ".png"), np.full((H, W), int(round(Z / 1e-4)), np.uint16))
+    cv2.imwrite(os.path.join(root, "mask", vid + ".png"), mask)
+    other = {"name": "duck" if roles else "lego", "mask_value": 1, "T_world_object": _pose((0.3, 0.3, Z)).tolist()}
+    objects = [other]
+    if with_target:
+        objects.append({"name": "duck", "mask_value": 2, "T_world_object": T_wo.tolist()})
+    if roles:
+        for o in objects:
+            o["role"] = "target" if o["mask_value"] == 2 else "distractor"
+    with open(os.path.join(root, "camera", vid + ".json"), "w") as f:
+        json.dump({"K": K, "depth_scale": 1e-4, "width": W, "height": H, "T_world_camera": T_wc.tolist(),
+                   "scene_id": scene, "objects": objects}, f)
+
+
+@pytest.fixture(scope="module")
+def handmade(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("semantic_handmade"))
+    n = 0
+    for scene, (T_wo, shifts, roles) in SCENES.items():
+        for cam_x in shifts:
+            _write_view(root, f"{n:06d}", scene, T_wo, cam_x, roles)
+            n += 1
+    _write_view(root, f"{n:06d}", "s3_no_duck", _pose((0, 0, Z)), 0.0, roles=False, with_target=False)
+    return root
+
+
+def _project(T_wo, cam_x, p):
+    x = T_wo[:3, :3] @ np.asarray(p) + T_wo[:3, 3] - np.array([cam_x, 0.0, 0.0])
+    return np.array([F * x[0] / x[2] + CX, F * x[1] / x[2] + CY])
+
+
+def test_handmade_scene_perfect_scores_zero_and_only_visible_parts_count(handmade, tmp_path):
+    report = sem.semantic_point_evaluation({}, handmade, parts=PARTS, include_perfect=True, include_floors=True,
+                                           out_dir=tmp_path / "out")
+    assert report["dataset"]["skipped_views"]["no_target"] == 1          # the scene with only a distractor
+    assert report["dataset"]["num_views_evaluated"] == 6 and report["dataset"]["num_scenes_evaluated"] == 3
+    # invisible parts are skipped: only a, b, c are ever matched (6 views x 3 parts)
+    for row in report["views"]:
+        assert row["visible_parts"] == ["a", "b", "c"] and row["matched_parts"] == ["a", "b", "c"]
+        assert row["reference_scene_id"] != row["scene_id"]
+    assert sorted({m["part"] for m in report["matches"]}) == ["a", "b", "c"]
+    perfect = report["results"][sem.PERFECT]
+    assert perfect["num_matches"] == 18
+    assert perfect["median_px_error"] < 1e-6 and perfect["pck_px"]["3"] == 1.0
+    assert perfect["median_mm_error"] < 1e-3 and perfect["within_10mm"] == 1.0 and perfect["depth_misses"] == 0
+    assert max(m["methods"][sem.PERFECT]["px_error"] for m in report["matches"]) < 1e-6
+    assert max(m["methods"][sem.PERFECT]["mm_error"] for m in report["matches"]) < 1e-3
+    # the floors are there; no network was given, so the untrained floor says why it is missing
+    assert sem.FLOOR_CENTROID in report["results"] and sem.FLOOR_UNTRAINED not in report["results"]
+    assert any("untrained" in w for w in report["warnings"])
+    assert (tmp_path / "out" / sem.REPORT_NAME).is_file()
+    assert (tmp_path / "out" / sem.PNG_NAME).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_handmade_scene_truth_reasons_and_centroid_floor(handmade):
+    report = sem.semantic_point_evaluation({}, handmade, parts=PARTS, include_floors=True)
+    by_view = {}
+    for m in report["matches"]:
+        by_view.setdefault(m["view_id"], []).append(m)
+    n = 0
+    for scene, (T_wo, shifts, _) in SCENES.items():
+        for cam_x in shifts:
+            rows = by_view[f"{n:06d}"]
+            origin = _project(T_wo, cam_x, (0.0, 0.0, 0.0))   # the centre of the 9 x 7 target rectangle
+            for m in rows:
+                assert np.allclose(m["true_uv"], _project(T_wo, cam_x, PARTS[m["part"]]), atol=1e-9)
+                c = m["methods"][sem.FLOOR_CENTROID]
+                assert np.allclose(c["uv"], origin)
+                assert c["px_error"] == pytest.approx(np.hypot(*np.array(PARTS[m["part"]][:2])) / CM, abs=1e-6)
+                assert c["mm_error"] == pytest.approx(np.hypot(*np.array(PARTS[m["part"]][:2])) * 1000, abs=1e-3)
+            n += 1
+    # the reasons of part_truth for the invisible ones
+    depth = np.full((H, W), Z, np.float32)
+    T_wo = SCENES["s0"][0]
+    vv, uu = np.mgrid[0:H, 0:W]
+    target = (np.abs(uu - CX) <= 4) & (np.abs(vv - CY) <= 3)
+    truth = sem.part_truth({k: np.array(v) for k, v in PARTS.items()}, np.array(K), np.eye(4), T_wo, depth, target)
+    assert {k: t["reason"] for k, t in truth.items()} == {"a": "", "b": "", "c": "", "occluded": "occluded",
+                                                          "outside": "outside_image", "off_mask": "off_target_mask"}
+    # a part 1 px outside the mask still counts (the silhouette tolerance) and is referenced on the mask
+    t = sem.part_truth({"edge": np.array([5 * CM, 0.0, 0.0])}, np.array(K), np.eye(4), T_wo, depth, target)["edge"]
+    assert t["visible"] and np.allclose(t["uv"], [25.0, 15.0]) and np.allclose(t["target_pixel"], [24.0, 15.0])
+
+
+def test_mask_centroid_pixel_by_hand():
+    # an L: column 0 rows 0..5 and row 5 columns 1..2 -> centroid (3/8, 25/8) = (0.375, 3.125), off the mask
+    mask = np.zeros((7, 4), bool)
+    mask[0:6, 0] = True
+    mask[5, 1:3] = True
+    depth = np.full(mask.shape, 0.5, np.float32)
+    assert np.array_equal(sem.mask_centroid_pixel(mask, depth), [0.0, 3.0])
+    depth[3, 0] = 0.0                                   # no depth there: the next nearest target pixel
+    assert np.array_equal(sem.mask_centroid_pixel(mask, depth), [0.0, 4.0])
+    assert sem.mask_centroid_pixel(np.zeros_like(mask), depth) is None
+
+
+def test_find_target_roles_and_names():
+    duck = {"name": "duck", "mask_value": 2}
+    assert sem.find_target({"objects": [{"name": "lego", "mask_value": 1}, duck]}, "duck") == (duck, "")
+    assert sem.find_target({"objects": [{"name": "lego", "mask_value": 1}]}, "duck") == (None, "no_target")
+    assert sem.find_target({"objects": [duck, dict(duck, mask_value=3)]}, "duck") == (None, "ambiguous_target")
+    decoy = {"name": "duck", "mask_value": 1, "role": "distractor"}
+    target = {"name": "duck", "mask_value": 2, "role": "target"}
+    lego = {"name": "lego", "mask_value": 3, "role": "target"}
+    assert sem.find_target({"objects": [decoy, target], "target": "duck"}, "duck") == (target, "")
+    assert sem.find_target({"objects": [lego, target, decoy]}, "duck") == (target, "")   # several targets
+    assert sem.find_target({"objects": [decoy]}, "duck") == (None, "no_target")
+    assert sem.find_target({"objects": [decoy, lego]}, "duck") == (None, "other_target")
+
+
+def test_best_match_pixels_is_the_whole_image_l2_argmin():
+    rng = np.random.default_rng(0)
+    desc = rng.normal(size=(5, 6, 7)).astype(np.float32)
+    ref = rng.normal(size=(4, 5)).astype(np.float32)
+    ref[0] = desc[:, 2, 3]
+    got = sem.best_match_pixels(desc, ref)
+    d = ((desc.reshape(5, -1).T[None] - ref[:, None]) ** 2).sum(-1)
+    idx = d.argmin(1)
+    assert np.array_equal(got, np.stack([idx % 7, idx // 7], 1)) and np.array_equal(got[0], [3, 2])
+
+
+# ----------------------------------------------------------------------------------------------- untrained twin
+@pytest.fixture(scope="module")
+def clutter(tmp_path_factory):
+    """12 rendered views at 96 x 72: the duck among 2-3 held-out distractors per scene, plus 4 views of scenes
+    whose targets are other objects (skipped)."""
+    from dense_descriptor_grasp.data.generate import generate_dataset
+    from dense_descriptor_grasp.data.render import RenderConfig
+
+    root = str(tmp_path_factory.mktemp("semantic_clutter") / "clutter")
+    generate_dataset(root, ["duck"], num_views=8, views_per_scene=2, seed=7, distractors=["eval"],
+                     distractors_per_scene=(2, 3), config=RenderConfig.training(width=96, height=72), progress=False)
+    generate_dataset(root + "_others", ["lego", "teddy"], num_views=4, views_per_scene=2, seed=8,
+                     config=RenderConfig.training(width=96, height=72), progress=False)
+    for sub in ("rgb", "depth", "mask", "camera"):   # one folder: view ids 1000.. for the other-target scenes
+        for f in sorted(os.listdir(os.path.join(root + "_others", sub))):
+            stem, ext = os.path.splitext(f)
+            dst = os.path.join(root, sub, f"{1000 + int(stem):06d}{ext}")
+            if sub == "camera":
+                cam = json.load(open(os.path.join(root + "_others", sub, f)))
+                cam["scene_id"] = "others_" + cam["scene_id"]
+                json.dump(cam, open(dst, "w"))
+            else:
+                os.replace(os.path.join(root + "_others", sub, f), dst)
+    return root
+
+
+@pytest.fixture(scope="module")
+def steps0(clutter, tmp_path_factory):
+    """``train_model --steps 0`` (seed 5) and a 'trained' copy: the same config, other weights."""
+    from dense_descriptor_grasp.model.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+    from dense_descriptor_grasp.training.train import main as train_main
+
+    out = tmp_path_factory.mktemp("semantic_ckpt")
+    assert train_main(["--dataset", clutter, "--out", str(out / "steps0"), "--descriptor-dim", "8",
+                       "--num-keypoints", "4", "--steps", "0", "--seed", "5", "--set", "data.val_fraction=0.0",
+                       "--set", "train.tensorboard=false", "--no-progress"]) == 0
+    ckpt = load_checkpoint(out / "steps0" / "last.pt")
+    model = model_from_checkpoint(ckpt)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    trained = save_checkpoint(out / "trained.pt", model, step=50, config=ckpt["config"], metadata=ckpt["metadata"])
+    return str(out / "steps0" / "last.pt"), str(trained)
+
+
+def test_untrained_twin_equals_train_model_steps_0(steps0):
+    from dense_descriptor_grasp.model.checkpoint import load_checkpoint, load_model
+
+    untrained_path, trained_path = steps0
+    trained = load_model(trained_path)
+    expected = load_checkpoint(untrained_path)
+    rng = torch.get_rng_state()
+    twin, info = sem.untrained_twin(trained)
+    assert torch.equal(torch.get_rng_state(), rng)                     # the caller's RNG is left alone
+    assert info["seed"] == 5 and info["identity"] == expected["model_identity"] != trained.identity
+    state = twin.state_dict()
+    assert set(state) == set(expected["model_state"])
+    for k, v in expected["model_state"].items():
+        assert torch.equal(state[k], v), k
+    other, _ = sem.untrained_twin(trained, seed=6)
+    assert not torch.equal(other.state_dict()["projection.weight"], state["projection.weight"])
+
+
+# ----------------------------------------------------------------------------------------------- rendered clutter
+def test_cli_on_rendered_clutter_reports_floors_and_other_scene_references(clutter, steps0, tmp_path, capsys):
+    out = tmp_path / "eval_clutter"
+    rc = evaluate_main(["--semantic", "--dataset", clutter, "--model", steps0[1], "--out", str(out), "--perfect",
+                        "--no-progress", "--visual-views", "2"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "| method | matches | median px | PCK@3 |" in printed and "mask_centroid" in printed
+    report = json.loads((out / sem.REPORT_NAME).read_text())
+    assert set(report) >= {"settings", "dataset", "methods", "results", "views", "matches", "table_markdown",
+                           "timing", "files", "warnings"}
+    assert list(report["results"]) == ["trained", sem.PERFECT, sem.FLOOR_UNTRAINED, sem.FLOOR_CENTROID]
+    assert report["methods"][sem.FLOOR_UNTRAINED]["of"] == "trained"
+    n = report["results"]["trained"]["num_matches"]
+    assert n > 0 and all(r["num_matches"] == n for r in report["results"].values())
+    for r in report["results"].values():
+        assert set(r) >= {"median_px_error", "pck_px", "median_mm_error", "within_10mm", "depth_misses", "per_part"}
+        assert set(r["per_part"]) == {"head_top", "beak_tip", "tail", "left_side", "right_side", "chest"}
+    assert report["dataset"]["skipped_views"]["other_target"] == 4    # scenes whose target is another object
+    for row in report["views"]:
+        assert row["reference_scene_id"] != row["scene_id"]
+        assert set(row["matched_parts"]) <= set(row["visible_parts"])
+    # the sanity row: object coordinates find every part within a pixel or so (rounding to the pixel grid)
+    perfect = report["results"][sem.PERFECT]
+    assert perfect["median_px_error"] <= 1.0 and perfect["pck_px"]["3"] >= 0.9
+    with open(report["files"]["matches_png"], "rb") as f:
+        assert f.read(8) == PNG_MAGIC
+
+
+def test_in_process_call_with_a_model_object_and_max_views(clutter, steps0):
+    from dense_descriptor_grasp.model.checkpoint import load_model
+
+    model = load_model(steps0[1])
+    report = sem.semantic_point_evaluation({"m": model}, clutter, max_views=3, seed=1)
+    assert report["dataset"]["num_views_evaluated"] == 3 and report["dataset"]["num_scenes_evaluated"] >= 2
+    assert "files" not in report                                     # nothing written without out_dir
+    # the untrained floor is the twin of the given model, identical to the steps-0 checkpoint
+    from dense_descriptor_grasp.model.checkpoint import load_checkpoint
+
+    assert report["methods"][sem.FLOOR_UNTRAINED]["identity"] == load_checkpoint(steps0[0])["model_identity"]
+    with pytest.raises(ValueError, match="reserved"):
+        sem.semantic_point_evaluation({sem.FLOOR_CENTROID: model}, clutter)
+    with pytest.raises(ValueError, match="max_views"):
+        sem.semantic_point_evaluation({"m": model}, clutter, max_views=1)
