@@ -72,7 +72,7 @@ def test_clear_errors(saved, tmp_path):
         load_model(tmp_path / "missing.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(os.urandom(2048))
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="junk.pt is not a checkpoint"):
         load_model(junk)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -111,3 +111,19 @@ def test_rng_state_round_trip():
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2]
+
+
+def test_random_bytes_are_not_a_checkpoint_and_torch_advice_is_not_passed_on(tmp_path):
+    """Issue 12, item 7: torch's weights_only failure advises re-loading with weights_only=False ("can result in
+    arbitrary code execution"); the error must only say the file is not a checkpoint, on one line."""
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(np.random.default_rng(0).integers(0, 256, 2048, dtype=np.uint8).tobytes())
+    with pytest.raises(CheckpointError, match="junk.pt is not a checkpoint") as info:
+        load_model(junk)
+    text = str(info.value)
+    assert "weights_only" not in text and "arbitrary code" not in text and "\n" not in text
+    assert info.value.__cause__ is None and info.value.__suppress_context__     # no chained torch message either
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty.pt is not a checkpoint: the file is empty"):
+        load_model(empty)

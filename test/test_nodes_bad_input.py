@@ -124,3 +124,34 @@ def test_reference_with_another_descriptor_dimension(running, files):
     with pytest.raises(RuntimeError, match="D=4.*D=8"):
         g.add(GraspNode, {"reference_path": str(other_ref), "model_path": str(ckpt)},
               remap={"__node": "grasp_node_refused"})
+
+
+@pytest.mark.parametrize("case", ["missing model_path", "random-bytes model_path", "empty .npz reference"])
+def test_grasp_node_startup_errors_are_one_line(files, tmp_path, case):
+    """Issue 12, item 7: ``grasp_node`` (the console script's main) ends with exit code 1 and one line naming the
+    file, never a traceback, and never passes on torch's advice to load a file with weights_only=False."""
+    import os
+    import subprocess
+    import sys
+
+    _, good_ref, _ = files
+    random_pt = tmp_path / "random.pt"
+    random_pt.write_bytes(np.random.default_rng(0).integers(0, 256, 2048, dtype=np.uint8).tobytes())
+    (tmp_path / "empty.npz").write_bytes(b"")
+    params, expected = {
+        "missing model_path": ({"reference_path": good_ref, "model_path": tmp_path / "missing.pt"},
+                               "missing.pt"),
+        "random-bytes model_path": ({"reference_path": good_ref, "model_path": random_pt},
+                                    "random.pt is not a checkpoint"),
+        "empty .npz reference": ({"reference_path": tmp_path / "empty.npz"}, "the file is empty"),
+    }[case]
+    args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+    env = dict(os.environ, ROS_DOMAIN_ID=str(101 + (os.getpid() * 7 + 14) % 100),
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    proc = subprocess.run([sys.executable, "-m", "dense_descriptor_grasp.nodes.grasp_node", "--ros-args", *args],
+                          env=env, capture_output=True, text=True, timeout=60)
+    err = proc.stderr.strip()
+    assert proc.returncode == 1, (proc.returncode, err)
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert "startup failed" in err and expected in err, err
+    assert "weights_only" not in err and "arbitrary code" not in err, err

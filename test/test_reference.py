@@ -55,6 +55,22 @@ def test_malformed_files_are_named(tmp_path):
         load_reference(tmp_path / "junk.npz")
     with pytest.raises(ValueError, match="extension"):
         save_reference(tmp_path / "ref.txt", make_reference())
+
+
+def test_empty_or_foreign_npz_is_one_clear_error(tmp_path):
+    """Issue 12, item 7: an empty .npz raised EOFError (a traceback past the node's startup handler); random bytes
+    passed on numpy's advice to load the file unsafely."""
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.npz could not be read: the file is empty"):
+        load_reference(tmp_path / "empty.npz")
+    (tmp_path / "random.npz").write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    with pytest.raises(ValueError, match="random.npz could not be read: not an .npz archive") as info:
+        load_reference(tmp_path / "random.npz")
+    assert "pickle" not in str(info.value) and "\n" not in str(info.value)
+    good = save_reference(tmp_path / "good.npz", make_reference())
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match="cut.npz could not be read"):
+        load_reference(tmp_path / "cut.npz")
     with pytest.raises(ValueError, match="grasp_index"):
         Reference("m", np.zeros((2, 3)), np.zeros((2, 2)), np.zeros((2, 3)), grasp_index=5)
 

@@ -31,6 +31,7 @@ benchmark's extra references and the node pipeline benchmark's reference all com
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +135,12 @@ def _read_fields(path: Path) -> dict:
             data["points"] = [[np.nan if c is None else c for c in row] for row in data["points"]]
         return data
     if path.suffix == ".npz":
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if not head:
+            raise ValueError("the file is empty")
+        if head != b"PK\x03\x04":   # np.load would read other bytes as a .npy / pickle and advise loading unsafely
+            raise ValueError("not an .npz archive (no zip header)")
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
         for key in ("format", "model_identity", "method", "source"):
@@ -160,8 +167,8 @@ def load_reference(path, model_identity: str | None = None, descriptor_dim: int 
         raise FileNotFoundError(f"reference file {path} does not exist (make one with `make_reference`)")
     try:
         data = _read_fields(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"reference file {path} could not be read: {exc}") from exc
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: a truncated member
+        raise ValueError(f"reference file {path} could not be read: {exc or type(exc).__name__}") from exc
     if data.get("format") != FORMAT:
         raise ValueError(f"reference file {path}: format {data.get('format')!r} is not {FORMAT!r}")
     missing = [k for k in ("model_identity", "descriptors", "pixels", "points") if k not in data]

@@ -182,7 +182,7 @@ def load_checkpoint(path, device="cpu") -> dict:
     try:
         ckpt = torch.load(str(path), map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - random bytes raise anything from IndexError to UnpicklingError
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or not a torch file): {exc}") from exc
+        raise CheckpointError(f"{path} is not a checkpoint: {_unreadable_reason(path, exc)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is a torch file but not a {FORMAT} file (missing 'format' key)")
     version = ckpt.get("format_version")
@@ -192,6 +192,20 @@ def load_checkpoint(path, device="cpu") -> dict:
         if key not in ckpt:
             raise CheckpointError(f"{path} lacks the {key!r} entry")
     return ckpt
+
+
+def _unreadable_reason(path: Path, exc: Exception) -> str:
+    """One line saying why ``torch.load(weights_only=True)`` failed, without torch's advice to load the file with
+    ``weights_only=False`` (that runs arbitrary code from the file; a real checkpoint never needs it)."""
+    text = " ".join(str(exc).split())
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    if "weights_only" in text or "Weights only" in text or "WeightsUnpickler" in text:
+        return ("not a torch file of this package (random or foreign bytes, or objects a checkpoint never holds: "
+                "refused by the safe loader)")
+    first = text.split(". ")[0].rstrip(".")
+    return f"corrupt, truncated or not a torch file ({type(exc).__name__}: {first[:200]})" if first else \
+        f"corrupt, truncated or not a torch file ({type(exc).__name__})"
 
 
 def model_from_checkpoint(ckpt: dict, device="cpu", source: str = "checkpoint") -> DenseDescriptorNet:

@@ -115,7 +115,10 @@ class GraspNode(Node):
         expected_d = None
         model_path = self.get_parameter("model_path").value
         if model_path:
-            expected_identity, expected_d = read_model_identity(model_path)
+            try:
+                expected_identity, expected_d = read_model_identity(model_path)
+            except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:  # CheckpointError is a ValueError
+                raise RuntimeError(f"grasp_node: cannot read model_path={model_path!r}: {exc}") from None
         try:
             self.reference = load_reference(reference_path, expected_identity, expected_d)
         except (FileNotFoundError, ReferenceMismatchError, ValueError) as exc:
