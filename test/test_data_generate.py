@@ -1,7 +1,9 @@
 """generate_dataset: byte-identical per seed, resumes after an interruption, refuses mismatched arguments."""
 import json
+import math
 import os
 
+import numpy as np
 import pytest
 
 from dense_descriptor_grasp.data.generate import generate_dataset, main
@@ -135,3 +137,130 @@ def test_killed_process_resumes_to_the_same_bytes(tmp_path):
     a, b = _tree(fresh), _tree(killed)
     assert sorted(a) == sorted(b) and all(a[k] == b[k] for k in a)
     assert done_before >= 2
+
+
+# --- clutter: target + distractors, training spans ------------------------------------------------------------------
+
+CLUTTER = dict(objects=["duck"], num_views=4, views_per_scene=2, seed=4, progress=False,
+               config=RenderConfig.training(width=64, height=48), distractors=["train"], distractors_per_scene=(2, 3))
+
+
+@pytest.fixture(scope="module")
+def clutter_reference(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("clutter_ref"))
+    generate_dataset(root, **CLUTTER)
+    return root
+
+
+def test_cluttered_dataset_is_byte_identical_per_seed_and_resumes(clutter_reference, tmp_path):
+    a = _tree(clutter_reference)
+    generate_dataset(str(tmp_path / "again"), **CLUTTER)
+    b = _tree(str(tmp_path / "again"))
+    assert sorted(a) == sorted(b) and all(a[k] == b[k] for k in a)
+    # interrupted after the first view, resumed: the same bytes
+    root = str(tmp_path / "resumed")
+
+    def stop(view_id):
+        if view_id == "000000":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(root, **CLUTTER, on_view_written=stop)
+    generate_dataset(root, **CLUTTER)
+    c = _tree(root)
+    assert sorted(a) == sorted(c) and all(a[k] == c[k] for k in a)
+    manifest = json.loads(a["manifest.json"])
+    g = manifest["generator"]
+    assert g["distractors"] == ["train"] and g["distractors_per_scene"] == [2, 3]
+    assert g["camera_spans"]["roll_deg"] == 180.0 and g["scene_spans"]["separate_sky"] is True
+    assert ["random_urdfs/000-499", 6] in manifest["distractors"]
+    for vid in ("000000", "000001", "000002", "000003"):
+        cam = json.loads(a[os.path.join("camera", vid + ".json")])
+        roles = [o["role"] for o in cam["objects"]]
+        assert roles[0] == "target" and 3 <= len(roles) <= 4 and set(roles[1:]) == {"distractor"}
+        assert cam["target"] == "duck" and {"ambient", "diffuse", "specular", "shadow", "color"} <= set(cam["light"])
+
+
+@pytest.mark.parametrize("change", [
+    {"distractors": ["eval"]}, {"distractors_per_scene": (1, 3)},
+    {"config": RenderConfig.training(width=64, height=48, distractor_size=(0.05, 0.06))},
+    {"config": RenderConfig.training(width=64, height=48, camera_spans=None)},
+    {"config": RenderConfig.training(width=64, height=48, backgrounds=("plain",))},
+])
+def test_resume_with_other_clutter_arguments_is_refused(clutter_reference, change):
+    key = next(iter(change))
+    with pytest.raises(ValueError, match="other arguments"):
+        generate_dataset(clutter_reference, **{**CLUTTER, key: change[key]})
+
+
+def test_distractor_sets_are_disjoint_and_ranges_expand():
+    from dense_descriptor_grasp.data.render import DISTRACTOR_SETS, draw_distractors, expand_distractors
+
+    def members(name):
+        out = set()
+        for entry, _ in expand_distractors([name]):
+            if entry.startswith("random_urdfs/") and "-" in entry:
+                lo, hi = (int(x) for x in entry.split("/")[1].split("-"))
+                out |= {f"random_urdfs/{i:03d}" for i in range(lo, hi + 1)}
+            else:
+                out.add(entry)
+        return out
+
+    train, held_out = members("train"), members("eval")
+    assert not train & held_out and "duck" not in train | held_out
+    assert {"lego", "jenga", "domino", "cube", "sphere", "soccerball", "random_urdfs/123"} <= train
+    assert {"teddy", "random_urdfs/777"} <= held_out and len(held_out) > 500
+    assert expand_distractors(["lego", "lego", "random_urdfs/010-012"]) == [["lego", 2], ["random_urdfs/010-012", 1]]
+    specs = draw_distractors(np.random.default_rng(0), expand_distractors(["random_urdfs/010-012"]), (5, 5))
+    assert len(specs) == 5 and {s.name for s in specs} <= {"random_urdfs/010", "random_urdfs/011", "random_urdfs/012"}
+    counts = [len(draw_distractors(np.random.default_rng(i), expand_distractors(["train"]), (2, 4))) for i in range(60)]
+    assert set(counts) == {2, 3, 4}
+    for bad in ("random_urdfs/5-1000", "no_such_object", "random_urdfs/1200"):
+        with pytest.raises(ValueError, match=bad.split("-")[0].split("/")[-1]):
+            expand_distractors([bad])
+    assert set(DISTRACTOR_SETS) == {"train", "eval"}
+
+
+def test_distractors_are_placed_around_the_target_at_table_top_size():
+    from dense_descriptor_grasp.data.render import expand_distractors, draw_distractors, sample_scene, resolve_object
+    from dense_descriptor_grasp.data.render import _object_vertices_local
+
+    cfg = RenderConfig.training(width=64, height=48)
+    cache, gaps, sizes = {}, [], []
+    for s in range(30):
+        rng = np.random.default_rng([9, s])
+        plan = sample_scene(rng, [resolve_object("duck")], cfg, cache, None,
+                            draw_distractors(rng, expand_distractors(["train", "eval"]), (3, 3)))
+        pts = []
+        for o in plan.objects:
+            v = _object_vertices_local(o.spec, cache)
+            pts.append(v @ o.T_world_object[:3, :3].T + o.T_world_object[:3, 3])
+        assert plan.objects[0].role == "target" and all(o.role == "distractor" for o in plan.objects[1:])
+        assert [o.mask_value for o in plan.objects] == list(range(1, len(plan.objects) + 1))
+        for p in pts:
+            assert abs(p[:, 2].min()) < 1e-9                                   # standing on the plane
+        for o, p in zip(plan.objects[1:], pts[1:]):
+            # largest extent of the distractor's own bounding box (its upright / tumble turns are axis permutations)
+            sizes.append(float(np.ptp(_object_vertices_local(o.spec, cache), axis=0).max()))
+            gaps.append(float(np.min(np.linalg.norm(p[:, None, :2] - pts[0][None, ::7, :2], axis=2))))
+        # the scene's camera target is the duck alone
+        assert np.allclose(plan.center, 0.5 * (pts[0].min(0) + pts[0].max(0)))
+    assert min(sizes) >= cfg.distractor_size[0] - 1e-9 and max(sizes) <= cfg.distractor_size[1] + 1e-9
+    assert np.mean(np.array(gaps) < 0.02) > 0.3          # many distractors right next to the target (occluders)
+    assert max(gaps) < 0.25
+
+
+def test_cli_flags(tmp_path, capsys):
+    out = str(tmp_path / "c")
+    args = ["--out", out, "--objects", "duck", "--distractors", "lego", "random_urdfs/000-009",
+            "--distractors-per-scene", "1", "1", "--views", "2", "--width", "64", "--height", "48", "--fov", "45",
+            "--roll", "0", "--elevation", "40", "50", "--no-progress"]
+    assert main(args) == 0
+    cam = json.load(open(os.path.join(out, "camera", "000000.json")))
+    assert [o["role"] for o in cam["objects"]] == ["target", "distractor"]
+    assert cam["K"][1][1] == pytest.approx(24 / math.tan(math.radians(22.5)))   # one --fov value: fixed
+    assert main(["--out", str(tmp_path / "d"), "--objects", "duck", "duck", "--objects-per-scene", "2",
+                 "--distractors", "lego", "--no-progress"]) == 2
+    assert "exactly one target" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path / "e"), "--distractors", "nothing_here", "--no-progress"]) == 2
+    assert "nothing_here" in capsys.readouterr().err

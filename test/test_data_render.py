@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dense_descriptor_grasp.data.render import (RenderConfig, SceneRenderer, depth_from_gl_buffer,
-                                                intrinsics_from_fov, look_at_pose, resolve_object,
+                                                intrinsics_from_fov, look_at_pose, resolve_object, sample_camera,
                                                 sample_camera_pose, sample_scene)
 
 
@@ -104,3 +104,44 @@ def test_numpy_quaternion_helpers_agree_with_the_geometry_core():
         R = matrix_from_quaternion(q)
         assert np.allclose(quaternion_to_matrix_np(q), R, atol=1e-9)
         assert np.allclose(matrix_to_quaternion_np(R), quaternion_from_matrix(R), atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["jenga", "random_urdfs/007", "soccerball", "torus"])
+def test_rescaled_distractor_pose_and_scale_match_its_pixels(name):
+    """A distractor's recorded pose and scale (the camera JSON's T_world_object, scale) put its mesh onto its own
+    mask pixels: vertices in front of everything land on its mask value (1-px dilated), at the rendered depth."""
+    import dataclasses
+
+    import cv2
+
+    from dense_descriptor_grasp.data.render import _object_vertices_local
+
+    cfg = RenderConfig.training(width=96, height=72)
+    rng = np.random.default_rng(4)
+    cache = {}
+    scene = sample_scene(rng, [resolve_object("duck")], cfg, cache, None, [resolve_object(name)])
+    target, obj = scene.objects
+    assert obj.role == "distractor" and obj.mask_value == 2
+    verts = _object_vertices_local(obj.spec, cache)
+    assert cfg.distractor_size[0] - 1e-9 <= np.ptp(verts, axis=0).max() <= cfg.distractor_size[1] + 1e-9
+    pts = verts @ obj.T_world_object[:3, :3].T + obj.T_world_object[:3, 3]
+    centre = 0.5 * (pts.min(0) + pts.max(0))
+    framed = dataclasses.replace(scene, center=centre, radius=float(np.linalg.norm(pts - centre, axis=1).max()))
+    with SceneRenderer(cfg) as r:
+        r.set_scene(framed)
+        T, fov = sample_camera(rng, framed, dataclasses.replace(cfg, camera_spans=dataclasses.replace(
+            cfg.camera_spans, distance_factor=(1.5, 1.5), look_at_offset=0.0)))
+        view = r.render(T, fov)
+    assert view.object_poses[1][0] == name and np.allclose(view.object_poses[1][2], obj.T_world_object, atol=1e-9)
+    T_cw = np.linalg.inv(view.T_world_camera)
+    Pc = pts @ T_cw[:3, :3].T + T_cw[:3, 3]
+    uv = Pc[:, :2] / Pc[:, 2:] * [view.K[0, 0], view.K[1, 1]] + view.K[:2, 2]
+    ui = np.rint(uv).astype(int)
+    inside = (ui[:, 0] >= 0) & (ui[:, 0] < 96) & (ui[:, 1] >= 0) & (ui[:, 1] < 72)
+    assert inside.all()
+    own = cv2.dilate((view.mask == 2).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    depth = view.depth[ui[:, 1], ui[:, 0]]
+    front = np.abs(depth - Pc[:, 2]) < 0.01 * Pc[:, 2] + 0.002   # visible vertices (not behind the duck etc.)
+    assert front.mean() > 0.2
+    assert own[ui[front, 1], ui[front, 0]].mean() > 0.97
+    assert (view.mask == 2).sum() > 30

@@ -499,12 +499,40 @@ def _footprint(pts: np.ndarray):
     return centre_xy, 0.5 * float(np.linalg.norm(pts[:, :2].max(0) - pts[:, :2].min(0)))
 
 
-def _place_distractors(rng, distractors, config, cache, anchor_xy, anchor_r, footprints, first_mask_value):
-    """Distractors on the plane around the first target: a share ``distractor_near_prob`` touching it (0-5 mm gap
-    between the footprint circles), the others ``distractor_gap`` away; random size, yaw and (``tumble``) face.
-    A distractor that finds no free spot in 50 tries is left out."""
-    placed, all_pts = [], []
+def _hull_xy(pts: np.ndarray) -> np.ndarray:
+    """Convex hull ``(n, 2)`` of the xy coordinates of ``pts`` (the object's footprint, concavities filled)."""
+    import cv2
+
+    return cv2.convexHull(np.ascontiguousarray(pts[:, :2], dtype=np.float32)).reshape(-1, 2).astype(np.float64)
+
+
+def _separated(h1: np.ndarray, h2: np.ndarray, gap: float) -> bool:
+    """True when the convex polygons ``h1`` and ``h2`` are at least ``gap`` apart along one of their edge normals
+    (separating axes): never true for overlapping polygons; the gap it certifies is a lower bound."""
+    for poly in (h1, h2):
+        edges = np.roll(poly, -1, axis=0) - poly
+        length = np.linalg.norm(edges, axis=1)
+        keep = length > 1e-12
+        if not keep.any():
+            continue
+        normals = np.stack([edges[keep, 1], -edges[keep, 0]], axis=1) / length[keep, None]
+        p1, p2 = h1 @ normals.T, h2 @ normals.T
+        sep = np.maximum(p2.min(0) - p1.max(0), p1.min(0) - p2.max(0))
+        if (sep >= gap).any():
+            return True
+    return False
+
+
+def _place_distractors(rng, distractors, config, cache, anchor_xy, anchor_r, target_hulls, first_mask_value):
+    """Distractors on the plane around the first target; random size (``distractor_size``), yaw and, for
+    ``tumble`` objects, resting face. A share ``distractor_near_prob`` is slid towards the target until their
+    footprints (convex hulls) are 0-5 mm apart, so they touch it and occlude it from some cameras; the others stand
+    ``distractor_gap`` farther out. Footprints never overlap; a distractor without a free spot after 50 tries is
+    left out. Returns the :class:`PlacedObject` s."""
+    placed = []
     half_plane = config.plane_size / 2.0
+    obstacles = [(h, True) for h in target_hulls]     # (hull, is_target)
+    step = 0.002
     for spec in distractors:
         base = _unit_scale_vertices(spec, cache)
         R_up = _rpy_matrix(spec.upright_rpy)
@@ -518,23 +546,38 @@ def _place_distractors(rng, distractors, config, cache, anchor_xy, anchor_r, foo
             R = _rpy_matrix((0.0, 0.0, rng.uniform(-math.pi, math.pi))) @ R_up
             pts = local @ R.T
             centre_xy, r_xy = _footprint(pts)
+            hull = _hull_xy(pts) - centre_xy
             near = rng.random() < config.distractor_near_prob
             gap = rng.uniform(0.0, 0.005) if near else rng.uniform(*config.distractor_gap)
             angle = rng.uniform(-math.pi, math.pi)
-            xy = anchor_xy + (anchor_r + r_xy + gap) * np.array([math.cos(angle), math.sin(angle)])
-            inside = np.all(np.abs(xy) + r_xy < half_plane)
-            if inside and all(np.linalg.norm(xy - c) > r_xy + r for c, r in footprints):
+            direction = np.array([math.cos(angle), math.sin(angle)])
+
+            def free(d):
+                xy = anchor_xy + d * direction
+                if not np.all(np.abs(xy) + r_xy < half_plane):
+                    return None
+                h = hull + xy
+                ok = all(_separated(h, o, gap if is_target else 0.001) for o, is_target in obstacles)
+                return xy if ok else None
+
+            d = anchor_r + r_xy + gap            # footprint circles apart: clear of the target
+            xy = free(d)
+            while near and xy is not None and d > step:
+                closer = free(d - step)
+                if closer is None:
+                    break
+                d, xy = d - step, closer
+            if xy is not None:
                 break
         else:
             continue
         t = np.array([xy[0] - centre_xy[0], xy[1] - centre_xy[1], -pts[:, 2].min()])
-        footprints.append((xy, r_xy))
+        obstacles.append((hull + xy, False))
         T = np.eye(4)
         T[:3, :3] = R
         T[:3, 3] = t
         placed.append(PlacedObject(spec, T, first_mask_value + len(placed), "distractor"))
-        all_pts.append(pts + t)
-    return placed, all_pts
+    return placed
 
 
 def sample_scene(rng: np.random.Generator, specs: list, config: RenderConfig, vertex_cache: dict | None = None,
@@ -571,9 +614,8 @@ def sample_scene(rng: np.random.Generator, specs: list, config: RenderConfig, ve
     center = 0.5 * (pts.min(0) + pts.max(0))
     radius = float(np.linalg.norm(pts - center, axis=1).max())
     if len(distractors):
-        extra_objects, _ = _place_distractors(rng, list(distractors), config, cache, footprints[0][0],
-                                              footprints[0][1], footprints, len(placed) + 1)
-        placed.extend(extra_objects)
+        placed.extend(_place_distractors(rng, list(distractors), config, cache, footprints[0][0], footprints[0][1],
+                                         [_hull_xy(p) for p in all_pts], len(placed) + 1))
     spans = config.scene_spans
     if spans is None:
         # light from the upper hemisphere
