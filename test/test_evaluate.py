@@ -100,3 +100,22 @@ def test_clear_errors(dataset, checkpoints, tmp_path, capsys):
     assert "no dataset folder" in capsys.readouterr().err
     assert main(["--checkpoints", str(tmp_path / "missing.pt"), "--dataset", dataset, "--output-dir", str(tmp_path)]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_semantic_flag_runs_the_semantic_evaluation(dataset, checkpoints, tmp_path, capsys):
+    """``evaluate_model --semantic`` dispatches to evaluation.semantic; the PCK options stay as they are."""
+    out = tmp_path / "semantic"
+    assert main(["--semantic", "--dataset", dataset, "--model", checkpoints[1], "--out", str(out), "--no-progress",
+                 "--visual-views", "1"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "semantic_report.json").read_text())
+    assert list(report["methods"]) == ["ntxent", "untrained", "mask_centroid"]
+    assert report["methods"]["ntxent"]["matches"] > 0 and "| ntxent |" in printed
+    assert (out / "semantic_matches.png").read_bytes()[:8] == PNG_MAGIC
+    assert main(["--semantic", "--dataset", str(tmp_path / "nope"), "--model", checkpoints[0], "--out", str(out)]) == 2
+    assert "no dataset folder" in capsys.readouterr().err
+    assert main(["--semantic", "--dataset", dataset, "--out", str(out)]) == 2
+    assert "--model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--semantic" in capsys.readouterr().out

@@ -106,14 +106,14 @@ def test_handmade_scene_perfect_scores_zero_and_only_visible_parts_count(handmad
         assert row["visible_parts"] == ["a", "b", "c"] and row["matched_parts"] == ["a", "b", "c"]
         assert row["reference_scene_id"] != row["scene_id"]
     assert sorted({m["part"] for m in report["matches"]}) == ["a", "b", "c"]
-    perfect = report["results"][sem.PERFECT]
-    assert perfect["num_matches"] == 18
-    assert perfect["median_px_error"] < 1e-6 and perfect["pck_px"]["3"] == 1.0
-    assert perfect["median_mm_error"] < 1e-3 and perfect["within_10mm"] == 1.0 and perfect["depth_misses"] == 0
+    perfect = report["methods"][sem.PERFECT]
+    assert perfect["matches"] == 18
+    assert perfect["median_px"] < 1e-6 and perfect["pck_3"] == 1.0
+    assert perfect["median_mm"] < 1e-3 and perfect["within_10mm"] == 1.0 and perfect["depth_misses"] == 0
     assert max(m["methods"][sem.PERFECT]["px_error"] for m in report["matches"]) < 1e-6
     assert max(m["methods"][sem.PERFECT]["mm_error"] for m in report["matches"]) < 1e-3
     # the floors are there; no network was given, so the untrained floor says why it is missing
-    assert sem.FLOOR_CENTROID in report["results"] and sem.FLOOR_UNTRAINED not in report["results"]
+    assert sem.FLOOR_CENTROID in report["methods"] and sem.FLOOR_UNTRAINED not in report["methods"]
     assert any("untrained" in w for w in report["warnings"])
     assert (tmp_path / "out" / sem.REPORT_NAME).is_file()
     assert (tmp_path / "out" / sem.PNG_NAME).read_bytes()[:8] == PNG_MAGIC
@@ -259,22 +259,23 @@ def test_cli_on_rendered_clutter_reports_floors_and_other_scene_references(clutt
     printed = capsys.readouterr().out
     assert "| method | matches | median px | PCK@3 |" in printed and "mask_centroid" in printed
     report = json.loads((out / sem.REPORT_NAME).read_text())
-    assert set(report) >= {"settings", "dataset", "methods", "results", "views", "matches", "table_markdown",
+    assert set(report) >= {"settings", "dataset", "methods", "views", "matches", "table_markdown",
                            "timing", "files", "warnings"}
-    assert list(report["results"]) == ["trained", sem.PERFECT, sem.FLOOR_UNTRAINED, sem.FLOOR_CENTROID]
-    assert report["methods"][sem.FLOOR_UNTRAINED]["of"] == "trained"
-    n = report["results"]["trained"]["num_matches"]
-    assert n > 0 and all(r["num_matches"] == n for r in report["results"].values())
-    for r in report["results"].values():
-        assert set(r) >= {"median_px_error", "pck_px", "median_mm_error", "within_10mm", "depth_misses", "per_part"}
+    assert list(report["methods"]) == ["trained", sem.PERFECT, sem.FLOOR_UNTRAINED, sem.FLOOR_CENTROID]
+    assert report["methods"][sem.FLOOR_UNTRAINED]["info"]["of"] == "trained"
+    n = report["methods"]["trained"]["matches"]
+    assert n > 0 and all(r["matches"] == n for r in report["methods"].values())
+    for r in report["methods"].values():
+        assert set(r) >= {"matches", "median_px", "pck_3", "pck_5", "pck_10", "median_mm", "within_10mm", "depth_misses",
+                         "per_part", "info"}
         assert set(r["per_part"]) == {"head_top", "beak_tip", "tail", "left_side", "right_side", "chest"}
     assert report["dataset"]["skipped_views"]["other_target"] == 4    # scenes whose target is another object
     for row in report["views"]:
         assert row["reference_scene_id"] != row["scene_id"]
         assert set(row["matched_parts"]) <= set(row["visible_parts"])
     # the sanity row: object coordinates find every part within a pixel or so (rounding to the pixel grid)
-    perfect = report["results"][sem.PERFECT]
-    assert perfect["median_px_error"] <= 1.0 and perfect["pck_px"]["3"] >= 0.9
+    perfect = report["methods"][sem.PERFECT]
+    assert perfect["median_px"] <= 1.0 and perfect["pck_3"] >= 0.9
     with open(report["files"]["matches_png"], "rb") as f:
         assert f.read(8) == PNG_MAGIC
 
@@ -289,7 +290,7 @@ def test_in_process_call_with_a_model_object_and_max_views(clutter, steps0):
     # the untrained floor is the twin of the given model, identical to the steps-0 checkpoint
     from dense_descriptor_grasp.model.checkpoint import load_checkpoint
 
-    assert report["methods"][sem.FLOOR_UNTRAINED]["identity"] == load_checkpoint(steps0[0])["model_identity"]
+    assert report["methods"][sem.FLOOR_UNTRAINED]["info"]["identity"] == load_checkpoint(steps0[0])["model_identity"]
     with pytest.raises(ValueError, match="reserved"):
         sem.semantic_point_evaluation({sem.FLOOR_CENTROID: model}, clutter)
     with pytest.raises(ValueError, match="max_views"):

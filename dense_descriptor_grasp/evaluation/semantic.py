@@ -50,8 +50,13 @@ Protocol
   without parts: the centroid of the target mask, snapped to the nearest target pixel with valid depth (the same
   pixel for every part); optionally ``perfect`` (``include_perfect``, a sanity check): descriptors = the target's
   object coordinates from the rendered depth (0 px on a scene whose parts fall on pixel centres).
-- **Report** per method: number of matches, median pixel error, PCK@3 / 5 / 10 px, median 3-D error (mm), the
-  fraction within 10 mm, depth misses, and the same medians per part.
+- **Report** per method (``report["methods"][name]``): ``matches``, ``median_px``, ``pck_3`` / ``pck_5`` /
+  ``pck_10`` (fraction within 3 / 5 / 10 px), ``median_mm`` (None when more than half are depth misses),
+  ``within_10mm``, ``depth_misses``, ``per_part`` (``{part: {matches, median_px, median_mm}}``),
+  ``descriptor_seconds_per_view`` and ``info`` (checkpoint, identity, input size; for ``untrained`` its seed and
+  source). Also: ``settings``, ``dataset`` (views, scenes, skipped views by reason), ``views`` (each query view
+  with its reference view and scene, visible / matched parts), ``matches`` (every part match with each method's
+  pixel, px and mm error), ``warnings``, ``timing`` (seconds, load average), ``table_markdown``, ``files``.
 
 Output (``out_dir``; written atomically): ``semantic_report.json`` and ``semantic_matches.png`` (rows = a few query
 views; first column the row's reference view with its reference pixels, then one column per method: true part =
@@ -365,18 +370,20 @@ def _view_truth(rec, index: int, object_name: str, parts_obj: Dict[str, np.ndarr
 
 # ----------------------------------------------------------------------------------------------- summaries
 def _summary(px: Sequence[float], mm: Sequence[float]) -> dict:
+    """Flat metrics of pooled errors: matches, median_px, pck_3 / pck_5 / pck_10, median_mm, within_10mm,
+    depth_misses (None where there are no matches; median_mm None when more than half are depth misses)."""
     px = np.asarray(px, dtype=np.float64)
     mm = np.asarray(mm, dtype=np.float64)
     n = int(len(px))
     med_mm = float(np.median(mm)) if n else None
-    return {
-        "num_matches": n,
-        "median_px_error": float(np.median(px)) if n else None,
-        "pck_px": {str(k): (float(np.mean(px <= k)) if n else None) for k in PCK_PX},
-        "median_mm_error": med_mm if med_mm is not None and math.isfinite(med_mm) else None,
+    out = {"matches": n, "median_px": float(np.median(px)) if n else None}
+    out.update({f"pck_{k}": (float(np.mean(px <= k)) if n else None) for k in PCK_PX})
+    out.update({
+        "median_mm": med_mm if med_mm is not None and math.isfinite(med_mm) else None,
         "within_10mm": float(np.mean(mm <= WITHIN_MM)) if n else None,
         "depth_misses": int(np.sum(~np.isfinite(mm))),
-    }
+    })
+    return out
 
 
 def _fmt(x, spec):
@@ -384,22 +391,22 @@ def _fmt(x, spec):
 
 
 def format_table(report: dict) -> str:
-    """The report's results as markdown: one row per method, then per-part medians (px / mm)."""
+    """The report's methods as markdown: one row per method, then per-part medians (px / mm)."""
     rows = ["| method | matches | median px | PCK@3 | PCK@5 | PCK@10 | median mm | within 10 mm | depth misses |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, r in report["results"].items():
-        rows.append(f"| {name} | {r['num_matches']} | {_fmt(r['median_px_error'], '.1f')} | "
-                    + " | ".join(_fmt(r["pck_px"][str(k)], ".3f") for k in PCK_PX)
-                    + f" | {_fmt(r['median_mm_error'], '.1f')} | {_fmt(r['within_10mm'], '.3f')} | {r['depth_misses']} |")
+    for name, r in report["methods"].items():
+        rows.append(f"| {name} | {r['matches']} | {_fmt(r['median_px'], '.1f')} | "
+                    + " | ".join(_fmt(r[f"pck_{k}"], ".3f") for k in PCK_PX)
+                    + f" | {_fmt(r['median_mm'], '.1f')} | {_fmt(r['within_10mm'], '.3f')} | {r['depth_misses']} |")
     parts = list(report["settings"]["parts"])
     rows += ["", "Per part, median px / median mm (matches):", "",
              "| method | " + " | ".join(parts) + " |", "|---|" + "---:|" * len(parts)]
-    for name, r in report["results"].items():
+    for name, r in report["methods"].items():
         cells = []
         for p in parts:
             s = r["per_part"].get(p)
-            cells.append("-" if not s or not s["num_matches"] else
-                         f"{_fmt(s['median_px_error'], '.1f')} / {_fmt(s['median_mm_error'], '.1f')} ({s['num_matches']})")
+            cells.append("-" if not s or not s["matches"] else
+                         f"{_fmt(s['median_px'], '.1f')} / {_fmt(s['median_mm'], '.1f')} ({s['matches']})")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -725,9 +732,9 @@ def semantic_point_evaluation(
         for p in parts_obj:
             sel = part_arr == p
             ps = _summary(np.asarray(v["px"], dtype=np.float64)[sel], np.asarray(v["mm"], dtype=np.float64)[sel])
-            s["per_part"][p] = {"num_matches": ps["num_matches"], "median_px_error": ps["median_px_error"],
-                                "median_mm_error": ps["median_mm_error"]}
+            s["per_part"][p] = {k: ps[k] for k in ("matches", "median_px", "median_mm")}
         s["descriptor_seconds_per_view"] = (seconds[n] / n_images) if n in seconds and n_images else None
+        s["info"] = methods[n]["info"]
         results[n] = s
     elapsed = time.perf_counter() - t_start
     report = {
@@ -763,8 +770,7 @@ def semantic_point_evaluation(
             "num_scenes_evaluated": len(selected_scenes),
             "num_views_with_matches": len(with_matches),
         },
-        "methods": {n: m["info"] for n, m in methods.items()},
-        "results": results,
+        "methods": results,
         "views": view_rows,
         "matches": matches,
         "warnings": warnings,
