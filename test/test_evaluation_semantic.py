@@ -120,7 +120,16 @@ def test_handmade_scene_perfect_scores_zero_and_only_visible_parts_count(handmad
 
 
 def test_handmade_scene_truth_reasons_and_centroid_floor(handmade):
-    report = sem.semantic_point_evaluation({}, handmade, parts=PARTS, include_floors=True)
+    calls = []
+
+    def coordinates(view):  # a callable method: called once per view, references included
+        calls.append(view["view_id"])
+        return sem.object_coordinate_descriptors(view["depth"], view["K"], view["T_world_camera"],
+                                                 view["T_world_object"], view["target_mask"])
+
+    report = sem.semantic_point_evaluation({"coords": coordinates}, handmade, parts=PARTS, include_floors=True)
+    assert sorted(calls) == [f"{i:06d}" for i in range(6)]
+    assert report["methods"]["coords"]["median_px"] < 1e-6
     by_view = {}
     for m in report["matches"]:
         by_view.setdefault(m["view_id"], []).append(m)

@@ -671,6 +671,8 @@ def semantic_point_evaluation(
     for i in tqdm(order, desc="semantic eval", unit="view", disable=not progress):
         t = truths[i]
         r = t["ref"]
+        if not t["matched_parts"] and i not in ref_views:
+            continue                      # nothing to match here and no one's reference: no descriptor image
         if r not in ref_desc:
             rview = load(r)
             rimages = compute(rview)
