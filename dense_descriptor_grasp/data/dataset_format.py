@@ -5,8 +5,9 @@ root/
   manifest.json            format, version, objects, count, seed, generator args, scenes, multiview_pairs
   rgb/000000.png           uint8 RGB (.jpg accepted for user captures)
   depth/000000.png         uint16, metres = value * depth_scale (camera JSON), 0 = no depth
-  mask/000000.png          uint8, 0 = background, k > 0 = object with mask_value k
-  camera/000000.json       K, depth_scale, width, height, T_world_camera, scene_id, objects (written last)
+  mask/000000.png          uint8, 0 = background, k > 0 = object instance with mask_value k
+  camera/000000.json       K, depth_scale, width, height, T_world_camera, scene_id, target, objects (written last;
+                           objects: [{name, mask_value, T_world_object, role: "target" | "distractor", scale}])
 ```
 A view exists once its camera JSON exists (the generator writes it after the three images).
 """
