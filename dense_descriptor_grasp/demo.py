@@ -1,20 +1,27 @@
 """``make demo`` / ``demo``: the whole job end to end on a CPU, every step skipped when its result exists.
 
-    demo                                  # data/demo_duck, models/demo/last.pt, outputs/demo/
+    demo                                  # data/demo_duck_clutter, data/demo_duck_eval, models/demo/, outputs/demo/
     demo --quick                          # tiny sizes and budgets (the test uses it)
-    demo --train-minutes 15 --poses 10 --device cpu
+    demo --preset paper --train-minutes 15 --poses 10 --device cpu
 
 Steps (each prints what it does, and skips work already done, so a second run is quick):
-  1. dataset    generate the synthetic duck dataset into ``data/demo_duck`` (resumable)
+  1. dataset    render the cluttered training set (the duck as target among 2-4 distractors of the "train" set,
+                3 views per scene) into ``data/demo_duck_clutter`` and a held-out evaluation set (another seed,
+                distractors of the disjoint "eval" set, 2 views per scene) into ``data/demo_duck_eval`` (resumable)
   2. train      train the descriptor model into ``models/demo/`` under a wall-clock budget (resumes a partial run):
-                NT-Xent on two-view pairs by default (``--method keypoint``: the paper's keypoint task, see
-                docs/TRAINING.md "What we measured" for why the default is not the paper's method)
-  3. reference  a reference for a named duck part (default ``head_top``) from a dataset view where it is
+                a training preset of training/presets.py, ``--preset clutter`` by default (NT-Xent with
+                off-object negatives on two-view pairs, feature-pyramid decoder at stride 4)
+  3. evaluate   the semantic-point evaluation of the trained model on the held-out set (evaluation/semantic.py):
+                the duck's named parts found in cluttered scenes it never saw, beside the untrained network and the
+                part-blind mask centroid; table printed, report in ``outputs/demo/clutter_eval/``
+  4. reference  a reference for a named duck part (default ``head_top``) from a training view where it is
                 visible, with every other visible named part and a few surface points (>= 3: the 6-DoF path)
-  4. pipeline   the pip bringup's nodes (sim camera, descriptor node, grasp node) in this process; for a series
+  5. pipeline   the pip bringup's nodes (sim camera, descriptor node, grasp node) in this process; for a series
                 of seeded object poses print the published grasp beside the true position of the part (mm)
-  5. pictures   descriptor preview, match heatmap and the grasp on the image, as PNGs in ``outputs/demo/``
-The last line is the summary: median semantic point error (mm) and how many poses got a grasp.
+  6. pictures   descriptor preview, match heatmap and the grasp on the image, as PNGs in ``outputs/demo/``, and
+                ``results.json``
+The last line is the summary: the held-out semantic-point error (px / mm, with both floors), then the sim
+camera's median grasp error (mm) and how many poses were processed and got a grasp.
 """
 from __future__ import annotations
 
@@ -30,13 +37,27 @@ from pathlib import Path
 import numpy as np
 
 from dense_descriptor_grasp.atomic_io import atomic_write_bytes, atomic_write_text
+from dense_descriptor_grasp.training.presets import PRESETS, preset_overrides
 
-__all__ = ["DemoSettings", "settings_from_args", "step_dataset", "step_train", "step_reference", "step_pipeline",
+__all__ = ["DemoSettings", "settings_from_args", "step_dataset", "step_train", "step_evaluate", "step_reference",
+           "step_pipeline", "step_pictures", "training_overrides", "config_mismatch", "semantic_summary",
            "choose_reference_view", "visible_parts", "part_error_mm", "centre_error_mm",
            "summary_line", "get_args_parser", "main"]
 
 OBJECT = "duck"
-TRAIN_STATE = "demo_train.json"   # in the model folder: budget spent so far, complete or not
+TRAIN_STATE = "demo_train.json"   # in the model folder: budget spent so far, complete or not, the preset
+EVAL_DIR = "clutter_eval"         # in the output folder: the semantic-point evaluation's report and picture
+OLD_DATASET = "data/demo_duck"    # the dataset of the demo before clutter (single duck): no longer used
+STEPS = ("dataset", "train", "evaluate", "reference", "pipeline", "pictures")
+METHOD_ALIASES = {"keypoint": "paper", "ntxent": "ntxent"}   # deprecated --method -> --preset
+
+
+def _num(name: str) -> str:
+    return f"{STEPS.index(name) + 1}/{len(STEPS)}"
+
+
+def _step(name: str) -> str:
+    return f"{_num(name)} {name}"
 
 
 @dataclass
@@ -44,17 +65,22 @@ class DemoSettings:
     """Every size and budget of one demo run (``--quick`` shrinks them)."""
 
     root: Path = Path(".")
-    dataset: str = "data/demo_duck"
+    dataset: str = "data/demo_duck_clutter"     # training set: duck + "train" distractors
+    eval_dataset: str = "data/demo_duck_eval"   # held out: another seed, "eval" distractors
     model_dir: str = "models/demo"
     out: str = "outputs/demo"
-    views: int = 300
+    views: int = 600
+    views_per_scene: int = 3
+    distractors: str = "train"
+    distractors_per_scene: tuple = (2, 4)
+    eval_views: int = 120
+    eval_views_per_scene: int = 2
+    eval_distractors: str = "eval"
+    eval_seed_offset: int = 1000                # eval seed = seed + this (other scenes than the training set's)
     width: int = 160
     height: int = 120
-    output_stride: int = 16
-    # ntxent + multiview: the only setting measured clearly better than an untrained network on new viewpoints
-    # within the demo's budget (docs/TRAINING.md, "What we measured"); keypoint + augment is the paper's
-    method: str = "ntxent"
-    pair_mode: str = "multiview"     # data.mode of the training pairs: multiview | augment
+    preset: str = "clutter"                     # training/presets.py
+    num_correspondences: int = 256              # data.num_correspondences unless the preset sets it
     train_minutes: float = 15.0
     max_steps: int | None = None     # None: the training config's train.steps; the wall-clock budget usually ends first
     checkpoint_every: int = 25
@@ -77,6 +103,14 @@ class DemoSettings:
     def checkpoint(self) -> Path:
         return self.path(self.model_dir) / "last.pt"
 
+    @property
+    def eval_seed(self) -> int:
+        return self.seed + self.eval_seed_offset
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.path(self.out) / EVAL_DIR
+
 
 def log(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
@@ -91,28 +125,86 @@ def _atomic_write_png(path: Path, rgb: np.ndarray) -> Path:
     return atomic_write_bytes(path, png.tobytes())
 
 
+def _set_aside(path: Path) -> Path:
+    """Rename ``path`` to the first free ``<path>.old``, ``<path>.old2``, ... and return the new name."""
+    k = 1
+    while True:
+        kept = path.with_name(f"{path.name}.old{'' if k == 1 else k}")
+        if not kept.exists():
+            path.replace(kept)
+            return kept
+        k += 1
+
+
 # ---------------------------------------------------------------------------------------------- 1. dataset
-def step_dataset(s: DemoSettings) -> dict:
-    """Generate ``s.dataset`` unless its manifest says it is complete with these arguments (resumes otherwise)."""
-    from dense_descriptor_grasp.data.generate import generate_dataset
+def _dataset_plans(s: DemoSettings) -> list:
+    """``[(label, folder, generate_dataset keyword arguments)]``: the training set, then the held-out set."""
     from dense_descriptor_grasp.data.render import RenderConfig
 
-    out = s.path(s.dataset)
-    manifest = out / "manifest.json"
-    if manifest.is_file():
-        m = json.loads(manifest.read_text())
-        g = m.get("generator", {})
-        same = g.get("num_views") == s.views and (g.get("width"), g.get("height")) == (s.width, s.height)
-        if m.get("complete") and same:
-            log(f"1/5 dataset: {out} is complete ({s.views} views {s.width}x{s.height}) - skipped")
-            return {"skipped": True}
-    log(f"1/5 dataset: rendering {s.views} views of the {OBJECT} at {s.width}x{s.height} into {out} "
-        "(pybullet CPU renderer; an interrupted run continues where it stopped)")
-    stats = generate_dataset(str(out), [OBJECT], num_views=s.views, views_per_scene=2, seed=s.seed,
-                             config=RenderConfig(width=s.width, height=s.height), progress=True)
-    log(f"1/5 dataset: {stats['written']} views written, {stats['skipped']} already there "
-        f"({stats['views_per_second']:.1f} views/s)")
-    return stats
+    config = RenderConfig.training(width=s.width, height=s.height)   # the training camera / light spans
+    return [
+        ("training", s.dataset, dict(objects=[OBJECT], num_views=s.views, views_per_scene=s.views_per_scene,
+                                     seed=s.seed, config=config, distractors=[s.distractors],
+                                     distractors_per_scene=tuple(s.distractors_per_scene))),
+        ("held-out evaluation", s.eval_dataset,
+         dict(objects=[OBJECT], num_views=s.eval_views, views_per_scene=s.eval_views_per_scene, seed=s.eval_seed,
+              config=config, distractors=[s.eval_distractors], distractors_per_scene=tuple(s.distractors_per_scene))),
+    ]
+
+
+def _manifest_matches(manifest: dict, kw: dict) -> bool:
+    """The manifest is complete and records these arguments (the ones the demo chooses; the generator itself checks
+    every argument when it runs)."""
+    g = manifest.get("generator", {})
+    lo, hi = kw["distractors_per_scene"]
+    want = {"objects": kw["objects"], "num_views": kw["num_views"], "views_per_scene": kw["views_per_scene"],
+            "seed": kw["seed"], "distractors": kw["distractors"], "distractors_per_scene": [lo, hi],
+            **kw["config"].as_args()}
+    want = json.loads(json.dumps(want))
+    return bool(manifest.get("complete")) and all(g.get(k) == v for k, v in want.items())
+
+
+def _describe(kw: dict) -> str:
+    lo, hi = kw["distractors_per_scene"]
+    c = kw["config"]
+    return (f"{kw['num_views']} views ({kw['views_per_scene']} per scene) of the {OBJECT} among {lo}-{hi} "
+            f"'{kw['distractors'][0]}' distractors at {c.width}x{c.height}, seed {kw['seed']}")
+
+
+def step_dataset(s: DemoSettings) -> dict:
+    """Render the training and the held-out set unless their manifests say they are complete with these arguments.
+
+    An interrupted run resumes. A folder made with other arguments (an older demo, another ``--quick``-ness) is
+    renamed ``<folder>.old`` (``.old2``, ...) and rendered afresh; the generator's message names the differences.
+    """
+    from dense_descriptor_grasp.data.generate import generate_dataset
+
+    step = _step("dataset")
+    old = s.path(OLD_DATASET)
+    if not s.quick and (old / "manifest.json").is_file():
+        log(f"{step}: {old} (the dataset of the demo before clutter) is not used any more; delete it when you like")
+    results = {}
+    for label, rel, kw in _dataset_plans(s):
+        out = s.path(rel)
+        manifest = out / "manifest.json"
+        if manifest.is_file() and _manifest_matches(json.loads(manifest.read_text()), kw):
+            log(f"{step}: {label} set {out} is complete ({_describe(kw)}) - skipped")
+            results[label] = {"skipped": True, "path": str(out)}
+            continue
+        log(f"{step}: rendering the {label} set: {_describe(kw)} into {out} (pybullet CPU renderer; an interrupted "
+            "run continues where it stopped)")
+        try:
+            stats = generate_dataset(str(out), progress=True, **kw)
+        except ValueError as exc:
+            if not manifest.is_file():
+                raise
+            kept = _set_aside(out)
+            log(f"{step}: {out} holds another dataset ({exc}) - moved to {kept.name}, rendering afresh")
+            stats = generate_dataset(str(out), progress=True, **kw)
+        log(f"{step}: {stats['written']} views written, {stats['skipped']} already there "
+            f"({stats['views_per_second']:.1f} views/s)")
+        results[label] = {**stats, "path": str(out)}
+    return results
 
 
 # ---------------------------------------------------------------------------------------------- 2. train
@@ -122,29 +214,96 @@ def _train_state(s: DemoSettings) -> dict | None:
 
 
 def _write_train_state(s: DemoSettings, state: dict) -> None:
-    atomic_write_text(s.path(s.model_dir) / TRAIN_STATE, json.dumps(state, indent=1))
+    atomic_write_text(s.path(s.model_dir) / TRAIN_STATE, json.dumps({"preset": s.preset, **state}, indent=1))
+
+
+def training_overrides(s: DemoSettings, remaining_minutes: float) -> list:
+    """The preset's overrides, then ``data.num_correspondences`` (unless the preset sets it) and the demo's own:
+    dataset, split, run folder, budget, seed, device, checkpointing."""
+    overrides = preset_overrides(s.preset)
+    if not any(o.split("=", 1)[0].strip() == "data.num_correspondences" for o in overrides):
+        overrides.append(f"data.num_correspondences={s.num_correspondences}")
+    overrides += [
+        f"data.dataset={json.dumps(str(s.path(s.dataset)))}",
+        f"data.split={json.dumps(s.split)}",
+        f"train.out={json.dumps(str(s.path(s.model_dir)))}",
+        f"train.max_minutes={remaining_minutes:.4f}",
+        f"train.checkpoint_every={s.checkpoint_every}",
+        f"train.device={json.dumps(s.device)}",
+        f"train.seed={s.seed}",
+        f"train.tensorboard={'true' if s.tensorboard else 'false'}",
+    ]
+    if s.max_steps is not None:
+        overrides.append(f"train.steps={s.max_steps}")
+    return overrides
+
+
+_ARCHITECTURE = ("method", "decoder", "output_stride", "descriptor_dim")
+_MISSING = "(not recorded)"
+
+
+def config_mismatch(checkpoint_info: dict, cfg, keys) -> list:
+    """Where a checkpoint's model differs from what ``cfg`` trains: ``["model.decoder: 'none' (demo: 'fpn')", ...]``.
+
+    Compares the network (``model_config``: method, decoder, output stride, D) and, in the training config stored
+    with the checkpoint, every ``section.key`` of ``keys`` (the preset's overrides and the correspondence count),
+    so that presets with one architecture (``clutter`` and ``ntxent``) are told apart too.
+    """
+    want = cfg.to_dict()
+    model_config = checkpoint_info.get("model_config") or {}
+    stored = checkpoint_info.get("config") or {}
+    diffs = []
+    for k in _ARCHITECTURE:
+        have = model_config.get(k, "none" if k == "decoder" else _MISSING)
+        if have != want["model"][k]:
+            diffs.append(f"model.{k}: {have!r} (demo: {want['model'][k]!r})")
+    for key in dict.fromkeys(keys):
+        section, name = key.split(".", 1)
+        if section == "model" and name in _ARCHITECTURE:
+            continue
+        have = (stored.get(section) or {}).get(name, _MISSING)
+        if have != want.get(section, {}).get(name):
+            diffs.append(f"{key}: {have!r} (demo: {want[section][name]!r})")
+    return diffs
+
+
+def _checkpoint_label(checkpoint_info: dict, state: dict | None) -> str:
+    if state and state.get("preset"):
+        return str(state["preset"])
+    mc = checkpoint_info.get("model_config") or {}
+    return f"{mc.get('method')}_{mc.get('decoder', 'none')}_s{mc.get('output_stride')}"
 
 
 def step_train(s: DemoSettings) -> dict:
-    """Train ``s.method`` on ``s.pair_mode`` pairs into ``s.model_dir`` within ``s.train_minutes`` (all runs together).
+    """Train preset ``s.preset`` into ``s.model_dir`` within ``s.train_minutes`` (all runs together).
 
     ``last.pt`` without a demo state file (a model put there by a user) is used as is; a state file that says
     "not complete" (an interrupted run) is resumed from ``last.pt`` with the rest of the budget, and so is a
-    finished run when ``--train-minutes`` grew beyond the minutes it spent. A demo-made ``last.pt`` of another
-    method than ``s.method`` is not resumed: it is renamed ``last_<method>.pt`` and training starts afresh.
+    finished run when ``--train-minutes`` grew beyond the minutes it spent. A demo-made ``last.pt`` whose model or
+    training config differs from the preset's (:func:`config_mismatch`: another decoder, method, stride, or another
+    preset's losses / negatives) is not resumed: it is renamed ``last_<its preset or method_decoder_stride>.pt``
+    (never over an existing file) and training starts afresh.
     """
     from dense_descriptor_grasp.model.checkpoint import load_checkpoint
     from dense_descriptor_grasp.training.config import load_config
     from dense_descriptor_grasp.training.train import run_training
 
+    step = _step("train")
     ckpt = s.checkpoint
     state = _train_state(s)
+    keys = [o.split("=", 1)[0].strip() for o in preset_overrides(s.preset)] + ["data.num_correspondences"]
     if ckpt.is_file() and state is not None:
-        stored = load_checkpoint(ckpt)["model_config"].get("method")
-        if stored != s.method:
-            kept = ckpt.with_name(f"last_{stored}.pt")
-            log(f"2/5 train: {ckpt} holds a {stored!r} model, the demo trains {s.method!r} - moved to {kept.name}, "
-                f"training afresh")
+        info = load_checkpoint(ckpt)
+        diffs = config_mismatch(info, load_config(None, training_overrides(s, s.train_minutes)), keys)
+        if diffs:
+            label = _checkpoint_label(info, state)
+            kept = ckpt.with_name(f"last_{label}.pt")
+            k = 2
+            while kept.exists():
+                kept = ckpt.with_name(f"last_{label}_{k}.pt")
+                k += 1
+            log(f"{step}: {ckpt} holds a model the demo's preset {s.preset!r} does not train ({'; '.join(diffs)}) - "
+                f"moved to {kept.name}, training afresh")
             ckpt.replace(kept)
             state = None
     done = state is not None and state.get("complete")
@@ -153,7 +312,7 @@ def step_train(s: DemoSettings) -> dict:
     if ckpt.is_file() and (state is None or (done and not budget_left)):
         info = load_checkpoint(ckpt)
         spent_text = f", {state['spent_minutes']:.1f} min of training" if state else ", not made by the demo"
-        log(f"2/5 train: {ckpt} exists (step {info['step']}{spent_text}, model {info.get('model_identity')}) - skipped")
+        log(f"{step}: {ckpt} exists (step {info['step']}{spent_text}, model {info.get('model_identity')}) - skipped")
         return {"skipped": True, "step": int(info["step"])}
     spent = 0.0
     resume = None
@@ -163,32 +322,22 @@ def step_train(s: DemoSettings) -> dict:
         if not done:
             spent += float(info.get("metadata", {}).get("wall_seconds", 0.0)) / 60.0
         resume = "auto"
-        log(f"2/5 train: resuming {'the interrupted run' if not done else 'the run'} from {ckpt} at step "
+        log(f"{step}: resuming {'the interrupted run' if not done else 'the run'} from {ckpt} at step "
             f"{info['step']} ({spent:.1f} of {s.train_minutes} min spent)")
     remaining = s.train_minutes - spent
     if remaining <= 0.05:
         _write_train_state(s, {"complete": True, "spent_minutes": spent, "budget_minutes": s.train_minutes})
-        log(f"2/5 train: budget of {s.train_minutes} min already spent - using {ckpt}")
+        log(f"{step}: budget of {s.train_minutes} min already spent - using {ckpt}")
         return {"skipped": True}
-    overrides = [
-        f"data.dataset={json.dumps(str(s.path(s.dataset)))}",
-        f"data.split={json.dumps(s.split)}",
-        f"model.method={s.method}",
-        f"data.mode={s.pair_mode}",
-        f"model.output_stride={s.output_stride}",
-        f"train.out={json.dumps(str(s.path(s.model_dir)))}",
-        f"train.max_minutes={remaining:.4f}",
-        f"train.checkpoint_every={s.checkpoint_every}",
-        f"train.device={json.dumps(s.device)}",
-        f"train.seed={s.seed}",
-        f"train.tensorboard={'true' if s.tensorboard else 'false'}",
-    ]
-    if s.max_steps is not None:
-        overrides.append(f"train.steps={s.max_steps}")
-    cfg = load_config(None, overrides)
-    task = f"keypoint task N={cfg.model.num_keypoints}" if s.method == "keypoint" else "NT-Xent"
-    log(f"2/5 train: {task} on {s.pair_mode} pairs (ResNet-34, D={cfg.model.descriptor_dim}, "
-        f"stride {cfg.model.output_stride}, batch {cfg.train.batch_size}) on {s.dataset}: up to step "
+    cfg = load_config(None, training_overrides(s, remaining))
+    m, d = cfg.model, cfg.data
+    task = f"keypoint task N={m.num_keypoints}" if m.method == "keypoint" else "NT-Xent"
+    if m.method == "ntxent" and d.num_negatives and cfg.losses.ntxent_negatives:
+        task += f" with {d.num_negatives} off-object negatives per view"
+    decoder = (f"FPN decoder, stride {m.output_stride}" if m.decoder == "fpn"
+               else f"stride {m.output_stride}, no decoder")
+    log(f"{step}: preset {s.preset!r}: {task} on {d.mode} pairs, {d.num_correspondences} correspondences "
+        f"(ResNet-34, {decoder}, D={m.descriptor_dim}, batch {cfg.train.batch_size}) on {s.dataset}: up to step "
         f"{cfg.train.steps} or {remaining:.1f} min of wall clock, whichever comes first, on {s.device} -> {ckpt}")
     _write_train_state(s, {"complete": False, "spent_minutes": spent, "budget_minutes": s.train_minutes})
     summary = run_training(cfg, resume=resume, progress=True, log=log)
@@ -198,13 +347,84 @@ def step_train(s: DemoSettings) -> dict:
     _write_train_state(s, {"complete": True, "spent_minutes": round(spent, 3), "budget_minutes": s.train_minutes,
                            "stop_reason": summary["stop_reason"], "step": summary["step"],
                            "final_losses": summary["final"]})
-    log(f"2/5 train: {summary['steps_run']} steps in {summary['seconds']:.0f} s "
+    log(f"{step}: {summary['steps_run']} steps in {summary['seconds']:.0f} s "
         f"({summary['seconds_per_step']:.2f} s/step), total step {summary['step']}, final loss "
         f"{summary['final'].get('total', float('nan')):.4g}; loss curve {summary['loss_curve']}")
     return summary
 
 
-# ---------------------------------------------------------------------------------------------- 3. reference
+# ---------------------------------------------------------------------------------------------- 3. evaluate
+SUMMARY_KEYS = ("matches", "median_px", "pck_3", "pck_5", "pck_10", "median_mm", "within_10mm", "depth_misses")
+
+
+def semantic_summary(report: dict, model_name: str) -> dict:
+    """The part of a semantic-point report the demo keeps (results.json, the summary line)."""
+    from dense_descriptor_grasp.evaluation.semantic import FLOOR_CENTROID, FLOOR_UNTRAINED
+
+    methods = report["methods"]
+    info = methods[model_name].get("info", {})
+    return {
+        "model": model_name,
+        "model_identity": info.get("identity"),
+        "checkpoint_step": info.get("step"),
+        "dataset": report["settings"]["dataset"],
+        "views": report["dataset"]["num_views"],
+        "views_evaluated": report["dataset"]["num_views_evaluated"],
+        "scenes_evaluated": report["dataset"]["num_scenes_evaluated"],
+        "report": (report.get("files") or {}).get("report"),
+        "methods": {n: {k: methods[n].get(k) for k in SUMMARY_KEYS}
+                    for n in (model_name, FLOOR_UNTRAINED, FLOOR_CENTROID) if n in methods},
+    }
+
+
+def _model_name(s: DemoSettings) -> str:
+    """The trained model's row in the evaluation table: its preset when the demo trained it, else ``model``."""
+    state = _train_state(s)
+    return str(state["preset"]) if state and state.get("preset") else "model"
+
+
+def step_evaluate(s: DemoSettings) -> dict:
+    """The semantic-point evaluation of ``last.pt`` on the held-out set, with both floors; prints the table.
+
+    Skipped when ``<out>/clutter_eval/semantic_report.json`` was made for this model (identity) and this dataset,
+    after the dataset was last rendered.
+    Returns :func:`semantic_summary` of the report.
+    """
+    from dense_descriptor_grasp.evaluation.semantic import REPORT_NAME, format_table, semantic_point_evaluation
+    from dense_descriptor_grasp.model.checkpoint import load_checkpoint
+
+    step = _step("evaluate")
+    name = _model_name(s)
+    identity = str(load_checkpoint(s.checkpoint).get("model_identity", ""))
+    dataset = s.path(s.eval_dataset)
+    path = s.eval_dir / REPORT_NAME
+    report = None
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+            manifest = dataset / "manifest.json"
+            newer = manifest.is_file() and path.stat().st_mtime >= manifest.stat().st_mtime
+            if newer and old["settings"]["dataset"] == str(dataset) and \
+                    (old["methods"].get(name) or {}).get("info", {}).get("identity") == identity:
+                report = old
+                log(f"{step}: {path} exists for model {identity} on {dataset} - skipped")
+        except (ValueError, KeyError, TypeError):
+            report = None
+    if report is None:
+        log(f"{step}: semantic-point evaluation of {s.checkpoint} ({name!r}) on the held-out set {dataset}: the "
+            f"{OBJECT}'s named parts matched over whole cluttered images it never saw, references from another "
+            f"scene; floors: the untrained network and the target-mask centroid")
+        t0 = time.perf_counter()
+        report = semantic_point_evaluation({name: str(s.checkpoint)}, str(dataset), object_name=OBJECT,
+                                           device=s.device, include_floors=True, seed=s.seed, out_dir=s.eval_dir)
+        log(f"{step}: {report['dataset']['num_views_evaluated']} views of {report['dataset']['num_scenes_evaluated']} "
+            f"scenes in {time.perf_counter() - t0:.1f} s -> {path}, {s.eval_dir / 'semantic_matches.png'}")
+    for line in (report.get("table_markdown") or format_table(report)).splitlines():
+        print(line, flush=True)
+    return semantic_summary(report, name)
+
+
+# ---------------------------------------------------------------------------------------------- 4. reference
 def _read_camera_json(dataset: Path, view_id: str) -> dict:
     return json.loads((dataset / "camera" / f"{view_id}.json").read_text())
 
@@ -276,10 +496,11 @@ def step_reference(s: DemoSettings) -> dict:
     if path.is_file():
         try:
             ref = load_reference(path, identity)
-            log(f"3/5 reference: {path} exists for model {identity} ({len(ref)} references {ref.names}) - skipped")
+            log(f"{_step('reference')}: {path} exists for model {identity} ({len(ref)} references {ref.names}) - "
+                "skipped")
             return {"skipped": True, "path": path}
         except ValueError as exc:
-            log(f"3/5 reference: {path} is stale ({exc}); making it again")
+            log(f"{_step('reference')}: {path} is stale ({exc}); making it again")
     dataset = s.path(s.dataset)
     view_id, seen = choose_reference_view(dataset, s.part)
     ds = RGBDDataset(str(dataset), validate=False)
@@ -290,7 +511,7 @@ def step_reference(s: DemoSettings) -> dict:
                              min_separation=6.0)
     names += [f"surface_{k}" for k in range(len(extra))]
     pixels += extra
-    log(f"3/5 reference: view {view_id} of {dataset} shows '{s.part}' and {len(seen) - 1} other named parts; "
+    log(f"{_step('reference')}: view {view_id} of {dataset} shows '{s.part}' and {len(seen) - 1} other named parts; "
         f"{len(names)} references {names}, grasp on '{s.part}'")
     model = load_model(s.checkpoint, device=s.device)
     ref = build_reference(model, sample["rgb"], sample["depth"], np.asarray(sample["K"], dtype=np.float64), pixels,
@@ -299,7 +520,7 @@ def step_reference(s: DemoSettings) -> dict:
     save_reference(path, ref)
     picture = draw_reference(sample["rgb"], pixels, names)
     _atomic_write_png(s.path(s.out) / "reference_view.png", picture)
-    log(f"3/5 reference: wrote {path} and {s.path(s.out) / 'reference_view.png'}")
+    log(f"{_step('reference')}: wrote {path} and {s.path(s.out) / 'reference_view.png'}")
     return {"skipped": False, "path": path, "view": view_id, "names": names}
 
 
@@ -317,7 +538,7 @@ def draw_reference(rgb: np.ndarray, pixels, names) -> np.ndarray:
     return img
 
 
-# ---------------------------------------------------------------------------------------------- 4. pipeline
+# ---------------------------------------------------------------------------------------------- 5. pipeline
 def part_error_mm(grasp_position, T_camera_object, part_object) -> float:
     """Distance (mm) between a grasp position (3,) and a part (3,) in the object frame carried by T_camera_object."""
     T = np.asarray(T_camera_object, dtype=np.float64)
@@ -334,18 +555,42 @@ def centre_error_mm(part: str) -> float:
     return float(np.linalg.norm(parts[part] - centre) * 1000.0)
 
 
-def summary_line(rows: list, part: str) -> str:
-    """One line: median semantic point error (mm) over the poses with a grasp, and how many got one."""
+def _num_text(x, spec: str = ".1f") -> str:
+    return "n/a" if x is None or not math.isfinite(float(x)) else format(float(x), spec)
+
+
+def _px_mm(m: dict) -> str:
+    return f"{_num_text(m.get('median_px'))} px / {_num_text(m.get('median_mm'))} mm"
+
+
+def summary_line(rows: list, part: str, semantic: dict | None = None) -> str:
+    """One line: the held-out semantic-point result (``semantic``: :func:`semantic_summary`; median px / mm of the
+    trained model, its share within 10 mm and both floors), then the sim camera's median grasp error (mm) over the
+    poses with a grasp, how many got one and how many the pipeline processed."""
+    from dense_descriptor_grasp.evaluation.semantic import FLOOR_CENTROID, FLOOR_UNTRAINED
+
+    sections = []
+    if semantic is not None:
+        methods = semantic["methods"]
+        m = methods[semantic["model"]]
+        untrained, centre = methods.get(FLOOR_UNTRAINED, {}), methods.get(FLOOR_CENTROID, {})
+        sections.append(
+            f"held-out clutter: median {_px_mm(m)} for the {OBJECT}'s named parts ({m.get('matches', 0)} matches, "
+            f"{_num_text(m.get('within_10mm'), '.2f')} within 10 mm; untrained {_px_mm(untrained)}, mask centre "
+            f"{_px_mm(centre)})")
     errors = [r["error_mm"] for r in rows if r.get("error_mm") is not None]
     modes = [r.get("mode") for r in rows if r.get("error_mm") is not None]
     n = len(rows)
+    processed = sum(1 for r in rows if r.get("frames") or r.get("error_mm") is not None)
     if not errors:
-        return f"demo summary: median semantic point error n/a mm for '{part}': 0/{n} poses got a grasp"
-    e = np.asarray(errors)
-    return (f"demo summary: median semantic point error {np.median(e):.1f} mm for '{part}' "
-            f"({len(errors)}/{n} poses got a grasp: {modes.count('object_pose')} 6-DoF, "
-            f"{modes.count('single_point')} single-point; mean {e.mean():.1f} mm, "
-            f"{int(np.sum(e <= 20.0))} within 20 mm)")
+        sections.append(f"sim camera: median n/a mm for '{part}' (0/{n} poses got a grasp; {processed}/{n} poses "
+                        "processed)")
+    else:
+        e = np.asarray(errors)
+        sections.append(f"sim camera: median {np.median(e):.1f} mm for '{part}' ({len(errors)}/{n} poses got a grasp: "
+                        f"{modes.count('object_pose')} 6-DoF, {modes.count('single_point')} single-point; mean "
+                        f"{e.mean():.1f} mm, {int(np.sum(e <= 20.0))} within 20 mm; {processed}/{n} poses processed)")
+    return "demo summary: " + "; ".join(sections)
 
 
 def _pose_matrix(msg) -> np.ndarray:
@@ -511,7 +756,7 @@ def step_pipeline(s: DemoSettings) -> dict:
                                       f"device:={s.device}", f"params_file:={params}"])
     _isolate_ros_domain()
     timeout = s.pipeline_timeout or 60.0 + 30.0 * s.poses
-    log(f"4/5 pipeline: bringup model:={s.checkpoint} reference:={ref_path} use_sim_camera:=true "
+    log(f"{_step('pipeline')}: bringup model:={s.checkpoint} reference:={ref_path} use_sim_camera:=true "
         f"params_file:={params} (in this process, ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}); "
         f"{s.poses} object poses (seed {s.pose_seed}), each held until the pipeline has processed it")
     context = Context()
@@ -538,11 +783,11 @@ def step_pipeline(s: DemoSettings) -> dict:
                         observer.next_pose()
             now = time.monotonic()
             if now - t0 > timeout:
-                log(f"4/5 pipeline: timeout after {timeout:.0f} s with {reported}/{s.poses} poses done")
+                log(f"{_step('pipeline')}: timeout after {timeout:.0f} s with {reported}/{s.poses} poses done")
                 break
             if now - last_note > 20.0:
                 last_note = now
-                log(f"4/5 pipeline: ... waiting (pose {len(observer.poses)} on the camera, grasp node processed "
+                log(f"{_step('pipeline')}: ... waiting (pose {len(observer.poses)} on the camera, grasp node processed "
                     f"frames up to pose {observer.max_processed + 1})")
         for i in range(reported, s.poses):
             rows.append({"pose": i + 1, "error_mm": None, "mode": "none", "frames": 0, "note": "not reached"})
@@ -555,7 +800,6 @@ def step_pipeline(s: DemoSettings) -> dict:
         for node in everything:
             node.destroy_node()
         rclpy.try_shutdown(context=context)
-    _write_results(s, rows)
     return {"rows": rows}
 
 
@@ -573,12 +817,12 @@ def _report_pose(s: DemoSettings, observer, index: int, part_object) -> dict:
         mode = text.split()[0] if text else "?"
         row.update(grasp_mm=np.round(T_cg[:3, 3] * 1000, 1).tolist(), error_mm=round(err, 2), mode=mode,
                    marker=text)
-        log(f"4/5 pose {index + 1:2d}/{s.poses}: grasp at {_fmt(T_cg[:3, 3])} mm, true '{s.part}' at {_fmt(true)} mm "
-            f"(camera frame) -> error {err:6.1f} mm [{text}]")
+        log(f"{_num('pipeline')} pose {index + 1:2d}/{s.poses}: grasp at {_fmt(T_cg[:3, 3])} mm, true '{s.part}' "
+            f"at {_fmt(true)} mm (camera frame) -> error {err:6.1f} mm [{text}]")
     else:
         row.update(error_mm=None, mode="none")
-        log(f"4/5 pose {index + 1:2d}/{s.poses}: no grasp published ({frames} frame(s) of this pose processed); "
-            f"true '{s.part}' at {_fmt(true)} mm")
+        log(f"{_num('pipeline')} pose {index + 1:2d}/{s.poses}: no grasp published ({frames} frame(s) of this pose "
+            f"processed); true '{s.part}' at {_fmt(true)} mm")
     if stamp is None:  # no grasp: the newest frame of this pose that went through the whole pipeline
         stamps = [t for t, i in observer.pose_of_stamp.items() if i == index and t in observer.images["heatmap"]]
         stamp = stamps[-1] if stamps else None
@@ -626,13 +870,17 @@ def _save_pictures(s: DemoSettings, observer, index: int, stamp: int, true, T_cg
     return saved
 
 
-def _write_results(s: DemoSettings, rows: list) -> None:
-    """results.json and grasps.png (the grasp pictures side by side)."""
+# ---------------------------------------------------------------------------------------------- 6. pictures
+def step_pictures(s: DemoSettings, rows: list, semantic: dict | None) -> dict:
+    """results.json (the poses, the semantic-point evaluation, the summary line) and grasps.png (the grasp pictures
+    side by side)."""
     import cv2
 
     out = s.path(s.out)
-    atomic_write_text(out / "results.json", json.dumps({"part": s.part, "object": OBJECT, "rows": rows,
-                                                         "summary": summary_line(rows, s.part)}, indent=1))
+    line = summary_line(rows, s.part, semantic)
+    atomic_write_text(out / "results.json", json.dumps({
+        "object": OBJECT, "part": s.part, "preset": s.preset, "checkpoint": str(s.checkpoint),
+        "semantic_evaluation": semantic, "rows": rows, "summary": line}, indent=1))
     tiles = [cv2.imread(str(out / f"pose_{r['pose']:02d}_grasp.png"))[:, :, ::-1] for r in rows
              if (out / f"pose_{r['pose']:02d}_grasp.png").is_file()]
     if tiles:
@@ -643,7 +891,9 @@ def _write_results(s: DemoSettings, rows: list) -> None:
             r, c = divmod(k, cols)
             grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = cv2.resize(tile, (w, h))
         _atomic_write_png(out / "grasps.png", grid)
-    log(f"5/5 pictures: {out}/pose_NN_{{descriptors,heatmap,grasp}}.png, grasps.png, results.json")
+    log(f"{_step('pictures')}: {out}/pose_NN_{{descriptors,heatmap,grasp}}.png, "
+        f"{'grasps.png, ' if tiles else ''}results.json; {s.eval_dir}/semantic_matches.png")
+    return {"results": str(out / "results.json"), "summary": line}
 
 
 # ---------------------------------------------------------------------------------------------- command line
@@ -651,27 +901,44 @@ def get_args_parser() -> argparse.ArgumentParser:
     d = DemoSettings()
     p = argparse.ArgumentParser(prog="demo", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="tiny dataset, a few training steps, 2 poses (for tests)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny datasets, a few training steps, 2 poses, own folders (*_quick; for tests)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=argparse.SUPPRESS,
+                   help=f"training recipe (training/presets.py; default {d.preset}): clutter = NT-Xent with "
+                        "off-object negatives on two-view pairs, paper = the paper's keypoint task on augmentation "
+                        "pairs, ntxent = the Dense Object Nets baseline (two-view pairs, no off-object negatives), "
+                        "paper_stride32 = the paper's keypoint task on the paper's own network (no decoder)")
+    p.add_argument("--method", choices=sorted(METHOD_ALIASES), default=argparse.SUPPRESS,
+                   help="deprecated alias of --preset: keypoint = paper, ntxent = ntxent")
     p.add_argument("--train-minutes", type=float, default=None,
                    help=f"wall-clock training budget in minutes (default {d.train_minutes}; --quick: a few steps)")
     p.add_argument("--poses", type=int, default=None, help=f"object poses to grasp (default {d.poses}; --quick: 2)")
-    p.add_argument("--method", choices=("ntxent", "keypoint"), default=d.method,
-                   help="training method: ntxent on two-view pairs, or keypoint (the paper's task) on augmentation pairs")
     p.add_argument("--device", default=d.device, help="torch device (cpu | cuda[:i])")
     p.add_argument("--part", default=d.part, help="named duck part to grasp (sim.grasp_sim object registry)")
     p.add_argument("--root", default=".", help="folder that holds data/, models/ and outputs/")
-    p.add_argument("--stop-after", choices=("dataset", "train", "reference", "pipeline"), default=None,
-                   help="stop after this step")
+    p.add_argument("--stop-after", choices=STEPS[:-1], default=None, help="stop after this step")
     return p
 
 
 def settings_from_args(args) -> DemoSettings:
     s = DemoSettings(root=Path(args.root), device=args.device, part=args.part)
-    if args.method != s.method:
-        s.method, s.pair_mode = args.method, ("augment" if args.method == "keypoint" else "multiview")
+    preset, method = getattr(args, "preset", None), getattr(args, "method", None)
+    if method is not None:
+        alias = METHOD_ALIASES[method]
+        if preset is not None and preset != alias:
+            raise ValueError(f"--method {method} (deprecated) means --preset {alias}, which contradicts --preset "
+                             f"{preset}; give --preset only")
+        preset = alias
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"--preset: unknown preset {preset!r}; known presets: {sorted(PRESETS)}")
+        s.preset = preset
     if args.quick:
-        s.dataset, s.model_dir, s.out = "data/demo_duck_quick", "models/demo_quick", "outputs/demo_quick"
-        s.views, s.width, s.height = 8, 96, 72
+        s.dataset, s.eval_dataset = "data/demo_duck_clutter_quick", "data/demo_duck_eval_quick"
+        s.model_dir, s.out = "models/demo_quick", "outputs/demo_quick"
+        s.views, s.views_per_scene, s.eval_views, s.eval_views_per_scene = 12, 3, 8, 2
+        s.distractors_per_scene = (0, 1)
+        s.width, s.height = 96, 72
         s.max_steps, s.train_minutes, s.checkpoint_every = 2, 5.0, 2
         s.poses = 2
         s.tensorboard, s.split, s.surface_points, s.quick = False, None, 3, True
@@ -693,18 +960,22 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "method", None) is not None:
+        print(f"demo: --method is deprecated; --method {args.method} = --preset {s.preset}", file=sys.stderr)
     import platform
 
     log(f"{'quick ' if s.quick else ''}demo in {s.root.resolve()} on {platform.machine()} {os.cpu_count()} CPUs, "
-        f"device {s.device}")
+        f"device {s.device}, preset {s.preset!r}")
     times = {}
-    steps = [("dataset", step_dataset), ("train", step_train), ("reference", step_reference),
-             ("pipeline", step_pipeline)]
     results = {}
+    steps = [("dataset", lambda: step_dataset(s)), ("train", lambda: step_train(s)),
+             ("evaluate", lambda: step_evaluate(s)), ("reference", lambda: step_reference(s)),
+             ("pipeline", lambda: step_pipeline(s)),
+             ("pictures", lambda: step_pictures(s, results["pipeline"]["rows"], results["evaluate"]))]
     for name, fn in steps:
         t0 = time.perf_counter()
         try:
-            results[name] = fn(s)
+            results[name] = fn()
         except (ValueError, FileNotFoundError, RuntimeError) as exc:
             print(f"demo: step {name} failed: {exc}", file=sys.stderr)
             return 1
@@ -712,11 +983,10 @@ def main(argv=None) -> int:
         log(f"step {name} took {times[name]:.1f} s")
         if args.stop_after == name:
             return 0
-    rows = results["pipeline"]["rows"]
     log("wall time per step: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
     log(f"for scale: a grasp at the {OBJECT}'s centre (mean of its named parts) would be "
         f"{centre_error_mm(s.part):.0f} mm from '{s.part}' whatever the pose")
-    print(summary_line(rows, s.part), flush=True)
+    print(results["pictures"]["summary"], flush=True)
     return 0
 
 

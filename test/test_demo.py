@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -12,10 +13,21 @@ import numpy as np
 import pytest
 
 from dense_descriptor_grasp import demo
+from dense_descriptor_grasp.training.config import load_config
+from dense_descriptor_grasp.training.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
-SUMMARY = re.compile(r"^demo summary: median semantic point error (n/a|\d+\.\d) mm for 'head_top' \(?(\d+)/2 poses got "
-                     r"a grasp", re.M)
+NUM = r"(\d+\.\d)"
+SUMMARY = re.compile(
+    rf"^demo summary: held-out clutter: median {NUM} px / {NUM} mm for the duck's named parts \((\d+) matches, "
+    rf"(\d\.\d\d) within 10 mm; untrained {NUM} px / {NUM} mm, mask centre {NUM} px / {NUM} mm\); "
+    rf"sim camera: median (\d+\.\d|n/a) mm for 'head_top' \((\d)/2 poses got a grasp"
+    rf"(: \d 6-DoF, \d single-point; mean \d+\.\d mm, \d within 20 mm)?; (\d)/2 poses processed\)$", re.M)
+
+SEMANTIC = {"model": "clutter", "methods": {
+    "clutter": {"matches": 12, "median_px": 2.94, "median_mm": 7.36, "within_10mm": 0.724},
+    "untrained": {"matches": 12, "median_px": 32.6, "median_mm": 72.3, "within_10mm": 0.01},
+    "mask_centroid": {"matches": 12, "median_px": 19.2, "median_mm": None, "within_10mm": 0.04}}}
 
 
 def test_part_error_mm_is_distance_of_part_carried_by_pose():
@@ -27,13 +39,17 @@ def test_part_error_mm_is_distance_of_part_carried_by_pose():
     assert demo.part_error_mm((0.1, 0.01, 0.53), T, part) == pytest.approx(30.0)
 
 
-def test_summary_line_median_and_counts():
-    rows = [{"error_mm": 10.0, "mode": "object_pose"}, {"error_mm": 30.0, "mode": "single_point"},
-            {"error_mm": 50.0, "mode": "object_pose"}, {"error_mm": None, "mode": "none"}]
-    line = demo.summary_line(rows, "head_top")
-    assert "median semantic point error 30.0 mm" in line and "3/4 poses got a grasp" in line
-    assert "2 6-DoF, 1 single-point" in line
-    assert "n/a" in demo.summary_line([{"error_mm": None}], "head_top")
+def test_summary_line_semantic_point_result_then_sim_camera():
+    rows = [{"error_mm": 10.0, "mode": "object_pose", "frames": 2}, {"error_mm": 30.0, "mode": "single_point",
+                                                                     "frames": 1},
+            {"error_mm": 50.0, "mode": "object_pose", "frames": 1}, {"error_mm": None, "mode": "none", "frames": 3}]
+    line = demo.summary_line(rows, "head_top", SEMANTIC)
+    assert line == ("demo summary: held-out clutter: median 2.9 px / 7.4 mm for the duck's named parts (12 matches, "
+                    "0.72 within 10 mm; untrained 32.6 px / 72.3 mm, mask centre 19.2 px / n/a mm); sim camera: "
+                    "median 30.0 mm for 'head_top' (3/4 poses got a grasp: 2 6-DoF, 1 single-point; mean 30.0 mm, "
+                    "1 within 20 mm; 4/4 poses processed)")
+    none = demo.summary_line([{"error_mm": None, "frames": 1}, {"error_mm": None, "frames": 0}], "head_top")
+    assert none == "demo summary: sim camera: median n/a mm for 'head_top' (0/2 poses got a grasp; 1/2 poses processed)"
 
 
 def test_visible_parts_hides_occluded_part():
@@ -51,54 +67,146 @@ def test_settings_reject_bad_options():
         demo.settings_from_args(parser.parse_args(["--poses", "0"]))
     with pytest.raises(ValueError, match="--train-minutes"):
         demo.settings_from_args(parser.parse_args(["--train-minutes", "-1"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--preset", "nope"])
     s = demo.settings_from_args(parser.parse_args(["--quick"]))
-    assert s.poses == 2 and s.max_steps <= 5 and s.views <= 10
+    assert s.poses == 2 and s.max_steps <= 5 and s.views <= 12 and s.eval_views <= 8
+    assert s.distractors_per_scene == (0, 1) and (s.width, s.height) == (96, 72)
+    assert "quick" in s.dataset and "quick" in s.eval_dataset and s.dataset != s.eval_dataset
 
 
-def test_default_training_is_ntxent_on_two_view_pairs_and_keypoint_is_one_flag_away():
-    """The measured default (docs/TRAINING.md, "What we measured"); --method keypoint: the paper's task."""
+def test_default_datasets_are_clutter_with_disjoint_distractor_sets():
+    s = demo.settings_from_args(demo.get_args_parser().parse_args([]))
+    (_, train_dir, train), (_, eval_dir, held_out) = demo._dataset_plans(s)
+    assert train_dir == "data/demo_duck_clutter" and eval_dir == "data/demo_duck_eval"   # not the old data/demo_duck
+    assert train["distractors"] == ["train"] and held_out["distractors"] == ["eval"]
+    assert train["distractors_per_scene"] == (2, 4) and train["views_per_scene"] == 3 and train["num_views"] == 600
+    assert held_out["views_per_scene"] == 2 and held_out["seed"] != train["seed"]
+    assert train["config"].camera_spans is not None and (train["config"].width, train["config"].height) == (160, 120)
+
+
+def test_preset_default_clutter_and_method_is_a_deprecated_alias():
     parser = demo.get_args_parser()
-    s = demo.settings_from_args(parser.parse_args([]))
-    assert (s.method, s.pair_mode) == ("ntxent", "multiview")
-    s = demo.settings_from_args(parser.parse_args(["--method", "keypoint"]))
-    assert (s.method, s.pair_mode) == ("keypoint", "augment")
+    assert demo.settings_from_args(parser.parse_args([])).preset == "clutter"
+    for name in PRESETS:
+        assert demo.settings_from_args(parser.parse_args(["--preset", name])).preset == name
+    assert demo.settings_from_args(parser.parse_args(["--method", "keypoint"])).preset == "paper"
+    assert demo.settings_from_args(parser.parse_args(["--method", "ntxent"])).preset == "ntxent"
+    assert demo.settings_from_args(parser.parse_args(["--method", "keypoint", "--preset", "paper"])).preset == "paper"
+    with pytest.raises(ValueError, match="contradicts --preset clutter"):
+        demo.settings_from_args(parser.parse_args(["--method", "keypoint", "--preset", "clutter"]))
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_training_overrides_are_the_presets_plus_the_demos(preset, tmp_path):
+    s = demo.DemoSettings(root=tmp_path, preset=preset)
+    overrides = demo.training_overrides(s, 12.5)
+    assert overrides[:len(PRESETS[preset])] == PRESETS[preset]
+    assert not any(o.startswith("model.output_stride") for o in overrides[len(PRESETS[preset]):])
+    cfg = load_config(None, overrides)
+    want = load_config(None, PRESETS[preset])
+    assert (cfg.model.decoder, cfg.model.output_stride, cfg.model.method, cfg.data.mode) == \
+        (want.model.decoder, want.model.output_stride, want.model.method, want.data.mode)
+    assert cfg.data.num_correspondences == 256 and cfg.train.max_minutes == pytest.approx(12.5)
+    assert Path(cfg.data.dataset) == tmp_path / "data/demo_duck_clutter" and cfg.train.seed == s.seed
+
+
+def test_config_mismatch_tells_presets_and_old_demo_models_apart(tmp_path):
+    def info(preset, **model):
+        cfg = load_config(None, demo.training_overrides(demo.DemoSettings(root=tmp_path, preset=preset), 15.0))
+        d = cfg.to_dict()
+        return {"model_config": {**d["model"], **model}, "config": d}
+
+    clutter = demo.DemoSettings(root=tmp_path)
+    cfg = load_config(None, demo.training_overrides(clutter, 15.0))
+    keys = [o.split("=")[0] for o in PRESETS["clutter"]] + ["data.num_correspondences"]
+    assert demo.config_mismatch(info("clutter"), cfg, keys) == []
+    same_net = demo.config_mismatch(info("ntxent"), cfg, keys)          # one architecture, other negatives
+    assert same_net and all(d.startswith(("data.num_negatives", "losses.ntxent_negatives")) for d in same_net)
+    old = {"model_config": {"method": "ntxent", "output_stride": 16, "descriptor_dim": 16}, "config": {}}
+    diffs = demo.config_mismatch(old, cfg, keys)                        # the pre-clutter demo's model: no decoder key
+    assert "model.decoder: 'none' (demo: 'fpn')" in diffs and "model.output_stride: 16 (demo: 4)" in diffs
+
+
+def test_dataset_folder_made_with_other_arguments_is_set_aside(tmp_path):
+    s = demo.settings_from_args(demo.get_args_parser().parse_args(["--quick", "--root", str(tmp_path)]))
+    s.views, s.eval_views = 3, 4
+    stale = tmp_path / s.eval_dataset
+    stale.mkdir(parents=True)
+    (stale / "manifest.json").write_text(json.dumps({"complete": True, "generator": {"num_views": 300}}))
+    (stale / "marker").write_text("old")
+    demo.step_dataset(s)
+    assert (tmp_path / (s.eval_dataset + ".old") / "marker").read_text() == "old"
+    for rel, n in ((s.dataset, 3), (s.eval_dataset, 4)):
+        manifest = json.loads((tmp_path / rel / "manifest.json").read_text())
+        assert manifest["complete"] and manifest["count"] == n
+    again = demo.step_dataset(s)
+    assert all(r.get("skipped") for r in again.values())
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(float(x))
 
 
 def test_quick_demo_end_to_end(tmp_path):
-    """Tiny dataset, 2 training steps, a reference, the bringup's nodes over 2 poses: summary line and PNGs."""
+    """Both tiny datasets, 2 training steps, the held-out evaluation, a reference, the bringup's nodes over 2
+    poses: every step runs, the summary line holds the semantic-point numbers, results.json holds them too, and
+    the pipeline processed every pose (2 training steps say nothing about accuracy: not asserted)."""
     env = dict(os.environ)
     env.pop("ROS_DOMAIN_ID", None)  # the demo picks its own isolated domain
     proc = subprocess.run([sys.executable, "-m", "dense_descriptor_grasp.demo", "--quick", "--root", str(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    match = SUMMARY.search(proc.stdout)
-    assert match, proc.stdout[-2000:]
-    assert proc.stdout.strip().splitlines()[-1].startswith("demo summary:")
+    for step in ("1/6 dataset", "2/6 train", "3/6 evaluate", "4/6 reference", "5/6 pipeline", "6/6 pictures"):
+        assert f"[demo] {step}" in proc.stdout, step
+    assert "| clutter |" in proc.stdout and "| untrained |" in proc.stdout and "| mask_centroid |" in proc.stdout
+    last = proc.stdout.strip().splitlines()[-1]
+    match = SUMMARY.match(last)
+    assert match, last
+    (px, mm, matches, within, u_px, u_mm, c_px, c_mm, sim_median, grasps, grasp_details, processed) = match.groups()
+    assert int(matches) > 0 and int(processed) == 2
+    assert (int(grasps) > 0) == (sim_median != "n/a") == (grasp_details is not None)
+
     out = tmp_path / "outputs" / "demo_quick"
-    assert (out / "reference_view.png").stat().st_size > 0
-    grasps = int(match.group(2))
-    if grasps:
-        assert (out / "grasps.png").stat().st_size > 0
-    assert len(list(out.glob("pose_*_heatmap.png"))) >= 1
-    assert len(list(out.glob("pose_*_descriptors.png"))) >= 1
+    results = json.loads((out / "results.json").read_text())
+    assert results["summary"] == last and results["preset"] == "clutter"
+    semantic = results["semantic_evaluation"]
+    assert semantic["model"] == "clutter" and semantic["views"] == 8
+    for name, (p, m) in {"clutter": (px, mm), "untrained": (u_px, u_mm), "mask_centroid": (c_px, c_mm)}.items():
+        row = semantic["methods"][name]
+        assert row["matches"] == int(matches)
+        assert _finite(row["median_px"]) and _finite(row["median_mm"]) and _finite(row["within_10mm"]), (name, row)
+        assert f"{row['median_px']:.1f}" == p and f"{row['median_mm']:.1f}" == m
+    assert f"{semantic['methods']['clutter']['within_10mm']:.2f}" == within
+    report = out / "clutter_eval" / "semantic_report.json"
+    assert json.loads(report.read_text())["methods"]["clutter"]["matches"] == int(matches)
+    assert (out / "clutter_eval" / "semantic_matches.png").stat().st_size > 0
+
+    rows = results["rows"]
+    assert [r["pose"] for r in rows] == [1, 2]
+    assert all(r["frames"] >= 1 and "note" not in r for r in rows), rows   # every pose went through the pipeline
+    assert sum(r["error_mm"] is not None for r in rows) == int(grasps)
+    for r in rows:
+        for name in ("descriptors", "heatmap", "grasp"):
+            assert (out / f"pose_{r['pose']:02d}_{name}.png").stat().st_size > 0
+    assert (out / "grasps.png").stat().st_size > 0 and (out / "reference_view.png").stat().st_size > 0
     assert (tmp_path / "models" / "demo_quick" / "last.pt").is_file()
-    for step in ("1/5 dataset", "2/5 train", "3/5 reference", "4/5 pipeline"):
-        assert f"[demo] {step}" in proc.stdout
     state_path = tmp_path / "models" / "demo_quick" / demo.TRAIN_STATE
     state = json.loads(state_path.read_text())
-    assert state["complete"] and state["stop_reason"] == "steps"
+    assert state["complete"] and state["stop_reason"] == "steps" and state["preset"] == "clutter"
 
-    def rerun():
+    def rerun(stop_after):
         r = subprocess.run([sys.executable, "-m", "dense_descriptor_grasp.demo", "--quick", "--root", str(tmp_path),
-                            "--stop-after", "reference"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            "--stop-after", stop_after], cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=200)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
         return r.stdout
 
-    # an interrupted training (state "not complete") resumes from last.pt; the rest is skipped
+    # a second run skips both datasets, the training, the evaluation (its table printed again) and the reference
+    again = rerun("reference")
+    assert again.count("- skipped") == 5 and "| clutter |" in again, again
+    # an interrupted training (state "not complete") resumes from last.pt
     state_path.write_text(json.dumps({**state, "complete": False}))
-    out2 = rerun()
-    assert "resuming the interrupted run" in out2 and out2.count("- skipped") == 2, out2
+    resumed = rerun("train")
+    assert "resuming the interrupted run" in resumed and resumed.count("- skipped") == 2, resumed
     assert json.loads(state_path.read_text())["complete"]
-    # a second run skips the dataset, the training and the reference
-    assert rerun().count("- skipped") == 3
