@@ -144,7 +144,7 @@ def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     up = np.asarray(up, dtype=np.float64).reshape(3)
     if abs(up @ z) > 0.999 * np.linalg.norm(up):
         up = np.array([0.0, 1.0, 0.0])
-    x = np.cross(z, -up)  # image down = -up
+    x = np.cross(z, up)  # image right; then y = z x x points along -up (image down = world down)
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     T = np.eye(4)
