@@ -267,8 +267,10 @@ class PairDataset(torch.utils.data.Dataset):
 
     Args:
         dataset: the views.
-        mode: "augment" (one item per view, the paper's pairs) or "multiview" (one item per ordered pair of
-            views of one scene; needs ``views_per_scene >= 2`` at generation).
+        mode: "augment" (one item per view, the paper's pairs), "multiview" (one item per ordered pair of
+            views of one scene; needs ``views_per_scene >= 2`` at generation) or "mixed" (the multiview items;
+            each is made, with probability ``augment_fraction``, as an augmentation pair of its first view instead).
+        augment_fraction: share of augmentation pairs in mode "mixed".
         num_correspondences: M.
         seed: item ``i`` of epoch ``e`` uses ``numpy.random.default_rng([seed, e, i])``: reproducible, and
             independent of DataLoader workers. Call :meth:`set_epoch` for fresh augmentations each epoch.
@@ -278,9 +280,13 @@ class PairDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, dataset, mode: str = "augment", num_correspondences: int = 128, seed: int = 0,
-                 augment: AugmentConfig | None = None, jitter: JitterConfig | None = None, num_negatives: int = 0):
-        if mode not in ("augment", "multiview"):
-            raise ValueError(f"PairDataset: mode must be 'augment' or 'multiview', got {mode!r}")
+                 augment: AugmentConfig | None = None, jitter: JitterConfig | None = None, num_negatives: int = 0,
+                 augment_fraction: float = 0.5):
+        if mode not in ("augment", "multiview", "mixed"):
+            raise ValueError(f"PairDataset: mode must be 'augment', 'multiview' or 'mixed', got {mode!r}")
+        if not 0.0 <= augment_fraction <= 1.0:
+            raise ValueError(f"PairDataset: augment_fraction must be in [0, 1], got {augment_fraction}")
+        self.augment_fraction = float(augment_fraction)
         if num_correspondences < 1:
             raise ValueError(f"PairDataset: num_correspondences must be >= 1, got {num_correspondences}")
         if num_negatives < 0:
@@ -292,7 +298,7 @@ class PairDataset(torch.utils.data.Dataset):
         self.background_files = (list_background_images(self.augment.background_dir)
                                  if self.augment.background_dir else None)
         self.epoch = 0
-        if mode == "multiview":
+        if mode in ("multiview", "mixed"):
             self.pairs = [(a, b) for ids in dataset.scenes().values() for a in ids for b in ids if a != b]
             if not self.pairs:
                 raise ValueError(f"PairDataset: no scene of {getattr(dataset, 'root', dataset)} has two views; "
@@ -310,6 +316,9 @@ class PairDataset(torch.utils.data.Dataset):
             return make_augmentation_pair(self.dataset.load_numpy(index), rng, self.m, self.augment, self.jitter,
                                           background_files=self.background_files, num_negatives=self.num_negatives)
         a, b = self.pairs[index]
+        if self.mode == "mixed" and rng.random() < self.augment_fraction:
+            return make_augmentation_pair(self.dataset.load_numpy(a), rng, self.m, self.augment, self.jitter,
+                                          background_files=self.background_files, num_negatives=self.num_negatives)
         return make_multiview_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m, self.jitter,
                                    num_negatives=self.num_negatives)
 

@@ -83,7 +83,8 @@ class DataConfig:
     """Where the pairs come from: ``data.dataset.RGBDDataset`` + ``data.pairs.PairDataset``."""
 
     dataset: Optional[str] = None  # dataset folder written by generate_dataset (required to train)
-    mode: str = "augment"  # augment (paper: two virtual cameras of one view) | multiview (two rendered views)
+    mode: str = "augment"  # augment (paper: two virtual cameras of one view) | multiview (two rendered views) | mixed
+    augment_fraction: float = 0.5  # mode mixed: share of augmentation pairs among the multi-view items
     split: Optional[str] = "train"  # train | val | null (all views); scenes held out by RGBDDataset's hash split
     val_fraction: float = 0.1  # share of scenes held out as "val" (evaluation uses the same number)
     image_size: Optional[list] = None  # [H, W] to resize views to (K scaled), null = as stored
@@ -95,8 +96,9 @@ class DataConfig:
     def __post_init__(self):
         if self.dataset is not None and not isinstance(self.dataset, str):
             raise ValueError(f"data.dataset must be a path string, got {self.dataset!r}")
-        if self.mode not in ("augment", "multiview"):
-            raise ValueError(f"data.mode must be 'augment' or 'multiview', got {self.mode!r}")
+        if self.mode not in ("augment", "multiview", "mixed"):
+            raise ValueError(f"data.mode must be 'augment', 'multiview' or 'mixed', got {self.mode!r}")
+        self.augment_fraction = _number("data.augment_fraction", self.augment_fraction, 0, 1)
         if self.split not in (None, "train", "val"):
             raise ValueError(f"data.split must be 'train', 'val' or null, got {self.split!r}")
         self.val_fraction = _number("data.val_fraction", self.val_fraction, 0, 0.99)

@@ -71,6 +71,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
     )
     p.add_argument("--config", default=None, help="YAML config (default: config/train.yaml of the source tree)")
+    p.add_argument("--preset", default=None,
+                   help="a named recipe applied before --set and the flags (training/presets.py): paper, ntxent, "
+                        "clutter, paper_stride32")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config entry, value parsed as YAML (repeatable), e.g. --set optim.lr=3.0e-4")
     p.add_argument("--dataset", help="dataset folder (data.dataset)")
@@ -119,7 +122,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     With ``--resume`` and no ``--config``, the base configuration is the one stored in the checkpoint, so
     ``train_model --out models/x --resume --steps 4000`` continues the same run with a longer budget.
     """
-    overrides = list(args.overrides or [])
+    overrides = []
+    if getattr(args, "preset", None):
+        from .presets import preset_overrides
+
+        overrides += preset_overrides(args.preset)
+    overrides += list(args.overrides or [])
     for attr, key in _FLAG_KEYS.items():
         value = getattr(args, attr, None)
         if value is not None:
@@ -199,7 +207,8 @@ def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterato
     except TypeError as exc:
         raise ValueError(f"data.augment: {exc}") from None
     pairs = PairDataset(views, mode=cfg.data.mode, num_correspondences=cfg.data.num_correspondences, seed=seed,
-                        augment=augment, **({"num_negatives": cfg.data.num_negatives} if cfg.data.num_negatives else {}))
+                        augment=augment, num_negatives=cfg.data.num_negatives,
+                        augment_fraction=cfg.data.augment_fraction)
     if len(pairs) == 0:
         raise ValueError(f"data.dataset: {cfg.data.dataset} yields no training pairs")
     generator = torch.Generator().manual_seed(seed)
