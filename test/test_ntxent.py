@@ -124,3 +124,16 @@ def test_hard_negative_mining_keeps_the_most_similar_negatives():
     assert hard <= all_negs and torch.allclose(hard, all_negs, atol=1e-3)
     with pytest.raises(ValueError, match="hard_negatives"):
         ntxent_loss(desc_a, desc_b, uv_a, uv_b, valid, 0.1, hard_negatives=-1, **kw)
+
+
+def test_exclude_px_drops_neighbouring_correspondences_from_the_negatives():
+    torch.manual_seed(0)
+    desc = torch.randn(1, 4, 8, 8)
+    desc[0, :, 0, 1] = desc[0, :, 0, 0]  # two neighbouring pixels share a descriptor (one surface patch)
+    uv = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [6.0, 6.0]]])
+    valid = torch.ones(1, 3, dtype=torch.bool)
+    plain = ntxent_loss(desc, desc.clone(), uv, uv.clone(), valid, 0.1)
+    excluded = ntxent_loss(desc, desc.clone(), uv, uv.clone(), valid, 0.1, exclude_px=1.5)
+    assert plain > excluded + 0.3  # the identical neighbour no longer competes with the positive
+    far_only = ntxent_loss(desc, desc.clone(), uv, uv.clone(), valid, 0.1, exclude_px=0.5)
+    assert torch.allclose(far_only, plain)

@@ -130,11 +130,13 @@ class LossConfig:
     ntxent_temperature: float = 0.1  # tau of the NT-Xent baseline
     ntxent_negatives: bool = True  # use the pairs' off-object pixels (data.num_negatives) as extra negatives
     hard_negatives: int = 0  # keep only the h most similar off-object negatives per anchor (0 = all)
+    ntxent_exclude_px: float = 0.0  # correspondences nearer than this (px) to the positive are not negatives
 
     def __post_init__(self):
         if not isinstance(self.ntxent_negatives, bool):
             raise ValueError(f"losses.ntxent_negatives must be true or false, got {self.ntxent_negatives!r}")
         self.hard_negatives = _number("losses.hard_negatives", self.hard_negatives, 0, integer=True)
+        self.ntxent_exclude_px = _number("losses.ntxent_exclude_px", self.ntxent_exclude_px, 0)
         for name in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent"):
             setattr(self, name, _number(f"losses.{name}", getattr(self, name), 0))
         self.separation_margin = _number("losses.separation_margin", self.separation_margin, 0)

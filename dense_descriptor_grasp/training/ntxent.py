@@ -79,6 +79,7 @@ def ntxent_loss(
     neg_uv_b: Optional[torch.Tensor] = None,
     neg_valid_b: Optional[torch.Tensor] = None,
     hard_negatives: int = 0,
+    exclude_px: float = 0.0,
 ) -> torch.Tensor:
     """Symmetric pixelwise NT-Xent loss (see the module docstring for the exact formula and negatives).
 
@@ -91,6 +92,8 @@ def ntxent_loss(
         neg_uv_a, neg_valid_a: ``(B, K, 2)``, ``(B, K)`` off-object pixels of A (negatives for B's anchors).
         neg_uv_b, neg_valid_b: the same in B (negatives for A's anchors). None = no off-object negatives.
         hard_negatives: keep only the ``h`` most similar off-object negatives per anchor (0 = all).
+        exclude_px: other correspondences closer than this many pixels to the positive (in both images) are not
+            negatives of the anchor (0 = all are): neighbouring pixels of one surface patch are not pushed apart.
     Returns:
         scalar; about ``log(m + K)`` for random descriptors, towards 0 for distinctive aligned ones.
     """
@@ -105,6 +108,11 @@ def ntxent_loss(
     valid = valid.to(torch.bool)
     logits = a @ b.transpose(1, 2) / temperature  # (B, M, M): row k = anchor a_k against every b_l
     pair_ok = valid.unsqueeze(2) & valid.unsqueeze(1)
+    if exclude_px > 0:
+        near_a = torch.cdist(uv_a.to(a.dtype), uv_a.to(a.dtype)) < exclude_px
+        near_b = torch.cdist(uv_b.to(a.dtype), uv_b.to(a.dtype)) < exclude_px
+        eye = torch.eye(uv_a.shape[1], dtype=torch.bool, device=a.device)
+        pair_ok = pair_ok & ~((near_a | near_b) & ~eye)
     logits = logits.masked_fill(~pair_ok, float("-inf"))
     diag = torch.diagonal(logits, dim1=1, dim2=2)  # (B, M)
     safe = torch.where(valid, diag, torch.zeros_like(diag))

@@ -86,7 +86,8 @@ def _ntxent_term(feat_a, feat_b, batch: dict, cfg: LossConfig):
         negatives = {k: batch[k] for k in ("neg_uv_a", "neg_valid_a", "neg_uv_b", "neg_valid_b")}
     return ntxent_loss(
         feat_a, feat_b, batch["uv_a"], batch["uv_b"], batch["valid"], cfg.ntxent_temperature,
-        image_size=batch["rgb_a"].shape[-2:], hard_negatives=cfg.hard_negatives, **negatives,
+        image_size=batch["rgb_a"].shape[-2:], hard_negatives=cfg.hard_negatives,
+        exclude_px=cfg.ntxent_exclude_px, **negatives,
     )
 
 
