@@ -265,3 +265,34 @@ def test_rendered_clutter_pairs_sample_negatives_off_the_target(cluttered, mode)
     assert batch["neg_valid_b"].shape == (2, 24) and batch["neg_valid_b"].dtype == torch.bool
     empty = collate_pairs([PairDataset(cluttered, mode=mode, num_correspondences=8)[i] for i in range(2)])
     assert empty["neg_uv_a"].shape == (2, 0, 2) and empty["neg_valid_a"].shape == (2, 0)
+
+
+@pytest.mark.parametrize("mode", ["augment", "multiview", "mixed"])
+def test_pairs_carry_the_object_point_of_each_correspondence(cluttered, mode):
+    """xyz = the correspondence's point in the target's frame, the same whichever view it is computed from."""
+    from dense_descriptor_grasp.geometry.camera import backproject
+
+    ds = PairDataset(cluttered, mode=mode, num_correspondences=32, seed=5)
+    pair = ds.numpy_pair(0)
+    ok = pair["valid"]
+    assert ok.any() and np.isfinite(pair["xyz"][ok]).all() and np.isnan(pair["xyz"][~ok]).all()
+    a_index = ds.pairs[0][0] if mode != "augment" else 0
+    T_world_object = cluttered.load_numpy(a_index)["T_world_object"]
+    assert np.isfinite(T_world_object).all()
+    # from view B: back-project with B's depth and pose (world = camera A's source view for augmentation pairs)
+    uv_b = pair["uv_b"][ok]
+    z_b = pair["depth_b"][np.rint(uv_b[:, 1]).astype(int), np.rint(uv_b[:, 0]).astype(int)]
+    X_b = backproject(uv_b.astype(np.float64), z_b.astype(np.float64), pair["K_b"].astype(np.float64))
+    if mode == "multiview" or (mode == "mixed" and not np.allclose(pair["T_world_cam_a"], np.eye(4))):
+        T = np.linalg.inv(T_world_object) @ pair["T_world_cam_b"].astype(np.float64)
+        xyz_b = X_b @ T[:3, :3].T + T[:3, 3]
+        assert np.median(np.linalg.norm(xyz_b - pair["xyz"][ok], axis=1)) < 0.002
+    extent = np.ptp(pair["xyz"][ok], axis=0)
+    assert (extent < 0.12).all() and extent.max() > 0.01   # points on the duck, not one point
+
+
+def test_object_points_are_nan_without_a_target_pose():
+    sample = dict(_synthetic())
+    sample.pop("T_world_object", None)
+    pair = make_augmentation_pair(sample, np.random.default_rng(0), 16)
+    assert pair["xyz"].shape == (16, 3) and np.isnan(pair["xyz"]).all()

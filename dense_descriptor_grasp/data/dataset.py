@@ -20,7 +20,7 @@ import torch
 
 from .dataset_format import RGB_EXTENSIONS, read_json
 
-__all__ = ["DatasetError", "RGBDDataset", "ViewRecord", "split_scenes", "read_view", "load_view_record"]
+__all__ = ["DatasetError", "RGBDDataset", "ViewRecord", "split_scenes", "read_view", "load_view_record", "target_pose"]
 
 
 class DatasetError(ValueError):
@@ -129,6 +129,23 @@ def _target_values(objects, cam_path):
     if not values:
         raise DatasetError(f"{cam_path}: 'objects' has roles but no 'target'")
     return tuple(values)
+
+
+def target_pose(rec: ViewRecord) -> np.ndarray:
+    """``T_world_object (4, 4)`` of the view's target (the ``objects`` entry with role "target", or the only
+    entry of a view without roles); all NaN when the view does not record it (e.g. a user capture)."""
+    objects = rec.objects or []
+    targets = [o for o in objects if isinstance(o, dict) and o.get("role") == "target"]
+    if not targets and len(objects) == 1 and isinstance(objects[0], dict) and "role" not in objects[0]:
+        targets = objects
+    if len(targets) == 1 and "T_world_object" in targets[0]:
+        try:
+            T = np.asarray(targets[0]["T_world_object"], dtype=np.float64)
+        except (TypeError, ValueError):
+            T = None
+        if T is not None and T.shape == (4, 4) and np.all(np.isfinite(T)):
+            return T
+    return np.full((4, 4), np.nan)
 
 
 def _imread(path: str, flags) -> np.ndarray:
@@ -283,7 +300,7 @@ class RGBDDataset(torch.utils.data.Dataset):
         if self.image_size is not None:
             rgb, depth, mask, K, objects_mask = _resize_view(rgb, depth, mask, K, self.image_size, objects_mask)
         return {"rgb": rgb, "depth": depth, "mask": mask, "objects_mask": objects_mask, "K": K,
-                "T_world_camera": rec.T_world_camera, "view_id": rec.view_id}
+                "T_world_camera": rec.T_world_camera, "T_world_object": target_pose(rec), "view_id": rec.view_id}
 
     def __getitem__(self, index: int) -> dict:
         s = self.load_numpy(index)

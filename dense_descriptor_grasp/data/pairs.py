@@ -14,7 +14,8 @@ the target mask.
 Pair dict (numpy from the functions here, torch from :class:`PairDataset`):
 ``rgb_a/b (3, H, W) float32``, ``depth_a/b (H, W)``, ``mask_a/b (H, W) bool``, ``K_a/b (3, 3)``,
 ``T_world_cam_a/b (4, 4)``, ``uv_a/b (M, 2)``, ``valid (M,) bool``, ``fit_residual ()``,
-``neg_uv_a/b (K, 2) float32``, ``neg_valid_a/b (K,) bool``.
+``neg_uv_a/b (K, 2) float32``, ``neg_valid_a/b (K,) bool``, ``xyz (M, 3) float32``: each correspondence's
+point in the target object's frame (metres; NaN when the view records no target pose, e.g. a user capture).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ __all__ = ["PairError", "make_augmentation_pair", "make_multiview_pair", "PairDa
            "pair_to_torch", "PAIR_KEYS", "sample_negatives", "NEGATIVE_MARGIN_PX"]
 
 PAIR_KEYS = ("rgb_a", "rgb_b", "depth_a", "depth_b", "mask_a", "mask_b", "K_a", "K_b", "T_world_cam_a",
-             "T_world_cam_b", "uv_a", "uv_b", "valid", "fit_residual", "neg_uv_a", "neg_valid_a", "neg_uv_b",
+             "T_world_cam_b", "uv_a", "uv_b", "valid", "fit_residual", "xyz", "neg_uv_a", "neg_valid_a", "neg_uv_b",
              "neg_valid_b")
 
 NEGATIVE_MARGIN_PX = 2  # negatives avoid the target mask dilated by this many pixels (a 5 x 5 square)
@@ -97,6 +98,16 @@ def sample_negatives(rng: np.random.Generator, target: np.ndarray, objects: np.n
     uv[:len(idx), 1] = idx // w
     valid[:len(idx)] = True
     return uv, valid
+
+
+def _object_coordinates(X_cam: np.ndarray, T_world_camera, T_world_object) -> np.ndarray:
+    """``(N, 3)`` float32 target-object-frame coordinates of camera-frame points; NaN when a pose is unknown."""
+    T_wc = np.asarray(T_world_camera if T_world_camera is not None else np.eye(4), dtype=np.float64)
+    T_wo = np.asarray(T_world_object if T_world_object is not None else np.full((4, 4), np.nan), dtype=np.float64)
+    if not (np.all(np.isfinite(T_wo)) and np.all(np.isfinite(T_wc))):
+        return np.full((len(X_cam), 3), np.nan, dtype=np.float32)
+    T = np.linalg.inv(T_wo) @ T_wc
+    return (np.asarray(X_cam, dtype=np.float64) @ T[:3, :3].T + T[:3, 3]).astype(np.float32)
 
 
 def _finish_views(rgb, depth, objects_mask, rng, jitter: JitterConfig, augment: AugmentConfig | None, files):
@@ -173,6 +184,8 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
     cand = np.nonzero(ok)[0]
     pick, valid = _choose(rng, len(cand), num_correspondences)
     sel = cand[pick]
+    xyz = _object_coordinates(backproject(src_uv[sel], src_z[sel], K), sample.get("T_world_camera"),
+                              sample.get("T_world_object"))
     neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives, inside_a)
     neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives, inside_b)
     return {
@@ -185,6 +198,7 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
         "uv_b": np.where(valid[:, None], uv_b[sel], 0.0).astype(np.float32),
         "valid": valid,
         "fit_residual": np.float32(residual),
+        "xyz": np.where(valid[:, None], xyz, np.nan).astype(np.float32),
         "neg_uv_a": neg_uv_a, "neg_valid_a": neg_valid_a, "neg_uv_b": neg_uv_b, "neg_valid_b": neg_valid_b,
     }
 
@@ -224,6 +238,8 @@ def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator
     rgb_b = photometric_jitter(_float_rgb(sample_b["rgb"]), rng, jitter)
     uv_a_sel = uv_a[sel] if len(uv_a) else np.zeros((num_correspondences, 2))
     uv_b_sel = uv_b[sel] if len(uv_b) else np.zeros((num_correspondences, 2))
+    xyz = (_object_coordinates(X_a[sel], T_wa, sample_a.get("T_world_object")) if len(uv_a)
+           else np.full((num_correspondences, 3), np.nan, np.float32))
     objects_a = np.asarray(sample_a.get("objects_mask", mask_a), bool) | mask_a
     objects_b = np.asarray(sample_b.get("objects_mask", mask_b), bool) | mask_b
     neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives)
@@ -237,6 +253,7 @@ def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator
         "uv_b": np.where(valid[:, None], uv_b_sel, 0.0).astype(np.float32),
         "valid": valid,
         "fit_residual": np.float32(0.0),
+        "xyz": np.where(valid[:, None], xyz, np.nan).astype(np.float32),
         "neg_uv_a": neg_uv_a, "neg_valid_a": neg_valid_a, "neg_uv_b": neg_uv_b, "neg_valid_b": neg_valid_b,
     }
 

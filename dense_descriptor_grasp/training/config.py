@@ -131,12 +131,16 @@ class LossConfig:
     ntxent_negatives: bool = True  # use the pairs' off-object pixels (data.num_negatives) as extra negatives
     hard_negatives: int = 0  # keep only the h most similar off-object negatives per anchor (0 = all)
     ntxent_exclude_px: float = 0.0  # correspondences nearer than this (px) to the positive are not negatives
+    coords: float = 0.0  # method ntxent: weight of the geometry term (descriptors -> embedding of object points)
+    coords_sigma: float = 0.02  # metres, length scale of that embedding
 
     def __post_init__(self):
         if not isinstance(self.ntxent_negatives, bool):
             raise ValueError(f"losses.ntxent_negatives must be true or false, got {self.ntxent_negatives!r}")
         self.hard_negatives = _number("losses.hard_negatives", self.hard_negatives, 0, integer=True)
         self.ntxent_exclude_px = _number("losses.ntxent_exclude_px", self.ntxent_exclude_px, 0)
+        self.coords = _number("losses.coords", self.coords, 0)
+        self.coords_sigma = _number("losses.coords_sigma", self.coords_sigma, 0, lo_open=True)
         for name in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent"):
             setattr(self, name, _number(f"losses.{name}", getattr(self, name), 0))
         self.separation_margin = _number("losses.separation_margin", self.separation_margin, 0)

@@ -18,13 +18,14 @@ from .losses import (
     silhouette_loss,
     variance_loss,
 )
+from .coords import coordinate_loss
 from .ntxent import ntxent_loss
 
 __all__ = ["compute_losses", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
 
 LOSS_TERMS = {
     "keypoint": ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent"),
-    "ntxent": ("ntxent",),
+    "ntxent": ("ntxent", "coords"),
 }
 _REQUIRED = {
     "keypoint": ("rgb_a", "rgb_b", "mask_a", "mask_b", "depth_a", "depth_b", "K_a", "K_b", "T_world_cam_a", "T_world_cam_b"),
@@ -95,7 +96,15 @@ def ntxent_losses(model, batch: dict, cfg: LossConfig) -> dict:
     """The NT-Xent term on the descriptor features of both views (sampled at the correspondences)."""
     out_a, out_b = _twin_forward(model, batch)
     loss = _ntxent_term(out_a["features"], out_b["features"], batch, cfg)
-    return {"ntxent": loss, "total": loss, "outputs": (out_a, out_b)}
+    terms = {"ntxent": loss}
+    if cfg.coords > 0:  # geometry supervision of the same descriptors (needs the pairs' object points, xyz)
+        if "xyz" not in batch:
+            raise KeyError("pair batch lacks xyz (object points of the correspondences) needed by losses.coords")
+        terms["coords"] = coordinate_loss(out_a["features"], out_b["features"], batch["uv_a"], batch["uv_b"],
+                                          batch["xyz"], batch["valid"], cfg.coords_sigma, batch["rgb_a"].shape[-2:])
+    terms["total"] = loss + cfg.coords * terms["coords"] if "coords" in terms else loss
+    terms["outputs"] = (out_a, out_b)
+    return terms
 
 
 def compute_losses(model, batch: dict, cfg: LossConfig) -> dict:
