@@ -139,16 +139,19 @@ def _set_aside(path: Path) -> Path:
 # ---------------------------------------------------------------------------------------------- 1. dataset
 def _dataset_plans(s: DemoSettings) -> list:
     """``[(label, folder, generate_dataset keyword arguments)]``: the training set, then the held-out set."""
+    from dense_descriptor_grasp.data.camera_spans import EVALUATION_CAMERA_SPANS
     from dense_descriptor_grasp.data.render import RenderConfig
 
     config = RenderConfig.training(width=s.width, height=s.height)   # the training camera / light spans
+    # held out: the robot's level view (inside the training spans), new scenes, distractors, floors and light
+    eval_config = RenderConfig.training(width=s.width, height=s.height, camera_spans=EVALUATION_CAMERA_SPANS)
     return [
         ("training", s.dataset, dict(objects=[OBJECT], num_views=s.views, views_per_scene=s.views_per_scene,
                                      seed=s.seed, config=config, distractors=[s.distractors],
                                      distractors_per_scene=tuple(s.distractors_per_scene))),
         ("held-out evaluation", s.eval_dataset,
          dict(objects=[OBJECT], num_views=s.eval_views, views_per_scene=s.eval_views_per_scene, seed=s.eval_seed,
-              config=config, distractors=[s.eval_distractors], distractors_per_scene=tuple(s.distractors_per_scene))),
+              config=eval_config, distractors=[s.eval_distractors], distractors_per_scene=tuple(s.distractors_per_scene))),
     ]
 
 

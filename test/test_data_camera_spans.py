@@ -166,3 +166,18 @@ def test_the_generator_cli_defaults_are_the_training_spans():
     cfg = config_from_args(get_args_parser().parse_args(["--out", "x"]))
     assert cfg == RenderConfig.training()
     assert cfg.camera_spans == TRAINING_CAMERA_SPANS
+
+
+def test_evaluation_spans_lie_inside_the_training_spans_and_are_selectable_on_the_command_line():
+    from dense_descriptor_grasp.data.camera_spans import EVALUATION_CAMERA_SPANS
+    from dense_descriptor_grasp.data.generate import config_from_args, get_args_parser
+
+    ev, tr = EVALUATION_CAMERA_SPANS, TRAINING_CAMERA_SPANS
+    for key in ("elevation_deg", "distance_factor", "fov_deg"):
+        assert getattr(tr, key)[0] <= getattr(ev, key)[0] <= getattr(ev, key)[1] <= getattr(tr, key)[1], key
+    assert ev.roll_deg <= tr.roll_deg and ev.look_at_offset <= tr.look_at_offset
+    cfg = config_from_args(get_args_parser().parse_args(["--out", "x", "--cameras", "evaluation"]))
+    assert cfg.camera_spans == ev
+    cfg = config_from_args(get_args_parser().parse_args(["--out", "x", "--cameras", "evaluation", "--roll", "5"]))
+    assert cfg.camera_spans.roll_deg == 5 and cfg.camera_spans.elevation_deg == ev.elevation_deg
+    assert config_from_args(get_args_parser().parse_args(["--out", "x"])).camera_spans == tr

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from dense_descriptor_grasp.data.camera_spans import TRAINING_CAMERA_SPANS
 from dense_descriptor_grasp.data.generate import generate_dataset, main
 from dense_descriptor_grasp.data.render import RenderConfig
 
@@ -172,7 +173,7 @@ def test_cluttered_dataset_is_byte_identical_per_seed_and_resumes(clutter_refere
     manifest = json.loads(a["manifest.json"])
     g = manifest["generator"]
     assert g["distractors"] == ["train"] and g["distractors_per_scene"] == [2, 3]
-    assert g["camera_spans"]["roll_deg"] == 180.0 and g["scene_spans"]["separate_sky"] is True
+    assert g["camera_spans"]["roll_deg"] == TRAINING_CAMERA_SPANS.roll_deg and g["scene_spans"]["separate_sky"] is True
     assert ["random_urdfs/000-499", 6] in manifest["distractors"]
     for vid in ("000000", "000001", "000002", "000003"):
         cam = json.loads(a[os.path.join("camera", vid + ".json")])

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["CameraSpans", "TRAINING_CAMERA_SPANS", "fit_distance", "camera_parameters", "fov_from_K"]
+__all__ = ["CameraSpans", "TRAINING_CAMERA_SPANS", "EVALUATION_CAMERA_SPANS", "CAMERA_SPANS", "fit_distance", "camera_parameters", "fov_from_K"]
 
 
 def _range(name, value, lo_bound, hi_bound):
@@ -92,6 +92,14 @@ class CameraSpans:
 
 #: The spans ``generate_dataset`` draws from by default (CLI and Python). The one place they are written down.
 TRAINING_CAMERA_SPANS = CameraSpans()
+
+# The robot's view, for held-out evaluation sets (``generate_dataset --cameras evaluation``): a level camera above
+# a table-top object, as the sim camera (elevation 55, factor 1.35-1.7) and the grasp benchmark (elevation 35-75,
+# factor 1.7-3.6, roll +-10) see it. Inside the training spans (tested), so evaluation asks for generalisation to
+# new scenes, objects, floors and light, not to cameras outside what was trained.
+EVALUATION_CAMERA_SPANS = CameraSpans(elevation_deg=(25.0, 80.0), distance_factor=(1.2, 3.6), roll_deg=15.0,
+                                      fov_deg=(45.0, 60.0), look_at_offset=0.6)
+CAMERA_SPANS = {"training": TRAINING_CAMERA_SPANS, "evaluation": EVALUATION_CAMERA_SPANS}
 
 
 def fit_distance(radius: float, fov_deg: float, width: int, height: int) -> float:

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from .backgrounds import BACKGROUND_KINDS, list_background_images
-from .camera_spans import TRAINING_CAMERA_SPANS, CameraSpans
+from .camera_spans import CAMERA_SPANS, TRAINING_CAMERA_SPANS, CameraSpans
 from .dataset_format import (DEFAULT_DEPTH_SCALE, FORMAT_NAME, FORMAT_VERSION, atomic_write_json, read_json,
                              remove_stale_temp_files, view_complete, write_view)
 from .render import (DISTRACTOR_SETS, TRAINING_SCENE_SPANS, RenderConfig, SceneRenderer, SceneSpans,
@@ -219,16 +219,22 @@ def get_args_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--width", type=int, default=d.width)
     ap.add_argument("--height", type=int, default=d.height)
-    ap.add_argument("--fov", type=float, nargs="+", default=list(cam.fov_deg), metavar="DEG",
-                    help="vertical field of view, degrees: MIN MAX drawn per view, or one fixed value")
-    ap.add_argument("--elevation", type=float, nargs=2, default=list(cam.elevation_deg), metavar=("MIN", "MAX"),
-                    help="elevation of the optical axis above the plane, degrees")
-    ap.add_argument("--distance-factor", type=float, nargs=2, default=list(cam.distance_factor),
+    ap.add_argument("--cameras", choices=sorted(CAMERA_SPANS), default="training",
+                    help="camera spans the next five options default to: 'training' (wide, data/camera_spans.py "
+                         "TRAINING_CAMERA_SPANS) or 'evaluation' (the robot's level view: EVALUATION_CAMERA_SPANS)")
+    ap.add_argument("--fov", type=float, nargs="+", default=None, metavar="DEG",
+                    help=f"vertical field of view, degrees: MIN MAX drawn per view, or one fixed value "
+                         f"(training: {list(cam.fov_deg)})")
+    ap.add_argument("--elevation", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                    help=f"elevation of the optical axis above the plane, degrees (training: {list(cam.elevation_deg)})")
+    ap.add_argument("--distance-factor", type=float, nargs=2, default=None,
                     metavar=("MIN", "MAX"), help="camera distance relative to the distance at which the target's "
-                    "bounding sphere just fills the view (log-uniform)")
-    ap.add_argument("--roll", type=float, default=cam.roll_deg, help="+- camera roll about the optical axis, degrees")
-    ap.add_argument("--look-at-offset", type=float, default=cam.look_at_offset,
-                    help="+- target centre off the optical axis (image x and y), in target radii")
+                    f"bounding sphere just fills the view, log-uniform (training: {list(cam.distance_factor)})")
+    ap.add_argument("--roll", type=float, default=None,
+                    help=f"+- camera roll about the optical axis, degrees (training: {cam.roll_deg})")
+    ap.add_argument("--look-at-offset", type=float, default=None,
+                    help=f"+- target centre off the optical axis (image x and y), in target radii "
+                         f"(training: {cam.look_at_offset})")
     ap.add_argument("--ambient", type=float, nargs=2, default=list(light.ambient), metavar=("MIN", "MAX"),
                     help="ambient light coefficient")
     ap.add_argument("--diffuse", type=float, nargs=2, default=list(light.diffuse), metavar=("MIN", "MAX"),
@@ -253,11 +259,16 @@ def config_from_args(args) -> RenderConfig:
     backgrounds = list(args.backgrounds)
     if args.background_dir and "images" not in backgrounds:
         backgrounds.append("images")
-    if len(args.fov) not in (1, 2):
-        raise ValueError(f"--fov takes one value or MIN MAX, got {args.fov}")
-    fov = (args.fov[0], args.fov[-1])
-    spans = CameraSpans(elevation_deg=tuple(args.elevation), distance_factor=tuple(args.distance_factor),
-                        roll_deg=args.roll, fov_deg=fov, look_at_offset=args.look_at_offset)
+    base = CAMERA_SPANS[getattr(args, "cameras", None) or "training"]
+    fov_arg = args.fov if args.fov is not None else list(base.fov_deg)
+    if len(fov_arg) not in (1, 2):
+        raise ValueError(f"--fov takes one value or MIN MAX, got {fov_arg}")
+    fov = (fov_arg[0], fov_arg[-1])
+    spans = CameraSpans(
+        elevation_deg=tuple(args.elevation) if args.elevation is not None else base.elevation_deg,
+        distance_factor=tuple(args.distance_factor) if args.distance_factor is not None else base.distance_factor,
+        roll_deg=args.roll if args.roll is not None else base.roll_deg, fov_deg=fov,
+        look_at_offset=args.look_at_offset if args.look_at_offset is not None else base.look_at_offset)
     light = SceneSpans(light_elevation_deg=tuple(args.light_elevation), ambient=tuple(args.ambient),
                        diffuse=tuple(args.diffuse), specular=tuple(args.specular), shadow_prob=args.shadow_prob,
                        light_tint=args.light_tint)
