@@ -82,7 +82,7 @@ class DemoSettings:
     preset: str = "clutter"                     # training/presets.py
     num_correspondences: int = 256              # data.num_correspondences unless the preset sets it
     train_minutes: float = 15.0
-    max_steps: int | None = None     # None: the training config's train.steps; the wall-clock budget usually ends first
+    max_steps: int | None = 100000   # the wall-clock budget ends training (None: the training config's train.steps)
     checkpoint_every: int = 25
     part: str = "head_top"
     surface_points: int = 4
