@@ -127,3 +127,28 @@ def test_random_bytes_are_not_a_checkpoint_and_torch_advice_is_not_passed_on(tmp
     empty.write_bytes(b"")
     with pytest.raises(CheckpointError, match="empty.pt is not a checkpoint: the file is empty"):
         load_model(empty)
+
+
+def test_checkpoints_record_the_decoder_and_pre_decoder_checkpoints_still_load(tmp_path):
+    torch.manual_seed(1)
+    fpn = DenseDescriptorNet(descriptor_dim=5, num_keypoints=0, method="ntxent", output_stride=4, decoder="fpn",
+                             decoder_channels=16).eval()
+    path = save_checkpoint(tmp_path / "fpn.pt", fpn, step=1)
+    ckpt = load_checkpoint(path)
+    assert ckpt["model_config"]["decoder"] == "fpn" and ckpt["model_config"]["decoder_channels"] == 16
+    back = load_model(path)
+    x = torch.rand(1, 3, 64, 80)
+    assert back.decoder is not None and torch.equal(back.descriptors(x), fpn.descriptors(x))
+    # a checkpoint written before the decoder existed: no decoder keys in its model config -> decoder "none",
+    # same identity as stored (reference files made with it stay valid)
+    old = DenseDescriptorNet(descriptor_dim=5, num_keypoints=3, output_stride=32).eval()
+    old_path = save_checkpoint(tmp_path / "old.pt", old, step=1)
+    raw = torch.load(old_path, map_location="cpu", weights_only=False)
+    assert "decoder" not in raw["model_config"]
+    loaded = load_model(old_path)
+    assert loaded.decoder is None and loaded.identity == raw["model_identity"]
+    # a config whose decoder the weights do not fit fails with a message naming the file
+    raw["model_config"] = {**raw["model_config"], "decoder": "fpn", "output_stride": 4}
+    torch.save(raw, tmp_path / "mixed.pt")
+    with pytest.raises(CheckpointError, match="mixed.pt"):
+        load_model(tmp_path / "mixed.pt")

@@ -14,14 +14,14 @@ method="keypoint" (this paper):
     features -> 1x1 conv -> softplus -> depth map (B,N,h,w) -> bilinear to (H,W)
     eq. 4: uv = sum prob * (u, v);  depth = sum prob * depth map
 method="ntxent" (Dense Object Nets baseline):
-    features -> bilinear to (H,W) -> descriptors (B,D,H,W)        (trained with the pixelwise NT-Xent loss)
+    features (B,D,h,w), sampled by the pixelwise NT-Xent loss at the correspondences (bilinear, the same values as
+    the upsampled image there; the (B,D,H,W) image is never built in training)
 descriptors(rgb) (eq. 1, inference, both methods):
     features -> bilinear to (H,W) or out_size -> optional L2 normalisation over D
 ```
 
 The keypoint heads read the D-dim projection, not the 512-channel trunk output: the descriptors are what the
-keypoint losses train. In keypoint mode the D-channel full-resolution descriptor image is never built during
-training, which is why training memory does not grow with D.
+keypoint losses train. Neither method builds the D-channel full-resolution descriptor image during training.
 """
 from __future__ import annotations
 
