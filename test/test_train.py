@@ -145,3 +145,23 @@ def test_bad_configuration_exits_with_code_2(tmp_path, capsys):
     assert "model.colour" in capsys.readouterr().err
     assert main(["--out", str(tmp_path), "--steps", "1"]) == 2  # no dataset
     assert "data.dataset" in capsys.readouterr().err
+
+
+def test_a_fresh_run_into_a_folder_with_a_checkpoint_is_refused_unless_overwrite(tmp_path, capsys):
+    batch = make_pair_batch(batch_size=1, H=64, W=64, M=16)
+    out = tmp_path / "run"
+    cfg = TrainConfig.from_dict({
+        "model": {"descriptor_dim": 4, "num_keypoints": 3, "output_stride": 32},
+        "train": {"steps": 2, "out": str(out), "checkpoint_every": 100, "tensorboard": False, "seed": 0},
+    })
+    run_training(cfg, batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    before = (out / "last.pt").read_bytes()
+    history = (out / "history.json").read_text()
+    cfg.train.steps = 1
+    with pytest.raises(FileExistsError, match="--resume.*--overwrite"):
+        run_training(cfg, batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    assert (out / "last.pt").read_bytes() == before and (out / "history.json").read_text() == history
+    assert main(["--out", str(out), "--steps", "1", "--dataset", str(tmp_path), "--no-progress"]) == 2
+    assert "exists" in capsys.readouterr().err and (out / "last.pt").read_bytes() == before
+    summary = run_training(cfg, batches=itertools.repeat(batch), progress=False, log=lambda s: None, overwrite=True)
+    assert summary["step"] == 1 and load_checkpoint(out / "last.pt")["step"] == 1

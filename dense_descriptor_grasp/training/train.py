@@ -93,6 +93,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--threads", dest="num_threads", type=int, help="train.num_threads (torch intra-op threads)")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                    help="continue from CHECKPOINT (default: <out>/last.pt) with optimizer, scheduler, step and RNG state")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a run folder that already holds last.pt (its checkpoint, history and config "
+                        "are replaced); without it such a folder is refused unless --resume")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     return p
 
@@ -369,14 +372,21 @@ def run_training(
     batches: Optional[Iterable[dict]] = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    overwrite: bool = False,
 ) -> dict:
     """Train according to ``cfg``; returns a summary dict (``step``, ``stop_reason``, ``checkpoint``, ``final``...).
 
     Args:
         resume: a checkpoint path, ``"auto"`` for ``<out>/last.pt``, or None for a fresh run.
+        overwrite: a fresh run (``resume`` None) into a folder that holds ``last.pt`` replaces it; otherwise such a
+            folder raises ``FileExistsError`` before anything is written.
         batches: an iterable of pair batches to use instead of ``PairDataset`` (tests, custom data).
     """
     out = Path(cfg.train.out)
+    if resume is None and not overwrite and (out / CHECKPOINT_NAME).is_file():
+        raise FileExistsError(
+            f"train.out: {out / CHECKPOINT_NAME} exists (an earlier run); continue it with --resume, start afresh "
+            f"with --overwrite (replaces it), or give another --out")
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.train.device)
     if cfg.train.num_threads is not None:
@@ -508,8 +518,9 @@ def main(args=None) -> int:
         print(f"train_model: bad configuration: {exc}", file=sys.stderr)
         return 2
     try:
-        summary = run_training(cfg, resume=args.resume, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as exc:
+        summary = run_training(cfg, resume=args.resume, progress=not args.no_progress,
+                               overwrite=bool(getattr(args, "overwrite", False)))
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"train_model: {exc}", file=sys.stderr)
         return 2
     return 0 if summary["status"] == "ok" else 1
