@@ -32,8 +32,10 @@ bare forward passes are timed, the camera resumes and the pipeline is timed; a c
    descriptor node's inference shares the 2 cores) and **alone**: the camera stopped and the last descriptor set
    re-published at 10 Hz with fresh stamps. Target: <= 20 ms (median, alone).
 
-sim_camera_node and descriptor_node run on one MultiThreadedExecutor in this process; grasp_node runs in its own
-process (as ``grasp.launch.py`` starts it) and reports its latency through its ``stats_period`` log on /rosout.
+sim_camera_node and descriptor_node run on one MultiThreadedExecutor in this process (the pip bringup's layout;
+``--camera-process``: the camera in its own process, as ``grasp.launch.py`` starts it, paused with SIGSTOP);
+grasp_node runs in its own process (as ``grasp.launch.py`` starts it) and reports its latency through its
+``stats_period`` log on /rosout.
 ``--skip-grasp`` leaves out the grasp node (items 2 "full pipeline" and 3), e.g. for a short smoke run.
 Without ``--model`` the network is untrained (random init, seed 0): ``--decoder``, ``--output-stride``,
 ``--decoder-channels`` and ``--dim`` choose it; speed does not depend on the weights.
@@ -98,6 +100,51 @@ def sim_reference(model, size, path, seed=0):
     return path
 
 
+class _CameraTimer:
+    """The in-process sim camera, paused by cancelling its timer."""
+
+    def __init__(self, node):
+        self.node = node
+
+    def pause(self):
+        self.node.timer.cancel()
+
+    def resume(self):
+        self.node.timer.reset()
+
+    def close(self):
+        pass
+
+
+class _CameraProcess:
+    """sim_camera_node in its own process (--camera-process), paused with SIGSTOP and resumed with SIGCONT."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    def pause(self):
+        import signal
+
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        import signal
+
+        self.proc.send_signal(signal.SIGCONT)
+
+    def close(self):
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 class _SkipGrasp(Exception):
     """--skip-grasp: leave the measurement after the descriptor-node rounds."""
 
@@ -148,8 +195,17 @@ def run(args) -> dict:
     rclpy.init(context=context)
     executor = MultiThreadedExecutor(num_threads=4, context=context)
     P = lambda d: [Parameter(k, value=v) for k, v in d.items()]  # noqa: E731
-    sim_node = SimCameraNode(context=context, parameter_overrides=P({
-        "width": args.width, "height": args.height, "rate": args.camera_rate, "pose_period": args.pose_period}))
+    camera_params = {"width": args.width, "height": args.height, "rate": args.camera_rate,
+                     "pose_period": args.pose_period}
+    if args.camera_process:   # its own process, as grasp.launch.py starts it; paused with SIGSTOP / SIGCONT
+        camera = _CameraProcess(subprocess.Popen(
+            [sys.executable, "-m", "dense_descriptor_grasp.nodes.sim_camera_node", "--ros-args"]
+            + [a for k, v in camera_params.items() for a in ("-p", f"{k}:={float(v) if k in ('rate', 'pose_period') else v}")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        sim_node = None
+    else:                     # in this process, on the descriptor node's executor (the pip bringup's layout)
+        sim_node = SimCameraNode(context=context, parameter_overrides=P(camera_params))
+        camera = _CameraTimer(sim_node)
     desc_node = DescriptorNode(context=context, parameter_overrides=P({"model_path": str(model_path), "num_threads": args.threads}))
     probe = rclpy.create_node("benchmark_probe", context=context)
     machine = machine_description()  # after the descriptor node has set torch's thread count (its num_threads)
@@ -158,7 +214,8 @@ def run(args) -> dict:
         "grasp_node") and parse_stats(m.msg) else None,
         QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE))
     for n in (sim_node, desc_node, probe):
-        executor.add_node(n)
+        if n is not None:
+            executor.add_node(n)
     threading.Thread(target=executor.spin, daemon=True).start()
     grasp_proc = None
     forward = {k: [] for k in FORWARD_STEPS}
@@ -189,14 +246,17 @@ def run(args) -> dict:
               f"descriptor node {phase_s:.0f} s)" + ("" if args.skip_grasp else
               f"; grasp_node process; full pipeline {args.seconds / 2:.0f} s; grasp node on "
               f"re-published sets {args.replay_seconds:.0f} s"), flush=True)
+        deadline = time.monotonic() + 60.0   # a camera process needs a few seconds to start
+        while desc_node.frames == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
         time.sleep(args.warmup)
         for _ in range(args.rounds):
-            sim_node.timer.cancel()   # bare forward alone: the camera pauses, the descriptor node idles
+            camera.pause()   # bare forward alone: the camera pauses, the descriptor node idles
             busy = desc_node.last_inference_s
             time.sleep(max(2.0 * busy, 0.5) if busy == busy else 1.0)  # busy is NaN before the first frame
             for k, v in forward_times(model, size, repeats=args.trunk_repeats).items():
                 forward[k].append(v)
-            sim_node.timer.reset()
+            camera.resume()
             time.sleep(1.0)
             count("descriptor_node alone", phase_s)
         if args.skip_grasp:
@@ -234,7 +294,7 @@ def run(args) -> dict:
         stamp = common_stamp()
         images = {k: image_to_numpy(v[stamp]) for k, v in last.items()} if stamp else {}
         # grasp node alone: camera stopped, the last descriptor set re-published with fresh stamps at 10 Hz
-        sim_node.timer.cancel()
+        camera.pause()
         time.sleep(max(2.0 * desc_node.last_inference_s, 1.0) + 2.5)
         pubs = {t: probe.create_publisher(type(m), t, reliable_qos(1)) for t, m in captured.items()}
         time.sleep(1.0)
@@ -257,9 +317,11 @@ def run(args) -> dict:
                 grasp_proc.wait(10)
             except subprocess.TimeoutExpired:
                 grasp_proc.kill()
+        camera.close()
         executor.shutdown(timeout_sec=2.0)
         for n in (sim_node, desc_node, probe):
-            n.destroy_node()
+            if n is not None:
+                n.destroy_node()
         rclpy.try_shutdown(context=context)
         tmp.cleanup()
     # per step: the median over rounds of each round's median time
@@ -283,6 +345,7 @@ def run(args) -> dict:
         "decoder": cfg.get("decoder", "none"), "output_stride": int(cfg["output_stride"]),
         "decoder_channels": int(cfg.get("decoder_channels", 0)), "method": cfg["method"],
         "model": str(args.model or "untrained (random init)"), "rounds": args.rounds,
+        "camera_rate": args.camera_rate, "camera": "own process" if args.camera_process else "in the descriptor node's process",
         "forward_repeats_per_round": args.trunk_repeats, "torch_threads": args.threads,
         "forward_ms": {k: round(1000.0 / v, 1) for k, v in fps.items()},
         "forward_ms_per_round": {k: [round(1000.0 * t, 1) for t in v] for k, v in forward.items()},
@@ -361,7 +424,8 @@ def write_outputs(report: dict, out_dir: Path, name: str = "node_pipeline") -> N
     md = ("# ROS 2 pipeline throughput and latency\n\n"
           + (f"Command: `{report['command']}`  \n" if report.get("command") else "")
           + machine_line(report["machine"]) + (f"; load average at end {after}" if after else "") + "\n\n"
-          + f"Model: {report['model']} ({report.get('method', '?')}, decoder {net}).\n\n"
+          + f"Model: {report['model']} ({report.get('method', '?')}, decoder {net}). Camera: sim_camera_node at "
+          + f"{report.get('camera_rate')} Hz, {report.get('camera', 'in the descriptor node process')}.\n\n"
           + markdown_table(["size", "D", "decoder", "trunk fps", "bare network forward fps",
                             "descriptor_node alone fps", "ratio to network", "ratio to trunk", "in full pipeline fps",
                             "ratio to network", "grasp ms in pipeline (median)", "(p95)", "grasp ms alone (median)",
@@ -402,6 +466,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=240)
     p.add_argument("--camera-rate", type=float, default=30.0)
+    p.add_argument("--camera-process", action="store_true",
+                   help="run sim_camera_node in its own process (as grasp.launch.py does) instead of on this "
+                        "process's executor next to the descriptor node (the pip bringup's layout, the default)")
     p.add_argument("--pose-period", type=float, default=1000.0,
                    help="seconds between new object poses (default: the reference view's pose throughout)")
     p.add_argument("--seconds", type=float, default=20.0)
