@@ -26,7 +26,10 @@ bare forward passes are timed, the camera resumes and the pipeline is timed; a c
    the DDS copies of the descriptor image share the same 2 cores). Target: alone >= 0.8 x the bare network
    forward's fps (``network``; with decoder none that is the trunk + a 1x1 conv, the issue 6 target "0.8 x
    trunk" is reported too). The node's own median inference time and whole-frame time (decode, inference,
-   preview, four publications) complete the profile.
+   preview, four publications) complete the profile, with the CPU time of the node's inference worker thread per
+   published set and the CPU cores used by the process's other threads (executor: camera timer, the node's
+   subscriptions and time sync; DDS) while the node runs alone: a worker CPU time per set close to the bare
+   forward with a longer wall time means the frame waited for a CPU, not that the node's path is slower.
 3. **grasp_node latency**: per frame, from the moment a complete descriptor set (image, depth, camera info) is in
    the node until pose and markers are published (decode, matching, depth, pose). Measured in the pipeline (the
    descriptor node's inference shares the 2 cores) and **alone**: the camera stopped and the last descriptor set
@@ -222,10 +225,22 @@ def run(args) -> dict:
     counts = {"descriptor_node alone": [0, 0.0], "full pipeline": [0, 0.0]}   # frames, seconds
     phase_s = args.seconds / args.rounds / 2.0
 
-    phases = {k: {"process": [], "periods": [], "sets": 0, "fps_per_window": []} for k in counts}
+    phases = {k: {"process": [], "periods": [], "sets": 0, "fps_per_window": [], "cpu_worker": 0.0, "cpu_other": 0.0}
+              for k in counts}
+    import psutil
+
+    me = psutil.Process()
+
+    def thread_cpu():
+        """(CPU s of the descriptor node's inference worker thread, of every other thread of this process)."""
+        worker_id = desc_node.worker._thread.native_id
+        times = {t.id: t.user_time + t.system_time for t in me.threads()}
+        w = times.pop(worker_id, 0.0)
+        return w, sum(times.values())
 
     def count(phase, seconds):
         worker = desc_node.worker
+        cpu0 = thread_cpu()
         n0, t0, sets0 = desc_node.frames, time.monotonic(), worker.processed + worker.dropped
         desc_node.process_times.clear()
         desc_node.frame_times.clear()
@@ -235,6 +250,9 @@ def run(args) -> dict:
         counts[phase][1] += dt
         ph = phases[phase]
         ph["fps_per_window"].append(round(n / dt, 2))
+        cpu1 = thread_cpu()
+        ph["cpu_worker"] += cpu1[0] - cpu0[0]
+        ph["cpu_other"] += cpu1[1] - cpu0[1]
         ph["sets"] += worker.processed + worker.dropped - sets0
         ph["process"].extend(desc_node.process_times)
         ends = list(desc_node.frame_times)
@@ -362,6 +380,13 @@ def run(args) -> dict:
         "descriptor_node_period_ms_median": med_ms(alone_phase["periods"]),
         "descriptor_node_sets_per_s": round(alone_phase["sets"] / counts["descriptor_node alone"][1], 2),
         "descriptor_node_alone_fps_per_round": alone_phase["fps_per_window"],
+        # CPU seconds per wall second while the node runs alone: its inference worker thread, and every other thread
+        # of this process (executor: camera timer and the node's subscriptions / time sync; DDS; a camera process
+        # is not counted); worker CPU ms per published set
+        "cpu_cores_worker": round(alone_phase["cpu_worker"] / counts["descriptor_node alone"][1], 3),
+        "cpu_cores_other_threads": round(alone_phase["cpu_other"] / counts["descriptor_node alone"][1], 3),
+        "worker_cpu_ms_per_set": round(1000 * alone_phase["cpu_worker"] / counts["descriptor_node alone"][0], 1)
+        if counts["descriptor_node alone"][0] else None,
         "in_pipeline": {"inference_ms_median": med_ms([p[0] for p in phases["full pipeline"]["process"]]),
                         "frame_ms_median": med_ms([p[1] for p in phases["full pipeline"]["process"]]),
                         "period_ms_median": med_ms(phases["full pipeline"]["periods"])},
@@ -419,7 +444,10 @@ def write_outputs(report: dict, out_dir: Path, name: str = "node_pipeline") -> N
                   f"{report.get('descriptor_node_sets_per_s')} / s)"],
             ["descriptor_node alone: 1 / fps (frame period)", round(1000.0 / report["descriptor_node_alone_fps"], 1)
              if report["descriptor_node_alone_fps"] else "-",
-             f"fps per round: {report.get('descriptor_node_alone_fps_per_round')}"]]
+             f"fps per round: {report.get('descriptor_node_alone_fps_per_round')}"],
+            ["descriptor_node: CPU time of its inference worker thread per published set", f(report.get("worker_cpu_ms_per_set")),
+             f"CPU cores used while the node runs alone: worker {report.get('cpu_cores_worker')}, the process's other "
+             f"threads (executor, DDS, in-process camera) {report.get('cpu_cores_other_threads')}"]]
     after = report.get("machine_after", {}).get("load_average_1_5_15")
     md = ("# ROS 2 pipeline throughput and latency\n\n"
           + (f"Command: `{report['command']}`  \n" if report.get("command") else "")

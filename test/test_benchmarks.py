@@ -178,6 +178,9 @@ def test_node_pipeline_small_mode_with_the_decoder(tmp_path, camera_process):
     assert (report["decoder"], report["output_stride"], report["size"]) == ("fpn", 4, "64x48"), report
     assert report["camera"] == ("own process" if camera_process else "in the descriptor node's process")
     assert report["descriptor_node_sets_per_s"] > 0, report
+    # the node's CPU accounting: its inference worker thread did the work of the published sets
+    assert _finite_positive(report["cpu_cores_worker"]) and _finite_positive(report["worker_cpu_ms_per_set"]), report
+    assert report["cpu_cores_other_threads"] >= 0, report
     for key in ("trunk_fps", "network_fps", "descriptors_fps", "descriptor_image_fps", "descriptor_node_alone_fps"):
         assert _finite_positive(report[key]), (key, report[key])
     assert report["ratio_alone_network"] == pytest.approx(
