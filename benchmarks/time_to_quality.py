@@ -117,8 +117,8 @@ def plot(results: dict, path: Path) -> Path:
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="benchmarks.time_to_quality", description=__doc__.split("\n\n")[0])
-    p.add_argument("--train-dataset", required=True)
-    p.add_argument("--eval-dataset", required=True, help="held-out cluttered scenes (another seed, eval distractors)")
+    p.add_argument("--train-dataset")
+    p.add_argument("--eval-dataset", help="held-out cluttered scenes (another seed, eval distractors)")
     p.add_argument("--presets", nargs="+", default=["clutter", "paper"])
     p.add_argument("--minutes", type=float, default=30.0, help="training minutes per preset")
     p.add_argument("--eval-every", type=float, default=5.0, help="minutes of training between evaluations")
@@ -134,14 +134,56 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--runs", default="models/time_to_quality", help="run folders, one per preset")
     p.add_argument("--out", default=str(RESULTS_DIR), help="folder of the result files")
+    p.add_argument("--from-json", default=None, metavar="JSON",
+                   help="only rewrite the markdown and PNG from an earlier run's JSON (no training)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p
+
+
+def _f(x, digits):
+    return "" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) and x == x else str(x))
+
+
+def write_report(results: dict, out: Path) -> str:
+    """``time_to_quality.{json,md,png}`` in ``out`` from a results dict; returns the markdown."""
+    from dense_descriptor_grasp.atomic_io import atomic_write_text
+
+    runs = results["runs"]
+    atomic_write_json(out / f"{NAME}.json", results)
+    rows = []
+    for p, run in runs.items():
+        for pt in run["points"]:
+            rows.append([p, _f(pt["minutes"], 1), pt["step"], _f(pt["median_px"], 1), _f(pt["median_mm"], 1),
+                         _f(pt["pck_3"], 3), _f(pt["pck_5"], 3), _f(pt["pck_10"], 3), _f(pt["within_10mm"], 3)])
+    floors = next((r.get("floors") for r in runs.values() if r.get("floors")), {}) or {}
+    for name, row in floors.items():
+        rows.append([f"floor: {name}", "", "", _f(row["median_px"], 1), _f(row["median_mm"], 1), _f(row["pck_3"], 3),
+                     _f(row["pck_5"], 3), _f(row["pck_10"], 3), _f(row["within_10mm"], 3)])
+    table = markdown_table(["preset", "minutes", "step", "median px", "median mm", "PCK@3", "PCK@5", "PCK@10",
+                            "within 10 mm"], rows)
+    matches = next((pt.get("matches") for r in runs.values() for pt in r["points"]), None)
+    md = (f"# Time to quality\n\n`{results['command']}`\n\nMachine: {machine_line(results['machine'])}; each preset "
+          f"trains in its own process with the given torch threads; load average at the end "
+          f"{results.get('load_average_end')}.\n\nHeld-out set: `{results['eval_dataset']}` ({matches} part matches "
+          f"per evaluation). Minutes are training wall clock (evaluation excluded).\n\n{table}\n"
+          f"Wall clock of the whole benchmark: {results['wall_seconds']} s.\n")
+    atomic_write_text(out / f"{NAME}.md", md)
+    if runs:
+        plot(results, out / f"{NAME}.png")
+    return md
 
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     if args.worker:
         return run_one(args)
+    if not args.from_json and not (args.train_dataset and args.eval_dataset):
+        print("time_to_quality: --train-dataset and --eval-dataset are required (or --from-json)", file=sys.stderr)
+        return 2
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+        print(write_report(results, Path(args.out)))
+        return 0
     machine = machine_description()
     t0 = time.time()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -153,30 +195,13 @@ def main(argv=None) -> int:
         path = Path(args.runs) / p / "time_to_quality.json"
         if path.is_file():
             runs[p] = json.loads(path.read_text())
+    import os
+
     results = {"machine": machine, "command": "python -m benchmarks.time_to_quality " + " ".join(argv),
                "eval_dataset": args.eval_dataset, "train_dataset": args.train_dataset, "runs": runs,
-               "exit_codes": codes, "wall_seconds": round(time.time() - t0, 1)}
-    out = Path(args.out)
-    atomic_write_json(out / f"{NAME}.json", results)
-    rows = []
-    for p, run in runs.items():
-        for pt in run["points"]:
-            rows.append([p, pt["minutes"], pt["step"], pt["median_px"], pt["median_mm"], pt["pck_3"], pt["pck_5"],
-                         pt["pck_10"], pt["within_10mm"]])
-    floors = next((r.get("floors") for r in runs.values() if r.get("floors")), {}) or {}
-    for name, row in floors.items():
-        rows.append([f"floor: {name}", "", "", row["median_px"], row["median_mm"], row["pck_3"], row["pck_5"],
-                     row["pck_10"], row["within_10mm"]])
-    table = markdown_table(["preset", "minutes", "step", "median px", "median mm", "PCK@3", "PCK@5", "PCK@10",
-                            "within 10 mm"], rows)
-    md = (f"# Time to quality\n\n`{results['command']}`\n\nMachine: {machine_line(machine)}\n\n{table}\n"
-          f"Wall clock of the whole benchmark: {results['wall_seconds']} s.\n")
-    from dense_descriptor_grasp.atomic_io import atomic_write_text
-
-    atomic_write_text(out / f"{NAME}.md", md)
-    if runs:
-        plot(results, out / f"{NAME}.png")
-    print(md)
+               "exit_codes": codes, "wall_seconds": round(time.time() - t0, 1),
+               "load_average_end": [round(x, 2) for x in os.getloadavg()]}
+    print(write_report(results, Path(args.out)))
     return 0 if all(c == 0 for c in codes.values()) else 1
 
 
