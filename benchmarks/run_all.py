@@ -1,7 +1,8 @@
 """Run every benchmark (``make benchmarks``): training_memory, then inference_speed.
 
 ```
-python -m benchmarks.run_all            # full sizes (about 15-30 min on 2 CPU cores)
+python -m benchmarks.run_all            # full sizes (about 30 min on 2 CPU cores: training_memory runs every
+                                        # method x decoder none / fpn x 8 D values, 48 processes of ~20 s)
 python -m benchmarks.run_all --quick    # each benchmark's --quick mode
 python -m benchmarks.run_all --threads 1  # one torch thread (what the README's tables used on a shared machine)
 ```
