@@ -296,3 +296,13 @@ def test_object_points_are_nan_without_a_target_pose():
     sample.pop("T_world_object", None)
     pair = make_augmentation_pair(sample, np.random.default_rng(0), 16)
     assert pair["xyz"].shape == (16, 3) and np.isnan(pair["xyz"]).all()
+
+
+def test_mixed_mode_makes_augmentation_pairs_at_the_given_share(cluttered):
+    def kinds(fraction):
+        ds = PairDataset(cluttered, mode="mixed", num_correspondences=8, seed=1, augment_fraction=fraction)
+        return [bool(np.allclose(ds.numpy_pair(i)["T_world_cam_a"], np.eye(4))) for i in range(len(ds))]
+
+    assert not any(kinds(0.0)) and all(kinds(1.0))  # rendered cameras are never the identity
+    with pytest.raises(ValueError, match="augment_fraction"):
+        PairDataset(cluttered, mode="mixed", augment_fraction=1.5)
