@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -195,8 +196,6 @@ def main(argv=None) -> int:
         path = Path(args.runs) / p / "time_to_quality.json"
         if path.is_file():
             runs[p] = json.loads(path.read_text())
-    import os
-
     results = {"machine": machine, "command": "python -m benchmarks.time_to_quality " + " ".join(argv),
                "eval_dataset": args.eval_dataset, "train_dataset": args.train_dataset, "runs": runs,
                "exit_codes": codes, "wall_seconds": round(time.time() - t0, 1),
