@@ -47,3 +47,17 @@ def test_bad_values_name_the_key(override, needle):
 def test_missing_config_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="--config"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_presets_apply_before_set_and_flags_and_unknown_ones_are_refused(capsys):
+    from dense_descriptor_grasp.training.train import config_from_args, get_args_parser, main
+
+    cfg = config_from_args(get_args_parser().parse_args(["--preset", "clutter"]))
+    assert (cfg.model.decoder, cfg.model.output_stride, cfg.model.method, cfg.data.mode) == ("fpn", 4, "ntxent", "mixed")
+    assert cfg.data.num_negatives > 0 and cfg.losses.coords > 0
+    cfg = config_from_args(get_args_parser().parse_args(["--preset", "clutter", "--set", "data.num_negatives=7",
+                                                         "--method", "keypoint"]))
+    assert cfg.data.num_negatives == 7 and cfg.model.method == "keypoint"  # --set and flags win
+    paper = config_from_args(get_args_parser().parse_args(["--preset", "paper"]))
+    assert paper.model.method == "keypoint" and paper.data.mode == "augment" and paper.model.decoder == "fpn"
+    assert main(["--preset", "nope"]) == 2 and "known presets" in capsys.readouterr().err
