@@ -237,6 +237,61 @@ def camera_info_to_K(msg: Any, dtype: Any = np.float64) -> np.ndarray:
     return K.astype(dtype)
 
 
+# plausible intrinsics, relative to the image size (see intrinsics_problem)
+FOCAL_RANGE = (0.05, 100.0)          # fx, fy within this many times max(width, height) pixels
+PRINCIPAL_POINT_RANGE = (-0.5, 1.5)  # cx within these fractions of the width, cy of the height
+
+
+def intrinsics_problem(K: Any, width: int, height: int) -> str:
+    """Why ``K`` (3, 3) is not a plausible pinhole camera for a ``width`` x ``height`` image; ``""`` when it is.
+
+    Checked before any maths, so absurd values (``fx = 1e-300``, ``cx = -1e308``) never reach a solver or a pose:
+    the image size must be positive, ``K`` finite with last row ``[0, 0, 1]``, ``fx`` and ``fy`` within
+    ``FOCAL_RANGE`` times ``max(width, height)`` pixels (a few degrees to about 170 degrees of field of view),
+    and the principal point near the image: ``cx`` within ``PRINCIPAL_POINT_RANGE`` times the width, ``cy`` within
+    it times the height. The reason names the value and the accepted range.
+    """
+    width, height = int(width), int(height)
+    if width <= 0 or height <= 0:
+        return f"image size {width}x{height} is not positive"
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3):
+        return f"K has shape {K.shape}, expected (3, 3)"
+    if not np.all(np.isfinite(K)):
+        return f"K has non-finite values: {K.reshape(-1).tolist()}"
+    if not np.allclose(K[2], [0.0, 0.0, 1.0], atol=1e-6):
+        return f"K last row is {K[2].tolist()}, expected [0, 0, 1]"
+    size = max(width, height)
+    lo, hi = FOCAL_RANGE[0] * size, FOCAL_RANGE[1] * size
+    for name, f in (("fx", K[0, 0]), ("fy", K[1, 1])):
+        if not lo <= f <= hi:
+            return (f"focal length {name}={f:g} px is implausible for a {width}x{height} image "
+                    f"(accepted {lo:g} .. {hi:g} px)")
+    if abs(K[0, 1]) > hi:
+        return f"skew K[0,1]={K[0, 1]:g} is implausible (accepted |skew| <= {hi:g})"
+    a, b = PRINCIPAL_POINT_RANGE
+    for name, c, n in (("cx", K[0, 2], width), ("cy", K[1, 2], height)):
+        if not a * n <= c <= b * n:
+            return (f"principal point {name}={c:g} px is far outside the {width}x{height} image "
+                    f"(accepted {a * n:g} .. {b * n:g} px)")
+    return ""
+
+
+def camera_info_for_image(msg: Any, width: int, height: int, dtype: Any = np.float64) -> np.ndarray:
+    """``K`` of a camera_info that belongs to an image of ``width`` x ``height``; ``ValueError`` naming why not.
+
+    Refused: a camera_info of another size than the image (both sizes in the message), anything
+    :func:`camera_info_to_K` refuses, and intrinsics :func:`intrinsics_problem` finds implausible.
+    """
+    if (int(msg.width), int(msg.height)) != (int(width), int(height)):
+        raise ValueError(f"camera_info size {msg.width}x{msg.height} differs from the image size {width}x{height}")
+    K = camera_info_to_K(msg)
+    problem = intrinsics_problem(K, width, height)
+    if problem:
+        raise ValueError(f"implausible camera intrinsics: {problem}")
+    return K.astype(dtype)
+
+
 def make_camera_info(K: np.ndarray, width: int, height: int, header: Any = None,
                      distortion_model: str = "plumb_bob", d: Any = None):
     """A ``sensor_msgs.msg.CameraInfo`` for an undistorted pinhole camera with intrinsics ``K`` (3, 3).

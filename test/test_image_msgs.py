@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 
 from dense_descriptor_grasp.image_msgs import (
     ENCODINGS,
+    camera_info_for_image,
     camera_info_to_K,
     descriptor_encoding,
     encoding_info,
     image_fields,
     image_to_numpy,
+    intrinsics_problem,
     make_camera_info,
     numpy_to_image,
 )
@@ -258,3 +260,57 @@ def test_auto_backend_gives_the_same_result_as_the_own_code(encoding):
     if not cv_bridge_usable():
         with pytest.raises(ValueError, match="cv_bridge"):
             image_to_numpy(msg, backend="cv_bridge")
+
+
+# ------------------------------------------------------------------ plausible intrinsics (issue 12, item 4)
+GOOD_K = [[525.0, 0.0, 319.5], [0.0, 525.0, 239.5], [0.0, 0.0, 1.0]]
+
+
+def k_with(**entries):
+    K = np.array(GOOD_K)
+    index = {"fx": (0, 0), "fy": (1, 1), "cx": (0, 2), "cy": (1, 2), "skew": (0, 1), "k20": (2, 0)}
+    for name, value in entries.items():
+        K[index[name]] = value
+    return K
+
+
+@pytest.mark.parametrize("K, width, height", [
+    (GOOD_K, 640, 480),
+    (k_with(fx=32.0, fy=32.0), 640, 480),              # 0.05 x 640: the widest accepted lens
+    (k_with(fx=64000.0, fy=64000.0), 640, 480),        # 100 x 640: the longest
+    (k_with(cx=-320.0, cy=720.0), 640, 480),           # principal point at the edges of the accepted box
+    ([[70.0, 0, 39.5], [0, 70.0, 31.5], [0, 0, 1]], 80, 64),
+])
+def test_plausible_intrinsics_pass(K, width, height):
+    assert intrinsics_problem(K, width, height) == ""
+
+
+@pytest.mark.parametrize("K, width, height, reason", [
+    (k_with(fx=1e-300), 640, 480, "focal length fx=1e-300 px is implausible for a 640x480 image"),
+    (k_with(fy=0.0), 640, 480, "focal length fy=0 px"),
+    (k_with(fx=-525.0), 640, 480, "focal length fx=-525"),
+    (k_with(fx=1e9), 640, 480, "accepted 32 .. 64000 px"),
+    (k_with(cx=-1e308), 640, 480, "principal point cx=-1e+308 px is far outside the 640x480 image"),
+    (k_with(cy=1e6), 640, 480, "principal point cy=1e+06"),
+    (k_with(cx=float("nan")), 640, 480, "non-finite"),
+    (k_with(fy=float("inf")), 640, 480, "non-finite"),
+    (k_with(k20=0.5), 640, 480, "last row"),
+    (k_with(skew=1e12), 640, 480, "skew"),
+    (GOOD_K, 0, 480, "image size 0x480 is not positive"),
+    (np.eye(2), 640, 480, "shape"),
+])
+def test_implausible_intrinsics_are_named(K, width, height, reason):
+    assert reason in intrinsics_problem(K, width, height)
+
+
+def test_camera_info_for_image_refuses_another_size_and_absurd_k():
+    info = SimpleNamespace(width=640, height=480, k=np.array(GOOD_K).reshape(-1).tolist())
+    np.testing.assert_array_equal(camera_info_for_image(info, 640, 480), np.array(GOOD_K))
+    with pytest.raises(ValueError, match="camera_info size 640x480 differs from the image size 320x240"):
+        camera_info_for_image(info, 320, 240)
+    info.k = k_with(fx=1e-300).reshape(-1).tolist()
+    with pytest.raises(ValueError, match="implausible camera intrinsics: focal length fx=1e-300"):
+        camera_info_for_image(info, 640, 480)
+    info.k = [0.0] * 9
+    with pytest.raises(ValueError, match="uncalibrated"):
+        camera_info_for_image(info, 640, 480)

@@ -10,6 +10,10 @@ Publishes (reliable):
     grasp/markers (visualization_msgs/MarkerArray, namespace "grasp": grasp point, approach arrow,
                 confidence text, matched references), grasp/heatmap (rgb8)
 
+Refused before any maths, with a throttled log naming the reason: a descriptor image with an empty
+header.frame_id, a camera_info of another size than the descriptor image or with implausible intrinsics
+(:func:`dense_descriptor_grasp.image_msgs.camera_info_for_image`).
+
 The computation is :func:`dense_descriptor_grasp.grasping.grasp_estimate.estimate_grasp`.
 """
 from __future__ import annotations
@@ -31,7 +35,7 @@ from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings, estima
 from dense_descriptor_grasp.grasping.grasp_pose import APPROACH_MODES
 from dense_descriptor_grasp.grasping.matching import METRICS, SUBPIXEL_METHODS, colorize_heatmap, heatmap
 from dense_descriptor_grasp.grasping.reference import ReferenceMismatchError, load_reference
-from dense_descriptor_grasp.image_msgs import camera_info_to_K, encoding_info, image_to_numpy, numpy_to_image
+from dense_descriptor_grasp.image_msgs import camera_info_for_image, encoding_info, image_to_numpy, numpy_to_image
 
 from .common import (ApproximateSync, LatestWorker, ParameterRules, ReasonLog, declare, odd_positive, reliable_qos,
                      run_node, stamp_seconds)
@@ -234,6 +238,11 @@ class GraspNode(Node):
         what = (f"descriptors {desc_msg.encoding} {desc_msg.width}x{desc_msg.height} frame "
                 f"'{desc_msg.header.frame_id}', depth {depth_msg.encoding} {depth_msg.width}x{depth_msg.height}, "
                 f"camera_info {info_msg.width}x{info_msg.height}")
+        if not desc_msg.header.frame_id.strip():
+            # a pose in no frame cannot be transformed or used: never publish one (issue 12, item 4)
+            self.log.warn("empty_frame_id", f"frame dropped: the descriptor image's header.frame_id is empty, a "
+                                            f"pose needs the camera optical frame ({what})")
+            return
         ref_d = self.reference.descriptor_dim
         try:
             dtype, channels = encoding_info(desc_msg.encoding)
@@ -248,7 +257,11 @@ class GraspNode(Node):
             self.log.warn("size_mismatch", f"frame dropped: descriptor and depth sizes differ ({what})")
             return
         try:
-            K = camera_info_to_K(info_msg)
+            K = camera_info_for_image(info_msg, desc_msg.width, desc_msg.height)
+        except ValueError as exc:
+            self.log.warn("camera_info", f"frame dropped: {exc} ({what})")
+            return
+        try:
             descriptors = image_to_numpy(desc_msg)
             if descriptors.ndim == 2:
                 descriptors = descriptors[:, :, None]
