@@ -105,6 +105,22 @@ class OraclePredictor:
                           "oracle")
 
 
+class PartBlindPredictor:
+    """The part-blind floor: the object's true pose but no part: the grasp goes to the centre of the object's named
+    parts (their mean), with the reference grasp's orientation. What a detector that finds the object, not the
+    part, would do at best."""
+
+    label = "part-blind: centre of the object's parts (true pose)"
+
+    def predict(self, scene: gs.GraspScene, keypoint: str, rng: np.random.Generator) -> Prediction:
+        T = scene.object_pose()
+        parts = gs.object_keypoints(scene.spec.name, scene.scale)
+        named = [p for name, p in parts.items() if name != "top"] or list(parts.values())
+        centre = T[:3, :3] @ np.mean(named, axis=0) + T[:3, 3]
+        G = gs.reference_grasp_world(scene.spec.name, T, keypoint, scene.scale)
+        return Prediction(centre, gs.pose_from_matrix(G)[1], "part_blind")
+
+
 class RenderedPredictor:
     """Render the settled scene -> descriptor image -> grasping core -> world grasp.
 
@@ -516,9 +532,12 @@ def physics_sweep(args, forces=(1.0, 2.0, 5.0, 40.0), frictions=(0.1, 0.3, 1.0),
 def get_args_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.grasp_sim", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--predictor", choices=("oracle", "model", "gt-descriptors"), nargs="+", default=["oracle"],
+    ap.add_argument("--predictor", choices=("oracle", "model", "gt-descriptors", "part-blind"), nargs="+",
+                    default=["oracle"],
                     help="one or more of: oracle (noisy true pose), model (trained checkpoints), gt-descriptors "
-                         "(perfect descriptors through the real rendering + grasping core); all on the same poses")
+                         "(perfect descriptors through the real rendering + grasping core), part-blind (the centre of the "
+                         "object's parts from its true pose: the floor that knows the object, not the part); all on "
+                         "the same poses")
     ap.add_argument("--poses", type=int, default=50, help="seeded object poses per predictor (default 50)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--object", default="duck", help="object name (duck, cube, sphere, teddy) or pybullet_data URDF")
@@ -572,6 +591,8 @@ def main(argv=None) -> int:
     if "oracle" in args.predictor:
         predictors += [OraclePredictor(n) for n in args.noise_mm]
         predictors += [OraclePredictor(0.0, r) for r in args.rot_noise_deg if r > 0]
+    if "part-blind" in args.predictor:
+        predictors.append(PartBlindPredictor())
     if "gt-descriptors" in args.predictor:
         predictor = GroundTruthDescriptorPredictor(args.object, args.keypoint, args.scale, width=args.width,
                                                    height=args.height, extra_references=args.extra_references)

@@ -197,3 +197,20 @@ def test_node_pipeline_small_mode_with_the_decoder(tmp_path, camera_process):
 def test_node_pipeline_refuses_a_decoder_for_a_checkpoint(tmp_path):
     with pytest.raises(SystemExit):
         node_pipeline.main(["--model", str(tmp_path / "m.pt"), "--decoder", "fpn"])
+
+
+def test_part_blind_grasp_floor_is_the_centre_of_the_named_parts_away_from_the_part():
+    import numpy as np
+
+    from benchmarks.grasp_sim import PartBlindPredictor
+    from dense_descriptor_grasp.sim import grasp_sim as gs
+
+    T = gs.random_object_pose(np.random.default_rng(3), "duck")
+    with gs.GraspScene("duck", T, params=gs.SimParams(settle_time=0.0)) as scene:
+        pred = PartBlindPredictor().predict(scene, "head_top", np.random.default_rng(0))
+        T_now = scene.object_pose()
+    parts = gs.object_spec("duck").keypoints
+    centre = T_now[:3, :3] @ np.mean([np.asarray(p) for p in parts.values()], axis=0) + T_now[:3, 3]
+    assert pred.mode == "part_blind" and np.allclose(pred.position, centre, atol=1e-9)
+    head = gs.keypoint_world("duck", T_now, "head_top")
+    assert 0.03 < np.linalg.norm(pred.position - head) < 0.06  # ~41 mm from the referenced part
