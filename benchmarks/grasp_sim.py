@@ -30,6 +30,9 @@ Predictors (pluggable: anything with ``label`` and ``predict(scene, keypoint, rn
 * ``oracle``: the true part position plus isotropic Gaussian noise (``--noise-mm``, standard deviation per axis)
   and the reference grasp orientation; ``--rot-noise-deg`` adds rows whose orientation is turned by a random
   rotation (rotation vector with that std per axis) at the exact position. With no noise it measures the judge.
+* ``part-blind``: the floor that knows the object but not the part: a grasp at the centre of the object's named
+  parts from its true pose, with the reference grasp's orientation. On the duck it lifts every pose at ~41 mm
+  from ``head_top``: the lift rate says whether a grasp holds, the point error whether the part was found.
 * ``gt-descriptors``: like ``model`` but the descriptor of each object pixel is its true 3D position in the
   object frame: the floor left by rendering, depth, matching, RANSAC and frames for a perfect network.
 * ``model``: renders the settled scene from a random camera above the object with the data generator's renderer
