@@ -38,7 +38,7 @@ def run_one(args) -> int:
     import torch
 
     from dense_descriptor_grasp.evaluation.semantic import semantic_point_evaluation
-    from dense_descriptor_grasp.model.checkpoint import load_checkpoint, load_model
+    from dense_descriptor_grasp.model.checkpoint import load_model
     from dense_descriptor_grasp.training.config import load_config
     from dense_descriptor_grasp.training.presets import preset_overrides
     from dense_descriptor_grasp.training.train import run_training
@@ -62,7 +62,7 @@ def run_one(args) -> int:
         report = semantic_point_evaluation({preset: model}, args.eval_dataset, object_name=args.object,
                                            max_views=args.max_views, device=args.device,
                                            include_floors=not state["points"])
-        point = {"minutes": round(minutes, 3), "step": int(load_checkpoint(out / "last.pt")["step"]),
+        point = {"minutes": round(minutes, 3), "step": int(model.checkpoint_info["step"]),
                  **_summary(report, preset)}
         if not state["points"]:
             state["floors"] = {k: _summary(report, k) for k in report["methods"] if k != preset}
