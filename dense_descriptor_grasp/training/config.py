@@ -258,6 +258,9 @@ class TrainConfig:
 
 def apply_overrides(data: dict, overrides, source: str = "--set") -> dict:
     """Apply ``"section.key=value"`` strings (value parsed as YAML) to a nested dict; returns a new dict."""
+    if data is not None and not isinstance(data, dict):
+        raise ValueError(f"{source}: the config must be a mapping of sections {sorted(_SECTIONS)}, "
+                         f"got a {type(data).__name__}")
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in (data or {}).items()}
     for item in overrides or ():
         if "=" not in item or "." not in item.split("=", 1)[0]:
@@ -275,6 +278,14 @@ def apply_overrides(data: dict, overrides, source: str = "--set") -> dict:
     return out
 
 
+def _yaml_error_line(exc: Exception) -> str:
+    """One line for a YAML parse error: 'line L, column C: problem' (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"not valid YAML: {where}{' '.join(str(problem).split())}"
+
+
 def load_config(path=None, overrides=()) -> TrainConfig:
     """Read a YAML config (default ``config/train.yaml`` of the source tree when present), apply overrides, validate."""
     data: dict[str, Any] = {}
@@ -286,9 +297,14 @@ def load_config(path=None, overrides=()) -> TrainConfig:
         if not path.is_file():
             raise FileNotFoundError(f"--config: no config file at {path}")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from None
+            raise ValueError(f"{path}: {_yaml_error_line(exc)}") from None
         source = str(path)
-    data = apply_overrides(data, overrides)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: the top level must be a mapping of sections {sorted(_SECTIONS)}, "
+                             f"got a {type(data).__name__}")
+    data = apply_overrides(data, overrides, source="--set")
     return TrainConfig.from_dict(data, source=source)
