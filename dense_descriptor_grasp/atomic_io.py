@@ -2,20 +2,73 @@
 
 Every writer in the package (datasets, checkpoints, reference files, reports, PNGs) goes through
 :func:`atomic_write`: the content goes to a temporary file in the destination folder, which then replaces the
-destination with ``os.replace`` (atomic on POSIX). On any error the temporary file is removed.
+destination with ``os.replace`` (atomic on POSIX). On any error the temporary file is removed; one left by a
+killed writer is removed by the next write of the same destination.
 """
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["TEMP_PREFIX", "atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["TEMP_PREFIX", "atomic_write", "atomic_write_bytes", "atomic_write_text", "remove_stale_temporaries"]
 
-# Temporary files are named TEMP_PREFIX + final name + random part + ".tmp"; an interrupted process can leave
-# one behind, and folders that are resumed (datasets) delete files with this prefix.
+# Temporary files are named TEMP_PREFIX + final name + "." + writer pid + "." + random part + ".tmp". A killed
+# process leaves its one behind (a checkpoint's is hundreds of MB): the next write of the same target removes
+# those whose writer is gone (remove_stale_temporaries). Folders that are resumed (datasets) also delete files
+# with this prefix.
 TEMP_PREFIX = ".tmp-"
+# temporaries of older versions had no pid: removed when untouched for this long (a live writer keeps writing)
+LEGACY_TEMP_AGE_S = 600.0
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # exists, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """Delete the temporaries of ``path`` left by writers that no longer run; returns the removed paths.
+
+    A temporary whose writer pid is alive is kept (another thread or process may be writing the same target
+    right now); one without a pid (older versions) only when unmodified for ``LEGACY_TEMP_AGE_S``. Errors
+    (a file vanishing meanwhile, permissions) are ignored: cleaning never fails a write.
+    """
+    path = Path(path)
+    name = re.escape(TEMP_PREFIX + path.name)
+    with_pid = re.compile(rf"^{name}\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+    legacy = re.compile(rf"^{name}\.[A-Za-z0-9_]+\.tmp$")
+    removed = []
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(TEMP_PREFIX + path.name + ".")]
+    except OSError:
+        return removed
+    now = time.time()
+    for candidate in candidates:
+        try:
+            match = with_pid.match(candidate.name)
+            if match:
+                stale = not _pid_alive(int(match.group(1)))
+            elif legacy.match(candidate.name):
+                stale = now - candidate.stat().st_mtime > LEGACY_TEMP_AGE_S
+            else:
+                continue
+            if stale:
+                candidate.unlink()
+                removed.append(candidate)
+        except OSError:
+            continue
+    return removed
 
 
 def _umask() -> int:
@@ -37,7 +90,9 @@ def atomic_write(path, write: Callable[[BinaryIO], None], fsync: bool = False) -
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", suffix=".tmp", dir=str(path.parent))
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=str(path.parent))
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
