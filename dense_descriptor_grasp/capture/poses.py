@@ -1,0 +1,440 @@
+"""Camera poses without a robot: RGB-D odometry, loop closures and pose-graph optimisation (open3d).
+
+What open3d's reconstruction system does for one fragment (``examples/python/reconstruction_system/
+make_fragments.py``: odometry between neighbouring frames, loop closures between keyframes, a pose graph optimised
+with Levenberg-Marquardt and a line process that prunes wrong edges), for a capture of a few dozen keyframes:
+
+1. **Chain.** For each frame ``k`` the dense RGB-D odometry (Steinbruecker 2011 / Park 2017, the hybrid
+   photometric + geometric Jacobian) from ``k-1`` to ``k`` is run from two starting guesses -- the previous step
+   repeated (constant velocity: what an orbit does) and no motion -- and the result whose point clouds agree best
+   (*fitness*: share of ``k-1``'s points with a point of ``k`` within ``max_correspondence_distance``) is kept when
+   its fitness reaches ``min_fitness``. Otherwise the step is recovered from ``k-2`` (odometry ``k-2 -> k``), then by
+   point-to-plane ICP on the two point clouds; if all fail, :class:`PoseEstimationError` names the frame pair.
+2. **More edges.** Odometry from ``k-2 .. k-neighbours`` to ``k``, started from the chain; kept (as *uncertain*
+   edges the optimiser may prune) when it succeeds, reaches ``min_fitness`` and agrees with the chain within
+   ``max_edge_disagreement``.
+3. **Loop closures.** Pairs ``(i, j)`` farther apart than ``neighbours`` in the sequence whose chained cameras look
+   the same way (optical axes within ``loop_max_angle_deg``, centres within ``loop_max_distance``) -- on a closed
+   orbit, the last frames and the first -- are registered by odometry started from the chain and accepted when
+   the odometry succeeds and the fitness reaches ``loop_min_fitness``.
+4. **Pose graph.** Nodes = chained poses, edges = all of the above with the odometry's 6x6 information matrices;
+   ``global_optimization`` (LM, line process) with the first node fixed.
+
+The world is the first camera (``T_world_camera[0] = I``), unless the first frame carries a known
+``T_world_camera`` (``PoseConfig.align_to_first``): then every pose is moved so that the first one equals it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .frames import Frame
+
+__all__ = ["PoseConfig", "PoseEdge", "PoseResult", "PoseEstimationError", "estimate_poses", "pose_errors",
+           "relative_pose_error", "align_to_first"]
+
+
+class PoseEstimationError(RuntimeError):
+    """Odometry could not link two frames (every recovery failed); the message names the pair."""
+
+
+@dataclass
+class PoseConfig:
+    """Settings of :func:`estimate_poses` (lengths in metres, angles in degrees).
+
+    Attributes:
+        depth_max: depth beyond this is ignored by the odometry and the point clouds.
+        depth_diff_max: odometry: largest depth difference of a correspondence (open3d's default 0.03).
+        iterations: odometry iterations per pyramid level, coarse to fine.
+        neighbours: odometry edges from each frame to its ``neighbours`` predecessors (1 = the chain only).
+        min_fitness: least fitness of an odometry edge (chain and neighbours).
+        max_correspondence_distance: the fitness' (and the optimiser's) correspondence distance.
+        cloud_voxel: voxel of the down-sampled point clouds used for fitness and ICP.
+        max_edge_disagreement: (metres, degrees): a neighbour edge further than this from the chain is rejected.
+        loop_closure: look for loop closures.
+        loop_max_angle_deg, loop_max_distance: loop-closure candidates: chained optical axes within this angle and
+            camera centres within this distance.
+        loop_min_fitness: least fitness of an accepted loop closure.
+        loop_max_per_frame: at most this many loop closures tried per frame (the most similar views first).
+        optimize: run the pose-graph optimisation (False: the chained poses).
+        edge_prune_threshold, preference_loop_closure: open3d ``GlobalOptimizationOption`` (the line process prunes
+            uncertain edges whose confidence falls below the threshold; the preference weighs loop closures).
+        align_to_first: when the first frame has ``T_world_camera``, express every pose in that frame's world.
+    """
+
+    depth_max: float = 3.0
+    depth_diff_max: float = 0.03
+    iterations: tuple = (20, 10, 5)
+    neighbours: int = 3
+    min_fitness: float = 0.3
+    max_correspondence_distance: float = 0.01
+    cloud_voxel: float = 0.004
+    max_edge_disagreement: tuple = (0.03, 5.0)
+    loop_closure: bool = True
+    loop_max_angle_deg: float = 35.0
+    loop_max_distance: float = 0.3
+    loop_min_fitness: float = 0.3
+    loop_max_per_frame: int = 2
+    optimize: bool = True
+    edge_prune_threshold: float = 0.25
+    preference_loop_closure: float = 1.0
+    align_to_first: bool = True
+
+    def __post_init__(self):
+        if self.neighbours < 1:
+            raise ValueError(f"PoseConfig.neighbours must be >= 1, got {self.neighbours}")
+        for name in ("depth_max", "depth_diff_max", "max_correspondence_distance", "cloud_voxel"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"PoseConfig.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("min_fitness", "loop_min_fitness"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"PoseConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not self.iterations or any(int(i) < 1 for i in self.iterations):
+            raise ValueError(f"PoseConfig.iterations must be positive counts, got {self.iterations}")
+        self.iterations = tuple(int(i) for i in self.iterations)
+        self.max_edge_disagreement = tuple(float(x) for x in self.max_edge_disagreement)
+
+
+@dataclass
+class PoseEdge:
+    """One registration between two frames (indices into the frame list).
+
+    ``transformation`` is ``T_target_source`` (maps source-camera points into the target camera). ``kind``:
+    ``"odometry"`` (the chain), ``"neighbour"`` or ``"loop"``; ``method``: ``"odometry"``, ``"odometry-skip"`` (the
+    chain step recovered from ``k-2``) or ``"icp"``. ``accepted``: used in the pose graph; ``reason`` says why not.
+    ``confidence``: the line process' weight after optimisation (1 = kept fully, < threshold = pruned; None when
+    the graph was not optimised).
+    """
+
+    source: int
+    target: int
+    kind: str
+    method: str
+    success: bool
+    fitness: float
+    inlier_rmse: float
+    accepted: bool
+    transformation: np.ndarray
+    information: np.ndarray
+    reason: str = ""
+    confidence: Optional[float] = None
+
+    def as_dict(self, names=None) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k not in ("transformation", "information")}
+        d["transformation"] = np.asarray(self.transformation).tolist()
+        if names is not None:
+            d["source_name"], d["target_name"] = names[self.source], names[self.target]
+        return d
+
+
+@dataclass
+class PoseResult:
+    """Camera poses of a capture.
+
+    Attributes:
+        poses: (4, 4) ``T_world_camera`` per frame after the pose graph (and the alignment to the first frame).
+        chained: the chained odometry poses in the same world (before the pose graph), for comparison.
+        edges: every :class:`PoseEdge` tried.
+        names: frame names.
+        info: counts and settings.
+    """
+
+    poses: list
+    chained: list
+    edges: list
+    names: list
+    info: dict = field(default_factory=dict)
+
+    @property
+    def loop_closures(self) -> list:
+        """The accepted loop-closure edges."""
+        return [e for e in self.edges if e.kind == "loop" and e.accepted]
+
+    def summary(self) -> dict:
+        """JSON-safe diagnostics: counts, and every edge with its frame names."""
+        out = dict(self.info)
+        out["edges"] = [e.as_dict(self.names) for e in self.edges]
+        return out
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def _rotation_angle_deg(R: np.ndarray) -> float:
+    c = (np.trace(R[:3, :3]) - 1.0) / 2.0
+    return float(math.degrees(math.acos(max(-1.0, min(1.0, c)))))
+
+
+def relative_pose_error(T_a: np.ndarray, T_b: np.ndarray):
+    """``(translation metres, rotation degrees)`` of ``T_a^-1 T_b``."""
+    D = np.linalg.inv(T_a) @ T_b
+    return float(np.linalg.norm(D[:3, 3])), _rotation_angle_deg(D[:3, :3])
+
+
+def align_to_first(poses: Sequence[np.ndarray], T_world_first: np.ndarray) -> list:
+    """The poses moved rigidly so that the first equals ``T_world_first``."""
+    A = np.asarray(T_world_first, dtype=np.float64) @ np.linalg.inv(poses[0])
+    return [A @ np.asarray(T, dtype=np.float64) for T in poses]
+
+
+def pose_errors(estimated: Sequence[np.ndarray], truth: Sequence[np.ndarray]):
+    """Per-frame camera pose error after aligning the first estimated pose onto the first true one.
+
+    Returns ``(translation_m (N,), rotation_deg (N,))`` float64 arrays: the camera centre distance and the angle of
+    ``R_true^T R_est``.
+    """
+    est = align_to_first(list(estimated), truth[0])
+    t = np.array([np.linalg.norm(E[:3, 3] - T[:3, 3]) for E, T in zip(est, truth)])
+    r = np.array([_rotation_angle_deg(T[:3, :3].T @ E[:3, :3]) for E, T in zip(est, truth)])
+    return t, r
+
+
+class _Registrar:
+    """Per-frame RGB-D images and point clouds, and pairwise registration."""
+
+    def __init__(self, frames, config: PoseConfig):
+        import open3d as o3d
+
+        self.o3d = o3d
+        self.frames = frames
+        self.config = config
+        self._rgbd = {}
+        self._cloud = {}
+        self.option = o3d.pipelines.odometry.OdometryOption(
+            iteration_number_per_pyramid_level=o3d.utility.IntVector(list(config.iterations)),
+            depth_diff_max=float(config.depth_diff_max), depth_min=0.0, depth_max=float(config.depth_max))
+        self.jacobian = o3d.pipelines.odometry.RGBDOdometryJacobianFromHybridTerm()
+
+    def intrinsic(self, k):
+        f = self.frames[k]
+        K = f.K
+        return self.o3d.camera.PinholeCameraIntrinsic(f.width, f.height, K[0, 0], K[1, 1], K[0, 2], K[1, 2])
+
+    def rgbd(self, k):
+        if k not in self._rgbd:
+            f = self.frames[k]
+            self._rgbd[k] = self.o3d.geometry.RGBDImage.create_from_color_and_depth(
+                self.o3d.geometry.Image(np.ascontiguousarray(f.rgb)),
+                self.o3d.geometry.Image(np.ascontiguousarray(f.depth)), depth_scale=1.0,
+                depth_trunc=float(self.config.depth_max), convert_rgb_to_intensity=True)
+        return self._rgbd[k]
+
+    def cloud(self, k):
+        if k not in self._cloud:
+            pc = self.o3d.geometry.PointCloud.create_from_rgbd_image(self.rgbd(k), self.intrinsic(k))
+            pc = pc.voxel_down_sample(self.config.cloud_voxel)
+            pc.estimate_normals(self.o3d.geometry.KDTreeSearchParamHybrid(radius=4 * self.config.cloud_voxel,
+                                                                          max_nn=30))
+            self._cloud[k] = pc
+        return self._cloud[k]
+
+    def fitness(self, s, t, T_t_s):
+        ev = self.o3d.pipelines.registration.evaluate_registration(
+            self.cloud(s), self.cloud(t), self.config.max_correspondence_distance, T_t_s)
+        return float(ev.fitness), float(ev.inlier_rmse)
+
+    def odometry(self, s, t, init):
+        """``(success, T_t_s, information)`` of the RGB-D odometry from frame ``s`` to frame ``t``."""
+        if not np.allclose(self.frames[s].K, self.frames[t].K, atol=1e-6) or \
+                self.frames[s].depth.shape != self.frames[t].depth.shape:
+            raise PoseEstimationError(
+                f"frames {self.frames[s].name} and {self.frames[t].name}: RGB-D odometry needs one camera "
+                f"(same K and image size), got K {self.frames[s].K.tolist()} / {self.frames[t].K.tolist()}")
+        ok, T, info = self.o3d.pipelines.odometry.compute_rgbd_odometry(
+            self.rgbd(s), self.rgbd(t), self.intrinsic(s), np.asarray(init, dtype=np.float64), self.jacobian,
+            self.option)
+        return bool(ok), np.asarray(T), np.asarray(info)
+
+    def icp(self, s, t, init):
+        """``(success, T_t_s, information)`` of point-to-plane ICP from frame ``s``'s cloud to ``t``'s."""
+        reg = self.o3d.pipelines.registration
+        d = 3.0 * self.config.max_correspondence_distance
+        res = reg.registration_icp(self.cloud(s), self.cloud(t), d, np.asarray(init, dtype=np.float64),
+                                   reg.TransformationEstimationPointToPlane(),
+                                   reg.ICPConvergenceCriteria(max_iteration=50))
+        res = reg.registration_icp(self.cloud(s), self.cloud(t), self.config.max_correspondence_distance,
+                                   res.transformation, reg.TransformationEstimationPointToPlane(),
+                                   reg.ICPConvergenceCriteria(max_iteration=30))
+        T = np.asarray(res.transformation)
+        info = reg.get_information_matrix_from_point_clouds(self.cloud(s), self.cloud(t),
+                                                            self.config.max_correspondence_distance, T)
+        return len(res.correspondence_set) > 0, T, np.asarray(info)
+
+    def edge(self, s, t, init, kind, method="odometry") -> PoseEdge:
+        if method == "icp":
+            ok, T, info = self.icp(s, t, init)
+        else:
+            ok, T, info = self.odometry(s, t, init)
+        fit, rmse = self.fitness(s, t, T) if ok else (0.0, float("nan"))
+        return PoseEdge(source=s, target=t, kind=kind, method=method, success=ok, fitness=fit, inlier_rmse=rmse,
+                        accepted=False, transformation=T, information=info)
+
+
+# --------------------------------------------------------------------------------------------------- main
+def estimate_poses(frames: Sequence[Frame], config: PoseConfig = PoseConfig(), progress: bool = False
+                   ) -> PoseResult:
+    """``T_world_camera`` of every frame from the RGB-D images alone (see the module docstring).
+
+    Args:
+        frames: the keyframes in capture order (consecutive frames must overlap), one camera (same ``K``, size).
+        config: :class:`PoseConfig`.
+        progress: tqdm bars.
+    Returns:
+        :class:`PoseResult` (poses in the first frame's world, or aligned to the first frame's known pose).
+    Raises:
+        PoseEstimationError: a pair of consecutive frames could not be linked; the message names both frames.
+        ValueError: no frames.
+    """
+    from tqdm import tqdm
+
+    frames = list(frames)
+    if not frames:
+        raise ValueError("estimate_poses: no frames")
+    names = [f.name for f in frames]
+    reg = _Registrar(frames, config)
+    n = len(frames)
+    world = [np.eye(4)]
+    edges: list = []
+    max_dt, max_dr = config.max_edge_disagreement
+    for k in tqdm(range(1, n), desc="poses (odometry)", unit="frame", disable=not progress):
+        # 1. the chain step k-1 -> k, from two starting guesses
+        inits = []
+        if k >= 2:
+            inits.append(("constant velocity", np.linalg.inv(world[k - 1]) @ world[k - 2]))
+        inits.append(("no motion", np.eye(4)))
+        tried = [reg.edge(k - 1, k, init, "odometry") for _, init in inits]
+        best = max(tried, key=lambda e: (e.success, e.fitness))
+        step = None  # T_{k, k-1}
+        if best.success and best.fitness >= config.min_fitness:
+            best.accepted = True
+            step = best.transformation
+            edges.append(best)
+        else:
+            best.reason = (f"odometry failed from every start ({', '.join(n_ for n_, _ in inits)})" if not
+                           best.success else f"fitness {best.fitness:.3f} < min_fitness {config.min_fitness}")
+            edges.append(best)
+            recovered = None
+            if k >= 2:  # 1b. skip the last frame: k-2 -> k, started from the constant-velocity guess
+                init = inits[0][1] @ np.linalg.inv(world[k - 1]) @ world[k - 2]
+                e = reg.edge(k - 2, k, init, "odometry", method="odometry-skip")
+                edges.append(e)
+                if e.success and e.fitness >= config.min_fitness:
+                    e.accepted = True
+                    # T_{k, k-1} = T_{k, k-2} T_{k-2, k-1}
+                    recovered = e.transformation @ np.linalg.inv(world[k - 2]) @ world[k - 1]
+                else:
+                    e.reason = "odometry failed" if not e.success else f"fitness {e.fitness:.3f} < min_fitness"
+            if recovered is None:  # 1c. point-to-plane ICP on the clouds
+                icp_edges = [reg.edge(k - 1, k, init, "odometry", method="icp") for _, init in inits]
+                e = max(icp_edges, key=lambda e: (e.success, e.fitness))
+                edges.append(e)
+                if e.success and e.fitness >= config.min_fitness:
+                    e.accepted = True
+                    recovered = e.transformation
+                else:
+                    e.reason = f"ICP fitness {e.fitness:.3f} < min_fitness {config.min_fitness}"
+            if recovered is None:
+                raise PoseEstimationError(
+                    f"camera poses: frames {names[k - 1]} -> {names[k]} (indices {k - 1}, {k}) could not be "
+                    f"registered: RGB-D odometry best fitness {best.fitness:.3f} "
+                    f"({'converged' if best.success else 'failed'}), from {names[k - 2] if k >= 2 else '-'} and by "
+                    f"ICP no better than min_fitness {config.min_fitness}. The camera moved too far between the "
+                    "two frames, or they show too little depth or texture; capture keyframes closer together.")
+            step = recovered
+        world.append(world[k - 1] @ np.linalg.inv(step))
+        # 2. neighbour edges j -> k, started from the chain
+        for j in range(max(0, k - config.neighbours), k - 1):
+            chain = np.linalg.inv(world[k]) @ world[j]
+            if any(e.source == j and e.target == k and e.accepted for e in edges):
+                continue
+            e = reg.edge(j, k, chain, "neighbour")
+            dt, dr = relative_pose_error(chain, e.transformation)
+            if not e.success:
+                e.reason = "odometry failed"
+            elif e.fitness < config.min_fitness:
+                e.reason = f"fitness {e.fitness:.3f} < min_fitness {config.min_fitness}"
+            elif dt > max_dt or dr > max_dr:
+                e.reason = f"disagrees with the chain by {dt * 1000:.1f} mm / {dr:.2f} deg"
+            else:
+                e.accepted = True
+            edges.append(e)
+    chained = [T.copy() for T in world]
+
+    # 3. loop closures between frames far apart in the sequence whose chained cameras look alike
+    n_loop_tried = 0
+    if config.loop_closure and n > config.neighbours + 1:
+        candidates = []
+        for j in range(n):
+            row = []
+            for i in range(0, j - config.neighbours):
+                dist = float(np.linalg.norm(world[i][:3, 3] - world[j][:3, 3]))
+                ang = math.degrees(math.acos(max(-1.0, min(1.0, float(world[i][:3, 2] @ world[j][:3, 2])))))
+                if ang <= config.loop_max_angle_deg and dist <= config.loop_max_distance:
+                    row.append((ang + 100.0 * dist, i, j))
+            candidates += sorted(row)[:config.loop_max_per_frame]
+        for _, i, j in tqdm(candidates, desc="poses (loop closures)", unit="pair", disable=not progress):
+            e = reg.edge(i, j, np.linalg.inv(world[j]) @ world[i], "loop")
+            n_loop_tried += 1
+            if not e.success:
+                e.reason = "odometry failed"
+            elif e.fitness < config.loop_min_fitness:
+                e.reason = f"fitness {e.fitness:.3f} < loop_min_fitness {config.loop_min_fitness}"
+            else:
+                e.accepted = True
+            edges.append(e)
+
+    # 4. pose graph
+    poses = [T.copy() for T in world]
+    optimized = False
+    extra = [e for e in edges if e.accepted and e.kind != "odometry"]
+    if config.optimize and extra:
+        poses = _optimize(world, [e for e in edges if e.accepted], config)
+        optimized = True
+    if config.align_to_first and frames[0].T_world_camera is not None:
+        poses = align_to_first(poses, frames[0].T_world_camera)
+        chained = align_to_first(chained, frames[0].T_world_camera)
+    info = {
+        "frames": n, "optimized": optimized,
+        "edges_tried": len(edges), "edges_accepted": sum(e.accepted for e in edges),
+        "loop_closures_tried": n_loop_tried, "loop_closures_accepted": sum(1 for e in edges
+                                                                           if e.kind == "loop" and e.accepted),
+        "recovered_steps": sum(1 for e in edges if e.accepted and e.method != "odometry"),
+        "world": "first frame's T_world_camera" if (config.align_to_first and frames[0].T_world_camera is not None)
+                 else "first camera",
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+    }
+    return PoseResult(poses=poses, chained=chained, edges=edges, names=names, info=info)
+
+
+def _optimize(world, accepted, config: PoseConfig) -> list:
+    """Levenberg-Marquardt pose graph with open3d's line process; the first node is the reference."""
+    import open3d as o3d
+
+    reg = o3d.pipelines.registration
+    graph = reg.PoseGraph()
+    for T in world:
+        graph.nodes.append(reg.PoseGraphNode(np.asarray(T, dtype=np.float64)))
+    index = {}
+    for e in accepted:
+        # the chain step (and its recoveries) is certain; every other edge may be pruned by the line process
+        uncertain = e.kind != "odometry"
+        index[(e.source, e.target)] = e
+        graph.edges.append(reg.PoseGraphEdge(e.source, e.target, np.asarray(e.transformation, dtype=np.float64),
+                                             np.asarray(e.information, dtype=np.float64), uncertain=uncertain))
+    option = reg.GlobalOptimizationOption(max_correspondence_distance=float(config.max_correspondence_distance),
+                                          edge_prune_threshold=float(config.edge_prune_threshold),
+                                          preference_loop_closure=float(config.preference_loop_closure),
+                                          reference_node=0)
+    with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
+        reg.global_optimization(graph, reg.GlobalOptimizationLevenbergMarquardt(),
+                                reg.GlobalOptimizationConvergenceCriteria(), option)
+    kept = {(ge.source_node_id, ge.target_node_id): float(ge.confidence) for ge in graph.edges}
+    for key, e in index.items():
+        e.confidence = kept.get(key, 0.0)
+        if key not in kept:
+            e.reason = (e.reason + "; " if e.reason else "") + "pruned by the pose graph"
+    poses = [np.asarray(node.pose).copy() for node in graph.nodes]
+    # the reference node stays where it was; make that exact
+    A = np.asarray(world[0]) @ np.linalg.inv(poses[0])
+    return [A @ T for T in poses]
