@@ -6,9 +6,11 @@ with Levenberg-Marquardt and a line process that prunes wrong edges), for a capt
 
 1. **Chain.** For each frame ``k`` the dense RGB-D odometry (Steinbruecker 2011 / Park 2017, the hybrid
    photometric + geometric Jacobian) from ``k-1`` to ``k`` is run from two starting guesses -- the previous step
-   repeated (constant velocity: what an orbit does) and no motion -- and the result whose point clouds agree best
-   (*fitness*: share of ``k-1``'s points with a point of ``k`` within ``max_correspondence_distance``) is kept when
-   its fitness reaches ``min_fitness``. Otherwise the step is recovered from ``k-2`` (odometry ``k-2 -> k``), then by
+   repeated (constant velocity: what an orbit does) and no motion -- and the result whose views agree best is kept
+   when they agree well enough: *fitness* (share of ``k-1``'s pixels with depth that land on a depth of ``k``
+   within ``max_correspondence_distance``) at least ``min_fitness`` and, where the surfaces have texture, the
+   intensities there correlated (NCC at least ``min_ncc``: geometry alone registers a table onto any other part of
+   the table). Otherwise the step is recovered from ``k-2`` (odometry ``k-2 -> k``), then by
    point-to-plane ICP on the two point clouds; if all fail, :class:`PoseEstimationError` names the frame pair.
 2. **More edges.** Odometry from ``k-2 .. k-neighbours`` to ``k``, started from the chain; kept (as *uncertain*
    edges the optimiser may prune) when it succeeds, reaches ``min_fitness`` and agrees with the chain within
@@ -16,7 +18,7 @@ with Levenberg-Marquardt and a line process that prunes wrong edges), for a capt
 3. **Loop closures.** Pairs ``(i, j)`` farther apart than ``neighbours`` in the sequence whose chained cameras look
    the same way (optical axes within ``loop_max_angle_deg``, centres within ``loop_max_distance``) -- on a closed
    orbit, the last frames and the first -- are registered by odometry started from the chain and accepted when
-   the odometry succeeds and the fitness reaches ``loop_min_fitness``.
+   the odometry succeeds, the fitness reaches ``loop_min_fitness`` and the NCC ``min_ncc``.
 4. **Pose graph.** Nodes = chained poses, edges = all of the above with the odometry's 6x6 information matrices;
    ``global_optimization`` (LM, line process) with the first node fixed.
 
@@ -52,13 +54,18 @@ class PoseConfig:
         neighbours: odometry edges from each frame to its ``neighbours`` predecessors (1 = the chain only).
         min_fitness: least fitness of an odometry edge (chain and neighbours).
         max_correspondence_distance: the fitness' (and the optimiser's) correspondence distance.
-        cloud_voxel: voxel of the down-sampled point clouds used for fitness and ICP.
+        min_ncc: least normalised cross-correlation of the two frames' intensities at the fitness' inliers (skipped
+            when they have no texture); catches a plane registered onto the wrong part of a plane.
+        check_stride: the fitness looks at every ``check_stride``-th pixel (rows and columns).
+        cloud_voxel: voxel of the down-sampled point clouds used by the ICP fallback.
         max_edge_disagreement: (metres, degrees): a neighbour edge further than this from the chain is rejected.
         loop_closure: look for loop closures.
         loop_max_angle_deg, loop_max_distance: loop-closure candidates: chained optical axes within this angle and
             camera centres within this distance.
         loop_min_fitness: least fitness of an accepted loop closure.
         loop_max_per_frame: at most this many loop closures tried per frame (the most similar views first).
+        loop_min_gap: loop-closure candidates are at least this many frames apart in the sequence (default
+            ``neighbours + 1``: every pair without an odometry edge).
         optimize: run the pose-graph optimisation (False: the chained poses).
         edge_prune_threshold, preference_loop_closure: open3d ``GlobalOptimizationOption`` (the line process prunes
             uncertain edges whose confidence falls below the threshold; the preference weighs loop closures).
@@ -71,6 +78,8 @@ class PoseConfig:
     neighbours: int = 3
     min_fitness: float = 0.3
     max_correspondence_distance: float = 0.01
+    min_ncc: float = 0.5
+    check_stride: int = 2
     cloud_voxel: float = 0.004
     max_edge_disagreement: tuple = (0.03, 5.0)
     loop_closure: bool = True
@@ -78,6 +87,7 @@ class PoseConfig:
     loop_max_distance: float = 0.3
     loop_min_fitness: float = 0.3
     loop_max_per_frame: int = 2
+    loop_min_gap: Optional[int] = None
     optimize: bool = True
     edge_prune_threshold: float = 0.25
     preference_loop_closure: float = 1.0
@@ -116,6 +126,7 @@ class PoseEdge:
     success: bool
     fitness: float
     inlier_rmse: float
+    ncc: float
     accepted: bool
     transformation: np.ndarray
     information: np.ndarray
@@ -229,10 +240,50 @@ class _Registrar:
             self._cloud[k] = pc
         return self._cloud[k]
 
-    def fitness(self, s, t, T_t_s):
-        ev = self.o3d.pipelines.registration.evaluate_registration(
-            self.cloud(s), self.cloud(t), self.config.max_correspondence_distance, T_t_s)
-        return float(ev.fitness), float(ev.inlier_rmse)
+    def intensity(self, k):
+        return np.asarray(self.rgbd(k).color, dtype=np.float64)
+
+    def consistency(self, s, t, T_t_s):
+        """``(fitness, inlier_rmse, ncc)`` of ``T_t_s``, projectively: frame ``s``'s pixels with depth (every
+        ``check_stride``-th) are moved into camera ``t`` and looked up at their nearest pixel there.
+
+        fitness: share of them that land inside ``t`` on a depth within ``max_correspondence_distance``;
+        inlier_rmse: RMS of those depth differences; ncc: normalised cross-correlation of the two frames'
+        intensities over those inliers (NaN when the inliers have no texture: intensity std < 0.02). Geometry alone
+        cannot tell a table patch from another table patch; the texture can.
+        """
+        cfg, fs, ft = self.config, self.frames[s], self.frames[t]
+        st = max(1, int(cfg.check_stride))
+        d = fs.depth[::st, ::st].astype(np.float64)
+        vv, uu = np.nonzero((d > 0) & (d <= cfg.depth_max))
+        if len(vv) == 0:
+            return 0.0, float("nan"), float("nan")
+        z = d[vv, uu]
+        u, v = uu * st, vv * st
+        K = fs.K
+        X = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=1)
+        Y = X @ T_t_s[:3, :3].T + T_t_s[:3, 3]
+        front = Y[:, 2] > 1e-6
+        zt = np.where(front, Y[:, 2], 1.0)
+        Kt = ft.K
+        ut = np.rint(Kt[0, 0] * Y[:, 0] / zt + Kt[0, 2]).astype(np.int64)
+        vt = np.rint(Kt[1, 1] * Y[:, 1] / zt + Kt[1, 2]).astype(np.int64)
+        inside = front & (ut >= 0) & (ut < ft.width) & (vt >= 0) & (vt < ft.height)
+        dt = np.zeros(len(z))
+        dt[inside] = ft.depth[vt[inside], ut[inside]]
+        diff = np.abs(dt - Y[:, 2])
+        inl = inside & (dt > 0) & (diff <= cfg.max_correspondence_distance)
+        n_in = int(inl.sum())
+        fitness = n_in / len(z)
+        if n_in == 0:
+            return 0.0, float("nan"), float("nan")
+        rmse = float(np.sqrt(np.mean(diff[inl] ** 2)))
+        a = self.intensity(s)[v[inl], u[inl]]
+        b = self.intensity(t)[vt[inl], ut[inl]]
+        if a.std() < 0.02 or b.std() < 0.02 or n_in < 10:
+            return fitness, rmse, float("nan")
+        ncc = float(np.mean((a - a.mean()) * (b - b.mean())) / (a.std() * b.std()))
+        return fitness, rmse, ncc
 
     def odometry(self, s, t, init):
         """``(success, T_t_s, information)`` of the RGB-D odometry from frame ``s`` to frame ``t``."""
@@ -266,9 +317,19 @@ class _Registrar:
             ok, T, info = self.icp(s, t, init)
         else:
             ok, T, info = self.odometry(s, t, init)
-        fit, rmse = self.fitness(s, t, T) if ok else (0.0, float("nan"))
+        fit, rmse, ncc = self.consistency(s, t, T) if ok else (0.0, float("nan"), float("nan"))
         return PoseEdge(source=s, target=t, kind=kind, method=method, success=ok, fitness=fit, inlier_rmse=rmse,
-                        accepted=False, transformation=T, information=info)
+                        ncc=ncc, accepted=False, transformation=T, information=info)
+
+    def verdict(self, e: PoseEdge, min_fitness: float, what: str = "odometry") -> str:
+        """Why ``e`` is not good enough ("" = it is)."""
+        if not e.success:
+            return f"{what} failed"
+        if e.fitness < min_fitness:
+            return f"fitness {e.fitness:.3f} < {min_fitness}"
+        if np.isfinite(e.ncc) and e.ncc < self.config.min_ncc:
+            return f"intensities disagree (NCC {e.ncc:.2f} < min_ncc {self.config.min_ncc})"
+        return ""
 
 
 # --------------------------------------------------------------------------------------------------- main
@@ -304,43 +365,43 @@ def estimate_poses(frames: Sequence[Frame], config: PoseConfig = PoseConfig(), p
             inits.append(("constant velocity", np.linalg.inv(world[k - 1]) @ world[k - 2]))
         inits.append(("no motion", np.eye(4)))
         tried = [reg.edge(k - 1, k, init, "odometry") for _, init in inits]
-        best = max(tried, key=lambda e: (e.success, e.fitness))
+        for e in tried:
+            e.reason = reg.verdict(e, config.min_fitness)
+        # the best start: a good result first, then the highest fitness
+        best = max(tried, key=lambda e: (not e.reason, e.fitness))
         step = None  # T_{k, k-1}
-        if best.success and best.fitness >= config.min_fitness:
+        if not best.reason:
             best.accepted = True
             step = best.transformation
             edges.append(best)
         else:
-            best.reason = (f"odometry failed from every start ({', '.join(n_ for n_, _ in inits)})" if not
-                           best.success else f"fitness {best.fitness:.3f} < min_fitness {config.min_fitness}")
             edges.append(best)
             recovered = None
             if k >= 2:  # 1b. skip the last frame: k-2 -> k, started from the constant-velocity guess
                 init = inits[0][1] @ np.linalg.inv(world[k - 1]) @ world[k - 2]
                 e = reg.edge(k - 2, k, init, "odometry", method="odometry-skip")
+                e.reason = reg.verdict(e, config.min_fitness)
                 edges.append(e)
-                if e.success and e.fitness >= config.min_fitness:
+                if not e.reason:
                     e.accepted = True
                     # T_{k, k-1} = T_{k, k-2} T_{k-2, k-1}
                     recovered = e.transformation @ np.linalg.inv(world[k - 2]) @ world[k - 1]
-                else:
-                    e.reason = "odometry failed" if not e.success else f"fitness {e.fitness:.3f} < min_fitness"
             if recovered is None:  # 1c. point-to-plane ICP on the clouds
                 icp_edges = [reg.edge(k - 1, k, init, "odometry", method="icp") for _, init in inits]
-                e = max(icp_edges, key=lambda e: (e.success, e.fitness))
+                for e in icp_edges:
+                    e.reason = reg.verdict(e, config.min_fitness, "ICP")
+                e = max(icp_edges, key=lambda e: (not e.reason, e.fitness))
                 edges.append(e)
-                if e.success and e.fitness >= config.min_fitness:
+                if not e.reason:
                     e.accepted = True
                     recovered = e.transformation
-                else:
-                    e.reason = f"ICP fitness {e.fitness:.3f} < min_fitness {config.min_fitness}"
             if recovered is None:
+                tried_text = "; ".join(f"{x.method} {names[x.source]} -> {names[x.target]}: {x.reason}"
+                                       for x in edges if x.target == k and x.kind == "odometry")
                 raise PoseEstimationError(
                     f"camera poses: frames {names[k - 1]} -> {names[k]} (indices {k - 1}, {k}) could not be "
-                    f"registered: RGB-D odometry best fitness {best.fitness:.3f} "
-                    f"({'converged' if best.success else 'failed'}), from {names[k - 2] if k >= 2 else '-'} and by "
-                    f"ICP no better than min_fitness {config.min_fitness}. The camera moved too far between the "
-                    "two frames, or they show too little depth or texture; capture keyframes closer together.")
+                    f"registered ({tried_text}). The camera moved too far between the two frames, or they show "
+                    "too little depth or texture; capture keyframes closer together.")
             step = recovered
         world.append(world[k - 1] @ np.linalg.inv(step))
         # 2. neighbour edges j -> k, started from the chain
@@ -349,25 +410,22 @@ def estimate_poses(frames: Sequence[Frame], config: PoseConfig = PoseConfig(), p
             if any(e.source == j and e.target == k and e.accepted for e in edges):
                 continue
             e = reg.edge(j, k, chain, "neighbour")
+            e.reason = reg.verdict(e, config.min_fitness)
             dt, dr = relative_pose_error(chain, e.transformation)
-            if not e.success:
-                e.reason = "odometry failed"
-            elif e.fitness < config.min_fitness:
-                e.reason = f"fitness {e.fitness:.3f} < min_fitness {config.min_fitness}"
-            elif dt > max_dt or dr > max_dr:
+            if not e.reason and (dt > max_dt or dr > max_dr):
                 e.reason = f"disagrees with the chain by {dt * 1000:.1f} mm / {dr:.2f} deg"
-            else:
-                e.accepted = True
+            e.accepted = not e.reason
             edges.append(e)
     chained = [T.copy() for T in world]
 
     # 3. loop closures between frames far apart in the sequence whose chained cameras look alike
     n_loop_tried = 0
-    if config.loop_closure and n > config.neighbours + 1:
+    gap = config.neighbours + 1 if config.loop_min_gap is None else max(int(config.loop_min_gap), 2)
+    if config.loop_closure and n > gap:
         candidates = []
         for j in range(n):
             row = []
-            for i in range(0, j - config.neighbours):
+            for i in range(0, j - gap + 1):
                 dist = float(np.linalg.norm(world[i][:3, 3] - world[j][:3, 3]))
                 ang = math.degrees(math.acos(max(-1.0, min(1.0, float(world[i][:3, 2] @ world[j][:3, 2])))))
                 if ang <= config.loop_max_angle_deg and dist <= config.loop_max_distance:
@@ -376,12 +434,8 @@ def estimate_poses(frames: Sequence[Frame], config: PoseConfig = PoseConfig(), p
         for _, i, j in tqdm(candidates, desc="poses (loop closures)", unit="pair", disable=not progress):
             e = reg.edge(i, j, np.linalg.inv(world[j]) @ world[i], "loop")
             n_loop_tried += 1
-            if not e.success:
-                e.reason = "odometry failed"
-            elif e.fitness < config.loop_min_fitness:
-                e.reason = f"fitness {e.fitness:.3f} < loop_min_fitness {config.loop_min_fitness}"
-            else:
-                e.accepted = True
+            e.reason = reg.verdict(e, config.loop_min_fitness)
+            e.accepted = not e.reason
             edges.append(e)
 
     # 4. pose graph
