@@ -206,15 +206,23 @@ def test_real_launch_description_when_launch_ros_is_installed():
 
 
 def declared_parameter_names(module_file: Path) -> set:
-    """String names passed to declare(node, "name", ...) or node.declare_parameter("name", ...) in a node file."""
+    """Parameters a node file declares: its PARAMETERS table (SettingSpec entries, declared by the node base) plus
+    string names passed to declare(node, "name", ...) or node.declare_parameter("name", ...)."""
+    import importlib
+
     names = set()
-    for call in ast.walk(ast.parse(module_file.read_text())):
+    tree = ast.parse(module_file.read_text())
+    for call in ast.walk(tree):
         if not isinstance(call, ast.Call):
             continue
         func = getattr(call.func, "id", None) or getattr(call.func, "attr", None)
         position = {"declare": 1, "declare_parameter": 0}.get(func)
         if position is not None and len(call.args) > position and isinstance(call.args[position], ast.Constant):
             names.add(call.args[position].value)
+    if any(isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "PARAMETERS" for t in n.targets)
+           for n in tree.body):
+        module = importlib.import_module(".".join(module_file.relative_to(REPO).with_suffix("").parts))
+        names |= {spec.name for spec in module.PARAMETERS}
     return names
 
 

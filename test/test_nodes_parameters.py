@@ -167,3 +167,184 @@ def test_sim_camera_refused_change_keeps_the_rate(graph):
         assert set_one(camera, "rate", 20.0).successful and camera.timer.timer_period_ns == 50_000_000
     finally:
         graph.remove(camera)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One table of grasp settings (issue 13, finding 6) and parameters that tell the truth (issue 12, item 5)
+
+def test_grasp_settings_and_the_node_read_one_table(graph):
+    import dataclasses
+
+    from dense_descriptor_grasp.grasping.grasp_estimate import GRASP_SETTING_SPECS, GraspSettings
+    from dense_descriptor_grasp.nodes import grasp_node
+    from dense_descriptor_grasp.nodes.grasp_node import GraspNode
+
+    fields = {f.name: f.default for f in dataclasses.fields(GraspSettings)}
+    assert fields == {s.name: s.default for s in GRASP_SETTING_SPECS}
+    assert all(s in grasp_node.PARAMETERS for s in GRASP_SETTING_SPECS)
+    node = getattr(graph, "grasp", None) or graph.add(GraspNode, {"reference_path": str(graph.ref)})
+    graph.grasp = node
+    for spec in GRASP_SETTING_SPECS:
+        descriptor = node.describe_parameter(spec.name)
+        assert descriptor.description.startswith(spec.description), spec.name
+        ranges = list(descriptor.floating_point_range) + list(descriptor.integer_range)
+        if spec.min_value is not None:
+            assert (ranges[0].from_value, ranges[0].to_value) == (spec.min_value, spec.max_value), spec.name
+        else:
+            assert not ranges, spec.name
+
+
+def test_params_file_matches_the_parameter_tables():
+    """config/grasp.yaml: every key is a parameter of its node, every value passes the node's rules, and the grasp
+    settings there are the defaults of the one table."""
+    from pathlib import Path
+
+    import yaml
+
+    from dense_descriptor_grasp.grasping.grasp_estimate import GRASP_SETTING_SPECS
+    from dense_descriptor_grasp.nodes import descriptor_node, grasp_node, sim_camera_node
+
+    blocks = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "grasp.yaml").read_text())
+    tables = {"grasp_node": grasp_node.PARAMETERS, "descriptor_node": descriptor_node.PARAMETERS,
+              "sim_camera_node": sim_camera_node.PARAMETERS}
+    assert set(blocks) == set(tables)
+    for node_name, block in blocks.items():
+        specs = {s.name: s for s in tables[node_name]}
+        values = block["ros__parameters"]
+        unknown = sorted(set(values) - set(specs))
+        assert not unknown, f"grasp.yaml: {node_name} has no parameters {unknown}"
+        for name, value in values.items():
+            assert not specs[name].check(value), f"grasp.yaml: {node_name}.{name}: {specs[name].check(value)}"
+            assert type(value) is type(specs[name].default), f"grasp.yaml: {node_name}.{name} {value!r}"
+    grasp_values = blocks["grasp_node"]["ros__parameters"]
+    assert {s.name: grasp_values.get(s.name) for s in GRASP_SETTING_SPECS} == \
+        {s.name: s.default for s in GRASP_SETTING_SPECS}
+
+
+@pytest.mark.parametrize("changes, text", [
+    ({"min_depth": 10.0}, "min_depth must be below max_depth"),
+    ({"max_depth": 0.04}, "min_depth must be below max_depth"),
+    ({"max_depth": 0.0}, "max_depth"),
+    ({"min_depth": 1.0, "max_depth": 0.5}, "min_depth must be below max_depth"),
+])
+def test_depth_limits_are_validated_together(graph, changes, text):
+    from rclpy.parameter import Parameter
+
+    from dense_descriptor_grasp.nodes.grasp_node import GraspNode
+
+    node = getattr(graph, "grasp", None) or graph.add(GraspNode, {"reference_path": str(graph.ref)})
+    graph.grasp = node
+    before = (node.get_parameter("min_depth").value, node.get_parameter("max_depth").value, node.settings)
+    result = node.set_parameters_atomically([Parameter(k, value=v) for k, v in changes.items()])
+    assert not result.successful and text in result.reason, result.reason
+    assert (node.get_parameter("min_depth").value, node.get_parameter("max_depth").value, node.settings) == before
+    # the other order of a valid pair works when it is set at once
+    assert node.set_parameters_atomically([Parameter("min_depth", value=6.0), Parameter("max_depth", value=7.0)]
+                                          ).successful and node.settings.min_depth == 6.0
+    assert node.set_parameters_atomically([Parameter("min_depth", value=0.05), Parameter("max_depth", value=5.0)]
+                                          ).successful and node.settings.max_depth == 5.0
+
+
+def test_inverted_depth_limits_refused_at_startup(graph):
+    from dense_descriptor_grasp.nodes.grasp_node import GraspNode
+
+    with pytest.raises(ValueError, match="min_depth must be below max_depth"):
+        graph.add(GraspNode, {"reference_path": str(graph.ref), "min_depth": 10.0, "max_depth": 5.0},
+                  remap={"__node": "grasp_node_inverted"})
+
+
+def test_wrong_type_names_the_types_through_the_parameter_service(graph):
+    """What `ros2 param set /grasp_node max_depth 5` shows: rclpy said "expected '3' got '4'"."""
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    from dense_descriptor_grasp.nodes.grasp_node import GraspNode
+    from nodes_harness import wait_until
+
+    node = graph.add(GraspNode, {"reference_path": str(graph.ref)}, remap={"__node": "grasp_node_types"})
+    try:
+        client = graph.node.create_client(SetParameters, "/grasp_node_types/set_parameters")
+        assert client.wait_for_service(timeout_sec=10.0)
+
+        def set_remote(name, value):
+            request = SetParameters.Request(parameters=[ParameterMsg(name=name, value=value)])
+            future = client.call_async(request)
+            assert wait_until(future.done, 10.0)
+            return future.result().results[0]
+
+        result = set_remote("max_depth", ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=5))
+        assert not result.successful
+        assert "'max_depth'" in result.reason and "expected double, got integer" in result.reason, result.reason
+        assert "5.0" in result.reason                                           # the hint: write 5.0
+        result = set_remote("depth_window", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="7"))
+        assert "expected integer, got string" in result.reason, result.reason
+        assert set_remote("max_depth", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=4.0)).successful
+        assert node.settings.max_depth == 4.0
+        # the in-process API says the same
+        assert "expected bool, got integer" in set_one(node, "use_object_pose", 1).reason
+        graph.node.destroy_client(client)
+    finally:
+        graph.remove(node)
+
+
+def test_startup_only_parameters_are_read_only_and_runtime_ones_apply(graph, tmp_path):
+    """log_throttle and stats_period apply at runtime; num_threads (torch's process-wide pool) is read-only."""
+    from geometry_msgs.msg import PoseStamped
+
+    from dense_descriptor_grasp.grasping.reference import Reference, save_reference
+    from dense_descriptor_grasp.nodes.descriptor_node import DescriptorNode
+    from dense_descriptor_grasp.nodes.grasp_node import GraspNode
+    from nodes_harness import wait_until
+
+    desc = graph.add(DescriptorNode, {"model_path": str(graph.ckpt)}, remap={"__node": "descriptor_node_ro"})
+    try:
+        result = set_one(desc, "num_threads", 2)
+        assert not result.successful and "read-only" in result.reason
+        assert "startup" in desc.describe_parameter("num_threads").description
+        assert set_one(desc, "log_throttle", 7.5).successful and desc.log.period == 7.5
+        assert desc.describe_parameter("camera_reliability").read_only
+    finally:
+        graph.remove(desc)
+
+    ref = save_reference(tmp_path / "one.npz", Reference("x", np.eye(D)[:1], [[40.0, 32.0]], [[0.0, 0.0, 0.5]]))
+    prefix = "stats"
+    node = graph.add(GraspNode, {"reference_path": str(ref)},
+                     remap={"__node": "grasp_node_stats", "descriptors/image": f"{prefix}/image",
+                            "descriptors/depth": f"{prefix}/depth", "descriptors/camera_info": f"{prefix}/camera_info",
+                            "descriptors/preview": f"{prefix}/preview", "grasp/pose": f"{prefix}/pose"})
+    try:
+        poses = graph.collect(PoseStamped, f"{prefix}/pose")
+        pubs = _descriptor_set_publishers(graph, prefix)
+        assert set_one(node, "log_throttle", 0.25).successful and node.log.period == 0.25
+        assert set_one(node, "stats_period", 0.3).successful
+        assert wait_until(lambda: (_publish_descriptor_set(graph, pubs, (40, 32)) or True)
+                          and "stats:" in graph.log_text("grasp_node_stats"), period=0.1), \
+            graph.log_text("grasp_node_stats")[-1500:]
+        assert poses
+        assert set_one(node, "stats_period", 0.0).successful and node._stats_timer is None
+    finally:
+        graph.remove(node)
+
+
+def test_unknown_keys_of_the_params_file_block_are_warned_about(graph, tmp_path):
+    """rclpy ignores a typo'd key silently: the node names it (and its known parameters) at startup."""
+    import yaml
+
+    from dense_descriptor_grasp.nodes.grasp_node import GraspNode
+
+    params = tmp_path / "typo.yaml"
+    params.write_text(yaml.safe_dump({"grasp_node_typo": {"ros__parameters": {
+        "reference_path": str(graph.ref), "max_distnace": 0.3, "max_ratio": 0.9}}}))
+    node = GraspNode(context=graph.context, cli_args=["--ros-args", "-r", "__node:=grasp_node_typo",
+                                                      "--params-file", str(params)])
+    graph.nodes.append(node)
+    graph.executor.add_node(node)
+    try:
+        assert node.get_parameter("max_ratio").value == 0.9
+        assert node.unknown_parameter_overrides() == ["max_distnace"]
+        assert graph.wait_log("grasp_node_typo", "max_distnace"), graph.log_text("grasp_node_typo")
+        text = graph.log_text("grasp_node_typo")
+        assert "unknown parameter" in text and "max_distance" in text          # the known names are listed
+    finally:
+        graph.remove(node)

@@ -8,7 +8,8 @@ is weak or its depth invalid.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,36 +20,117 @@ from .object_pose import ObjectPoseResult, carry_grasp, ransac_object_pose
 from .reference import Reference
 
 
-@dataclass
-class GraspSettings:
-    metric: str = "cosine"
-    max_distance: float = 0.5
-    max_ratio: float = 0.95
-    exclusion_radius: float = 6.0
-    subpixel: str = "parabola"
-    depth_window: int = 5
-    foreground_snap_px: int = 8      # 0 = off; see backprojection.snap_to_foreground
-    depth_discontinuity: float = 0.02
-    min_depth: float = 0.05
-    max_depth: float = 5.0
-    approach: str = "surface_normal"
-    normal_window: int = 9
-    use_object_pose: bool = True
-    inlier_threshold: float = 0.01
-    ransac_iterations: int = 200
-    min_inliers: int = 4         # capped at the number of references (3 references: all 3 must agree)
+@dataclass(frozen=True)
+class SettingSpec:
+    """One tunable setting: its name, default (whose type is the setting's type), description and limits.
 
-    def __post_init__(self):
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
-        if self.subpixel not in SUBPIXEL_METHODS:
-            raise ValueError(f"subpixel must be one of {SUBPIXEL_METHODS}, got {self.subpixel!r}")
-        if not (isinstance(self.foreground_snap_px, int) and self.foreground_snap_px >= 0):
-            raise ValueError(f"foreground_snap_px must be an int >= 0 pixels, got {self.foreground_snap_px!r}")
-        if not self.depth_discontinuity > 0:
-            raise ValueError(f"depth_discontinuity must be > 0 metres, got {self.depth_discontinuity!r}")
-        if self.approach not in APPROACH_MODES:
-            raise ValueError(f"approach must be one of {APPROACH_MODES}, got {self.approach!r}")
+    The one home of a setting's default, range and description: :class:`GraspSettings` is built from
+    :data:`GRASP_SETTING_SPECS`, grasp_node declares its ROS parameters from the same table (ranges become
+    ``FloatingPointRange`` / ``IntegerRange``), and a test checks ``config/grasp.yaml`` against it. The nodes
+    describe their other parameters with this class too. ``odd``: an odd window size; ``read_only``: fixed at
+    startup (a node parameter that cannot change at runtime).
+    """
+
+    name: str
+    default: Any
+    description: str
+    min_value: float | int | None = None
+    max_value: float | int | None = None
+    choices: tuple[str, ...] = ()
+    odd: bool = False
+    read_only: bool = False
+
+    @property
+    def type_name(self) -> str:
+        return _type_name(self.default)
+
+    def check(self, value) -> str:
+        """"" when ``value`` is acceptable, else why not (type, range, choices, odd), naming the setting."""
+        default = self.default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        else:                                    # arrays (rclpy gives lists or array.array)
+            ok = hasattr(value, "__len__") and not isinstance(value, (str, bytes))
+        if not ok:
+            return f"{self.name} must be {self.type_name}, got {_type_name(value)} {value!r}"
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {list(self.choices)}, got {value!r}"
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            if not np.isfinite(value):
+                return f"{self.name} must be finite, got {value!r}"
+            if self.min_value is not None and value < self.min_value or \
+                    self.max_value is not None and value > self.max_value:
+                return f"{self.name} must be in [{self.min_value}, {self.max_value}], got {value!r}"
+        if self.odd and int(value) % 2 != 1:
+            return f"{self.name} must be an odd number of pixels >= 1, got {value!r}"
+        return ""
+
+
+def _type_name(value) -> str:
+    """The ROS parameter type name of a Python value: bool, integer, double, string, array."""
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "integer"
+    if isinstance(value, (float, np.floating)):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return type(value).__name__
+
+
+# The grasp settings (= grasp_node's parameters of the same names), in declaration order.
+GRASP_SETTING_SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec("metric", "cosine", "Descriptor distance.", choices=METRICS),
+    SettingSpec("max_distance", 0.5, "Largest accepted descriptor distance of a match.", 0.0, 100.0),
+    SettingSpec("max_ratio", 0.95, "Ratio test: best / best-outside-exclusion_radius must not exceed this.",
+                0.0, 1.0),
+    SettingSpec("exclusion_radius", 6.0, "Pixels around the best match ignored by the ratio test.", 0.0, 1000.0),
+    SettingSpec("subpixel", "parabola", "Sub-pixel refinement of a match.", choices=SUBPIXEL_METHODS),
+    SettingSpec("depth_window", 5, "Odd window (px) for the median depth at a match.", 1, 51, odd=True),
+    SettingSpec("foreground_snap_px", 8, "A match within this many pixels (px) of a depth discontinuity moves onto "
+                "the near surface (the object, not the table behind it); 0 = off.", 0, 100),
+    SettingSpec("depth_discontinuity", 0.02, "Depth step (m) that separates the near surface from what is behind "
+                "it, for foreground_snap_px.", 1e-3, 10.0),
+    SettingSpec("min_depth", 0.05, "Depth below this (m) is invalid; must be below max_depth.", 0.0, 100.0),
+    SettingSpec("max_depth", 5.0, "Depth above this (m) is invalid; must be above min_depth.", 1e-3, 100.0),
+    SettingSpec("approach", "surface_normal", "Approach direction: local surface normal from depth (falls back to "
+                "the camera ray) or the camera ray.", choices=APPROACH_MODES),
+    SettingSpec("normal_window", 9, "Odd window (px) for the surface normal.", 3, 51, odd=True),
+    SettingSpec("use_object_pose", True, "With >= 3 references: 6-DoF grasp from the RANSAC object pose."),
+    SettingSpec("inlier_threshold", 0.01, "RANSAC inlier distance (m).", 1e-4, 1.0),
+    SettingSpec("ransac_iterations", 200, "RANSAC hypotheses (all triples when fewer).", 1, 100000),
+    SettingSpec("min_inliers", 4, "Inliers needed for a 6-DoF pose (capped at the number of references; 3 inliers "
+                "alone are only the minimal set itself).", 3, 1000),
+)
+
+
+def _check_grasp_settings(self) -> None:
+    """Every setting against its :class:`SettingSpec`, then the rules between settings."""
+    for spec in GRASP_SETTING_SPECS:
+        error = spec.check(getattr(self, spec.name))
+        if error:
+            raise ValueError(error)
+    if not self.min_depth < self.max_depth:
+        raise ValueError(f"min_depth must be below max_depth (no depth would be valid), got min_depth "
+                         f"{self.min_depth} >= max_depth {self.max_depth}")
+
+
+GraspSettings = make_dataclass(
+    "GraspSettings",
+    [(s.name, type(s.default), field(default=s.default, metadata={"spec": s})) for s in GRASP_SETTING_SPECS],
+    namespace={"__post_init__": _check_grasp_settings})
+GraspSettings.__module__ = __name__
+GraspSettings.__doc__ = """Settings of :func:`estimate_grasp`: one field per :data:`GRASP_SETTING_SPECS` entry (same name,
+default and type), checked on construction (``ValueError`` naming the setting; ``min_depth < max_depth``)."""
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """descriptor_node: runs the dense descriptor network on synchronised RGB-D frames.
 
-Subscribes (sensor-data QoS, approximate time sync):
+Subscribes (reliable keep-last 2 by default: parameter camera_reliability, per-topic qos_overrides; approximate
+time sync):
     camera/color/image_raw (rgb8 | bgr8 | rgba8 | bgra8), camera/depth/image_raw (16UC1 mm | 32FC1 m),
     camera/color/camera_info
 Publishes (reliable; one consistent set, every header copied from the colour image):
@@ -16,7 +17,6 @@ import time
 from collections import deque
 
 import numpy as np
-from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -25,8 +25,8 @@ from dense_descriptor_grasp.grasping.preview import descriptor_preview
 from dense_descriptor_grasp.image_msgs import (camera_info_to_K, descriptor_encoding, image_to_numpy,
                                                make_camera_info, numpy_to_image)
 
-from .common import (ApproximateSync, LatestWorker, ParameterRules, ReasonLog, declare, reliable_qos, run_node,
-                     sensor_qos)
+from .common import (CAMERA_RELIABILITY, SettingSpec, SyncedInputNode, camera_qos, declare, reliable_qos, run_node,
+                     synced_input_specs)
 
 COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
@@ -57,47 +57,53 @@ def color_to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
     return np.ascontiguousarray(array[:, :, :3])
 
 
-class DescriptorNode(Node):
+PARAMETERS = (
+    SettingSpec("model_path", "", "Checkpoint (.pt) of the descriptor network (launch argument 'model').",
+                read_only=True),
+    SettingSpec("device", "cpu", "Torch device, e.g. cpu or cuda:0.", read_only=True),
+    SettingSpec("input_width", 0, "Width the colour image is resized to for the network; 0 = as received.", 0, 4096),
+    SettingSpec("input_height", 0, "Height the colour image is resized to for the network; 0 = as received.", 0,
+                4096),
+    SettingSpec("output_width", 0, "Width of the published descriptor image (and depth); 0 = colour width.", 0,
+                4096),
+    SettingSpec("output_height", 0, "Height of the published descriptor image; 0 = colour height.", 0, 4096),
+    SettingSpec("normalize", True, "L2-normalise descriptors (as the reference files expect by default)."),
+    *synced_input_specs(0.05),
+    SettingSpec("camera_reliability", "reliable", "Reliability of the three camera subscriptions (startup only). "
+                "reliable matches the common drivers' default (realsense2_camera, orbbec, usb_cam) and gets "
+                "full-size frames across processes; best_effort is needed for a driver publishing best effort "
+                "(sensor-data profile), but loses frames from about 560 KB up across processes here. Per-topic "
+                "qos_overrides.<topic>.subscription.* parameters win over it.", choices=tuple(CAMERA_RELIABILITY),
+                read_only=True),
+    SettingSpec("camera_queue_depth", 2, "Keep-last depth of the camera subscriptions: stale frames are replaced, "
+                "never queued (startup only).", 1, 100, read_only=True),
+    SettingSpec("depth_scale", 0.001, "Metres per unit of 16UC1 depth.", 1e-6, 1.0),
+    SettingSpec("num_threads", 1, "torch.set_num_threads for this process at startup (read-only); 0 = torch default. "
+                "1 is fastest here: torch's OpenMP pool spins against the executor threads "
+                "(benchmarks.node_pipeline, 320x240: 6.7 fps with 1 thread, 3.8 fps with 2 on 2 cores).", 0, 256,
+                read_only=True),
+)
+
+
+class DescriptorNode(SyncedInputNode):
+    INPUTS_TEXT = "camera inputs"
+    MISSING_CONSEQUENCE = "no descriptors are published until every input arrives"
+    QOS_HINT = ("set descriptor_node's camera_reliability to match the camera driver (or the driver's QoS to "
+                "reliable: best-effort full-size frames are lost across processes)")
+
     def __init__(self, **kwargs):
-        super().__init__("descriptor_node", **kwargs)
-        self.add_on_set_parameters_callback(ParameterRules(checks={
+        super().__init__("descriptor_node", PARAMETERS, extra_checks={
             "model_path": lambda v: "" if v else "is empty: pass the trained checkpoint (launch argument 'model')",
-        }))
-        declare(self, "model_path", "", "Checkpoint (.pt) of the descriptor network (launch argument 'model').",
-                read_only=True)
-        declare(self, "device", "cpu", "Torch device, e.g. cpu or cuda:0.", read_only=True)
-        declare(self, "input_width", 0, "Width the colour image is resized to for the network; 0 = as received.",
-                min_value=0, max_value=4096)
-        declare(self, "input_height", 0, "Height the colour image is resized to for the network; 0 = as received.",
-                min_value=0, max_value=4096)
-        declare(self, "output_width", 0, "Width of the published descriptor image (and depth); 0 = colour width.",
-                min_value=0, max_value=4096)
-        declare(self, "output_height", 0, "Height of the published descriptor image; 0 = colour height.",
-                min_value=0, max_value=4096)
-        declare(self, "normalize", True, "L2-normalise descriptors (as the reference files expect by default).")
-        declare(self, "sync_slop", 0.05, "Approximate time sync: max stamp difference (s) within a set (startup only).",
-                min_value=0.0, max_value=1.0, read_only=True)
-        declare(self, "sync_queue_size", 5, "Approximate time sync: messages kept per input (startup only).",
-                min_value=1, max_value=100, read_only=True)
-        declare(self, "missing_input_timeout", 2.0,
-                "Warn when one input (e.g. camera_info) stays silent this long while the others arrive (s).",
-                min_value=0.1, max_value=60.0)
-        declare(self, "depth_scale", 0.001, "Metres per unit of 16UC1 depth.", min_value=1e-6, max_value=1.0)
-        declare(self, "log_throttle", 2.0, "Seconds between repeated logs of the same problem.",
-                min_value=0.0, max_value=60.0)
-        declare(self, "num_threads", 1, "torch.set_num_threads for this process; 0 = torch default. 1 is fastest "
-                "here: torch's OpenMP pool spins against the executor threads (benchmarks.node_pipeline, 320x240: "
-                "6.7 fps with 1 thread, 3.8 fps with 2 on 2 cores).", min_value=0, max_value=256)
-        self.log = ReasonLog(self.get_logger(), self.get_parameter("log_throttle").value)
+        }, **kwargs)
 
         import torch
 
         from dense_descriptor_grasp.model.checkpoint import load_model
 
-        if self.get_parameter("num_threads").value > 0:
-            torch.set_num_threads(int(self.get_parameter("num_threads").value))
-        model_path = self.get_parameter("model_path").value
-        self.device = self.get_parameter("device").value
+        if self.param("num_threads") > 0:
+            torch.set_num_threads(int(self.param("num_threads")))
+        model_path = self.param("model_path")
+        self.device = self.param("device")
         try:
             self.model = load_model(model_path, device=self.device)
         except (FileNotFoundError, ValueError, RuntimeError) as exc:
@@ -116,50 +122,22 @@ class DescriptorNode(Node):
         self.pub_depth = self.create_publisher(Image, "descriptors/depth", qos_out, qos_overriding_options=overrides)
         self.pub_info = self.create_publisher(CameraInfo, "descriptors/camera_info", qos_out,
                                               qos_overriding_options=overrides)
-        self.topics = ("camera/color/image_raw", "camera/depth/image_raw", "camera/color/camera_info")
-        self.sync = ApproximateSync(3, self._on_frame_set, self.get_parameter("sync_queue_size").value,
-                                    self.get_parameter("sync_slop").value)
-        qos_in = sensor_qos(2)
-        self.create_subscription(Image, self.topics[0], lambda m: self._on_input(0, m), qos_in)
-        self.create_subscription(Image, self.topics[1], lambda m: self._on_input(1, m), qos_in)
-        self.create_subscription(CameraInfo, self.topics[2], lambda m: self._on_input(2, m), qos_in)
-        self.worker = LatestWorker(self._process, self._on_worker_error, "descriptor_inference")
-        self.create_timer(0.5, self._check_inputs)
         self.frames = 0
         self.last_inference_s = float("nan")
         self.frame_times = deque(maxlen=1000)   # monotonic time of each published descriptor set
         self.process_times = deque(maxlen=1000)  # (inference s, whole frame s) per published set
-        inputs = ", ".join(self.resolve_topic_name(t) for t in self.topics)
+        self._start_inputs(("camera/color/image_raw", "camera/depth/image_raw", "camera/color/camera_info"),
+                           (Image, Image, CameraInfo),
+                           camera_qos(self.param("camera_reliability"), self.param("camera_queue_depth")),
+                           "descriptor_inference")
+        inputs = ", ".join(f"{self.resolve_topic_name(t)} ({s.qos_profile.reliability.name})"
+                           for t, s in zip(self.topics, self.input_subscriptions))
+        self._finish_startup()
         self.get_logger().info(
             f"descriptor_node ready: model {model_path} (identity {self.model_identity}, D={self.descriptor_dim}, "
             f"method {self.model.method}) on {self.device}; subscribing {inputs}")
 
     # ------------------------------------------------------------------ callbacks (never raise)
-    def _on_input(self, index: int, msg) -> None:
-        try:
-            self.sync.add(index, msg)
-        except Exception as exc:  # noqa: BLE001 - e.g. a malformed stamp
-            self.log.warn("sync", f"message on {self.resolve_topic_name(self.topics[index])} dropped by the time "
-                                  f"synchroniser: {type(exc).__name__}: {exc}")
-
-    def _on_frame_set(self, color: Image, depth: Image, info: CameraInfo) -> None:
-        self.worker.submit((color, depth, info))
-
-    def _check_inputs(self) -> None:
-        try:
-            missing = self.sync.missing_inputs(self.get_parameter("missing_input_timeout").value)
-            if missing:
-                names = ", ".join(self.resolve_topic_name(self.topics[i]) for i in missing)
-                self.log.warn("missing_input", f"no message on {names} while the other camera inputs arrive; "
-                                               f"no descriptors are published until every input arrives")
-        except Exception as exc:  # noqa: BLE001
-            self.log.error("check_inputs", f"input check failed: {exc}")
-
-    def _on_worker_error(self, exc: Exception) -> None:
-        if not self.context.ok():  # shutting down: publishers are gone, nothing to report
-            return
-        self.log.error("unexpected", f"frame dropped after an unexpected error: {type(exc).__name__}: {exc}")
-
     def _process(self, frame) -> None:
         color_msg, depth_msg, info_msg = frame
         t_start = time.perf_counter()
@@ -188,7 +166,7 @@ class DescriptorNode(Node):
             K = camera_info_to_K(info_msg)
             rgb = color_to_rgb(image_to_numpy(color_msg), color_msg.encoding)
             depth = decode_depth(image_to_numpy(depth_msg), depth_msg.encoding,
-                                 self.get_parameter("depth_scale").value)
+                                 self.param("depth_scale"))
         except ValueError as exc:
             self.log.warn("decode", f"frame dropped: {exc} ({desc})")
             return
@@ -224,12 +202,6 @@ class DescriptorNode(Node):
 
         return descriptor_image(self.model, rgb, input_size, output_size, device=self.device,
                                 normalize=bool(self.get_parameter("normalize").value))
-
-    def destroy_node(self):
-        worker = getattr(self, "worker", None)
-        if worker is not None:
-            worker.stop()
-        return super().destroy_node()
 
 
 def main(args=None):

@@ -24,27 +24,35 @@ from collections import deque
 import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, PoseStamped
-from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dense_descriptor_grasp.geometry.camera import decode_depth
-from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings, estimate_grasp
-from dense_descriptor_grasp.grasping.grasp_pose import APPROACH_MODES
-from dense_descriptor_grasp.grasping.matching import METRICS, SUBPIXEL_METHODS, colorize_heatmap, heatmap
+from dense_descriptor_grasp.grasping.grasp_estimate import GRASP_SETTING_SPECS, GraspSettings, estimate_grasp
+from dense_descriptor_grasp.grasping.matching import colorize_heatmap, heatmap
 from dense_descriptor_grasp.grasping.reference import ReferenceMismatchError, load_reference
 from dense_descriptor_grasp.image_msgs import camera_info_for_image, encoding_info, image_to_numpy, numpy_to_image
 
-from .common import (ApproximateSync, LatestWorker, ParameterRules, ReasonLog, declare, odd_positive, reliable_qos,
-                     run_node, stamp_seconds)
+from .common import SettingSpec, SyncedInputNode, reliable_qos, run_node, stamp_seconds, synced_input_specs
 
 MARKER_NS = "grasp"
-# settings parameter -> GraspSettings field
-SETTINGS = ("metric", "max_distance", "max_ratio", "exclusion_radius", "subpixel", "depth_window",
-            "foreground_snap_px", "depth_discontinuity", "min_depth", "max_depth", "approach", "normal_window",
-            "use_object_pose", "inlier_threshold", "ransac_iterations", "min_inliers")
+
+PARAMETERS = (
+    SettingSpec("reference_path", "", "Reference file (.npz/.json) from make_reference (launch argument "
+                "'reference').", read_only=True),
+    SettingSpec("model_path", "", "Optional: the descriptor node's checkpoint; when set, a reference made with "
+                "another model or D is refused at startup.", read_only=True),
+    SettingSpec("expected_model_identity", "", "Optional: refuse a reference whose model identity differs.",
+                read_only=True),
+    *GRASP_SETTING_SPECS,                       # the GraspSettings fields, one table for both
+    SettingSpec("marker_lifetime", 0.5, "Lifetime of the RViz markers (s).", 0.0, 60.0),
+    *synced_input_specs(0.02),
+    SettingSpec("stats_period", 0.0, "Log frame count, latency (median, p95) and poses every this many seconds; "
+                "0 = off (applied at runtime).", 0.0, 3600.0),
+)
+SETTINGS = tuple(spec.name for spec in GRASP_SETTING_SPECS)   # parameters that are GraspSettings fields
 
 
 def read_model_identity(checkpoint_path: str) -> tuple[str, int]:
@@ -55,69 +63,22 @@ def read_model_identity(checkpoint_path: str) -> tuple[str, int]:
     return str(ckpt.get("model_identity", "")), int(ckpt["model_config"]["descriptor_dim"])
 
 
-class GraspNode(Node):
+class GraspNode(SyncedInputNode):
+    INPUTS_TEXT = "descriptor inputs"
+    MISSING_CONSEQUENCE = "no grasp is published"
+
     def __init__(self, **kwargs):
-        super().__init__("grasp_node", **kwargs)
-        self._rules = ParameterRules(
-            choices={"metric": METRICS, "subpixel": SUBPIXEL_METHODS, "approach": APPROACH_MODES},
-            checks={"depth_window": odd_positive, "normal_window": odd_positive,
-                    "reference_path": lambda v: "" if v else "is empty: pass a reference file made with "
-                                                             "make_reference (launch argument 'reference')"},
-        )
-        # ONE set-parameters callback that validates the whole change and then applies it: rclpy runs these
-        # callbacks newest first, so a separate "apply" callback would replace the settings before the rules
-        # refused the change (issue 12, item 1)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        declare(self, "reference_path", "", "Reference file (.npz/.json) from make_reference (launch argument "
-                "'reference').", read_only=True)
-        declare(self, "model_path", "", "Optional: the descriptor node's checkpoint; when set, a reference made "
-                "with another model or D is refused at startup.", read_only=True)
-        declare(self, "expected_model_identity", "", "Optional: refuse a reference whose model identity differs.",
-                read_only=True)
-        declare(self, "metric", "cosine", "Descriptor distance.", choices=METRICS)
-        declare(self, "max_distance", 0.5, "Largest accepted descriptor distance of a match.",
-                min_value=0.0, max_value=100.0)
-        declare(self, "max_ratio", 0.95, "Ratio test: best / best-outside-exclusion_radius must not exceed this.",
-                min_value=0.0, max_value=1.0)
-        declare(self, "exclusion_radius", 6.0, "Pixels around the best match ignored by the ratio test.",
-                min_value=0.0, max_value=1000.0)
-        declare(self, "subpixel", "parabola", "Sub-pixel refinement of a match.", choices=SUBPIXEL_METHODS)
-        declare(self, "depth_window", 5, "Odd window (px) for the median depth at a match.", min_value=1,
-                max_value=51)
-        declare(self, "foreground_snap_px", 8, "A match within this many pixels (px) of a depth discontinuity "
-                "moves onto the near surface (the object, not the table behind it); 0 = off.", min_value=0,
-                max_value=100)
-        declare(self, "depth_discontinuity", 0.02, "Depth step (m) that separates the near surface from what is "
-                "behind it, for foreground_snap_px.", min_value=1e-3, max_value=10.0)
-        declare(self, "min_depth", 0.05, "Depth below this (m) is invalid.", min_value=0.0, max_value=100.0)
-        declare(self, "max_depth", 5.0, "Depth above this (m) is invalid.", min_value=0.0, max_value=100.0)
-        declare(self, "approach", "surface_normal", "Approach direction: local surface normal from depth (falls "
-                "back to the camera ray) or the camera ray.", choices=APPROACH_MODES)
-        declare(self, "normal_window", 9, "Odd window (px) for the surface normal.", min_value=3, max_value=51)
-        declare(self, "use_object_pose", True, "With >= 3 references: 6-DoF grasp from the RANSAC object pose.")
-        declare(self, "inlier_threshold", 0.01, "RANSAC inlier distance (m).", min_value=1e-4, max_value=1.0)
-        declare(self, "ransac_iterations", 200, "RANSAC hypotheses (all triples when fewer).", min_value=1,
-                max_value=100000)
-        declare(self, "min_inliers", 4, "Inliers needed for a 6-DoF pose (capped at the number of references; "
-                "3 inliers alone are only the minimal set itself).", min_value=3, max_value=1000)
-        declare(self, "marker_lifetime", 0.5, "Lifetime of the RViz markers (s).", min_value=0.0, max_value=60.0)
-        declare(self, "sync_slop", 0.02, "Approximate time sync: max stamp difference (s) (startup only).",
-                min_value=0.0, max_value=1.0, read_only=True)
-        declare(self, "sync_queue_size", 5, "Approximate time sync: messages kept per input (startup only).",
-                min_value=1, max_value=100, read_only=True)
-        declare(self, "missing_input_timeout", 2.0, "Warn when one input stays silent this long (s).",
-                min_value=0.1, max_value=60.0)
-        declare(self, "log_throttle", 2.0, "Seconds between repeated logs of the same problem.", min_value=0.0,
-                max_value=60.0)
-        declare(self, "stats_period", 0.0, "Log frame count, latency (median, p95) and poses every this many "
-                "seconds; 0 = off.", min_value=0.0, max_value=3600.0)
-        self.log = ReasonLog(self.get_logger(), self.get_parameter("log_throttle").value)
+        # the base registers ONE set-parameters callback that validates the whole change (each value, then the
+        # GraspSettings it gives, in _apply_change) and applies it only when all is accepted (issue 12, item 1)
+        super().__init__("grasp_node", PARAMETERS, extra_checks={
+            "reference_path": lambda v: "" if v else "is empty: pass a reference file made with make_reference "
+                                                     "(launch argument 'reference')"}, **kwargs)
         self.settings = self._settings_from_parameters()
 
-        reference_path = self.get_parameter("reference_path").value
-        expected_identity = self.get_parameter("expected_model_identity").value or None
+        reference_path = self.param("reference_path")
+        expected_identity = self.param("expected_model_identity") or None
         expected_d = None
-        model_path = self.get_parameter("model_path").value
+        model_path = self.param("model_path")
         if model_path:
             try:
                 expected_identity, expected_d = read_model_identity(model_path)
@@ -135,61 +96,48 @@ class GraspNode(Node):
                                                  qos_overriding_options=overrides)
         self.pub_heatmap = self.create_publisher(Image, "grasp/heatmap", reliable_qos(2),
                                                  qos_overriding_options=overrides)
-        self.topics = ("descriptors/image", "descriptors/depth", "descriptors/camera_info")
-        self.sync = ApproximateSync(3, self._on_frame_set, self.get_parameter("sync_queue_size").value,
-                                    self.get_parameter("sync_slop").value)
-        # descriptor sets come from our own reliable publisher; a multi-megabyte 32FC<D> image is often lost
-        # when read best effort (fragmented samples), so read them reliable with a shallow keep-last queue
-        qos_in = reliable_qos(1)
-        self.create_subscription(Image, self.topics[0], lambda m: self._on_input(0, m), qos_in)
-        self.create_subscription(Image, self.topics[1], lambda m: self._on_input(1, m), qos_in)
-        self.create_subscription(CameraInfo, self.topics[2], lambda m: self._on_input(2, m), qos_in)
         self._previews = {}
-        self.create_subscription(Image, "descriptors/preview", self._on_preview, qos_in)
-        self.worker = LatestWorker(self._process, self._on_worker_error, "grasp_matching")
-        self.create_timer(0.5, self._check_inputs)
         self.poses_published = 0
         self.frames = 0
         self.last_processing_s = float("nan")
         self.latencies = deque(maxlen=1000)   # s from a complete descriptor set to the published pose/markers
+        # descriptor sets come from our own reliable publisher; a multi-megabyte 32FC<D> image is often lost
+        # when read best effort (fragmented samples), so read them reliable with a shallow keep-last queue
+        qos_in = reliable_qos(1)
+        self._start_inputs(("descriptors/image", "descriptors/depth", "descriptors/camera_info"),
+                           (Image, Image, CameraInfo), qos_in, "grasp_matching")
+        self.create_subscription(Image, "descriptors/preview", self._on_preview, qos_in)
         self._stats_mark = (0, 0, time.monotonic())
-        if self.get_parameter("stats_period").value > 0:
-            self.create_timer(self.get_parameter("stats_period").value, self._log_stats)
+        self._stats_timer = None
+        self._set_stats_period(self.param("stats_period"))
+        self._finish_startup()
         self.get_logger().info(
             f"grasp_node ready: reference {reference_path} ({len(self.reference)} references "
             f"{self.reference.names}, D={self.reference.descriptor_dim}, model {self.reference.model_identity}, "
             f"grasp at '{self.reference.names[self.reference.grasp_index]}')")
 
     # ------------------------------------------------------------------ parameters
-    def _settings_from_parameters(self, changed=None) -> GraspSettings:
-        values = {name: self.get_parameter(name).value for name in SETTINGS}
-        for p in changed or []:
-            if p.name in values:
-                values[p.name] = p.value
+    def _settings_from_parameters(self, changes: dict | None = None) -> GraspSettings:
+        values = {name: self.param(name) for name in SETTINGS}
+        values.update({k: v for k, v in (changes or {}).items() if k in values})
         return GraspSettings(**values)
 
-    def _on_set_parameters(self, params):
-        """Validate the whole change (rules, then the settings it gives) and apply it only when all is accepted."""
-        from rcl_interfaces.msg import SetParametersResult
-
-        result = self._rules(params)
-        if not result.successful or not hasattr(self, "settings"):  # refused, or still declaring
-            return result
-        try:
-            settings = self._settings_from_parameters(params)
-        except (ValueError, TypeError) as exc:
-            return SetParametersResult(successful=False, reason=str(exc))
+    def _apply_change(self, changes: dict) -> None:
+        """Validate the settings the change gives as a whole (e.g. min_depth < max_depth), then apply."""
+        settings = self._settings_from_parameters(changes)   # ValueError refuses the whole change
         self.settings = settings
-        return result
+        if "stats_period" in changes:
+            self._set_stats_period(changes["stats_period"])
+
+    def _set_stats_period(self, period: float) -> None:
+        if self._stats_timer is not None:
+            self.destroy_timer(self._stats_timer)
+            self._stats_timer = None
+        if period > 0:
+            self._stats_mark = (self.frames, self.poses_published, time.monotonic())
+            self._stats_timer = self.create_timer(float(period), self._log_stats)
 
     # ------------------------------------------------------------------ callbacks (never raise)
-    def _on_input(self, index: int, msg) -> None:
-        try:
-            self.sync.add(index, msg)
-        except Exception as exc:  # noqa: BLE001 - e.g. a malformed stamp
-            self.log.warn("sync", f"message on {self.resolve_topic_name(self.topics[index])} dropped by the time "
-                                  f"synchroniser: {type(exc).__name__}: {exc}")
-
     def _on_preview(self, msg: Image) -> None:
         try:
             previews = dict(self._previews)
@@ -202,16 +150,6 @@ class GraspNode(Node):
 
     def _on_frame_set(self, desc: Image, depth: Image, info: CameraInfo) -> None:
         self.worker.submit((desc, depth, info, time.perf_counter()))
-
-    def _check_inputs(self) -> None:
-        try:
-            missing = self.sync.missing_inputs(self.get_parameter("missing_input_timeout").value)
-            if missing:
-                names = ", ".join(self.resolve_topic_name(self.topics[i]) for i in missing)
-                self.log.warn("missing_input", f"no message on {names} while the other descriptor inputs arrive; "
-                                               "no grasp is published")
-        except Exception as exc:  # noqa: BLE001
-            self.log.error("check_inputs", f"input check failed: {exc}")
 
     def _log_stats(self) -> None:
         try:
@@ -226,11 +164,6 @@ class GraspNode(Node):
                     f"p95 {np.percentile(ms, 95):.2f} ms, poses published {self.poses_published - poses0}")
         except Exception as exc:  # noqa: BLE001
             self.log.error("stats", f"stats failed: {exc}")
-
-    def _on_worker_error(self, exc: Exception) -> None:
-        if not self.context.ok():  # shutting down: publishers are gone, nothing to report
-            return
-        self.log.error("unexpected", f"frame dropped after an unexpected error: {type(exc).__name__}: {exc}")
 
     def _process(self, frame) -> None:
         desc_msg, depth_msg, info_msg, _arrival = frame
@@ -309,7 +242,7 @@ class GraspNode(Node):
         self.pub_heatmap.publish(numpy_to_image(colorize_heatmap(heat, background), "rgb8", desc_msg.header))
 
     def _markers(self, est, header) -> MarkerArray:
-        lifetime = float(self.get_parameter("marker_lifetime").value)
+        lifetime = float(self.param("marker_lifetime"))
         life = Duration(sec=int(lifetime), nanosec=int((lifetime % 1.0) * 1e9))
         markers = []
 
@@ -361,12 +294,6 @@ class GraspNode(Node):
         if refs.points:
             markers.append(refs)
         return MarkerArray(markers=markers)
-
-    def destroy_node(self):
-        worker = getattr(self, "worker", None)
-        if worker is not None:
-            worker.stop()
-        return super().destroy_node()
 
 
 def main(args=None):

@@ -17,7 +17,6 @@ import threading
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -26,7 +25,7 @@ from dense_descriptor_grasp.geometry.se3 import quaternion_from_matrix
 from dense_descriptor_grasp.image_msgs import make_camera_info, numpy_to_image
 from dense_descriptor_grasp.launch_description import CAMERA_FRAME
 
-from .common import ParameterRules, ReasonLog, declare, reliable_qos, run_node
+from .common import PipelineNode, SettingSpec, reliable_qos, run_node
 
 DEPTH_ENCODINGS = ("32FC1", "16UC1")
 
@@ -110,34 +109,31 @@ class DatasetReplay:
         pass
 
 
-class SimCameraNode(Node):
+PARAMETERS = (
+    SettingSpec("rate", 5.0, "Frames per second published (applied at runtime).", 0.1, 60.0),
+    SettingSpec("width", 320, "Image width (px).", 16, 1920, read_only=True),
+    SettingSpec("height", 240, "Image height (px).", 16, 1080, read_only=True),
+    SettingSpec("fov_deg", 50.0, "Vertical field of view (deg).", 10.0, 120.0, read_only=True),
+    SettingSpec("objects", ["duck"], "Objects in the scene (pybullet_data names such as duck, teddy, lego, or "
+                ".urdf/.obj paths); the first one's pose is published on sim/object_pose.", read_only=True),
+    SettingSpec("pose_period", 3.0, "Seconds between new random object poses.", 0.1, 3600.0),
+    SettingSpec("seed", 0, "Seed of the object poses.", 0, 2**31 - 1, read_only=True),
+    SettingSpec("frame_id", CAMERA_FRAME, "Camera optical frame id of every published header."),
+    SettingSpec("depth_encoding", "32FC1", "Depth image encoding.", choices=DEPTH_ENCODINGS),
+    SettingSpec("background", "textured", "Background kind of the support plane (see data.backgrounds).",
+                read_only=True),
+    SettingSpec("camera_elevation_deg", 55.0, "Camera elevation above the plane (deg).", 5.0, 90.0, read_only=True),
+    SettingSpec("dataset_path", "", "Replay this dataset folder (docs/DATA.md) instead of rendering a pybullet "
+                "scene; each view is shown for pose_period seconds.", read_only=True),
+)
+
+
+class SimCameraNode(PipelineNode):
     def __init__(self, **kwargs):
-        super().__init__("sim_camera_node", **kwargs)
-        self._rules = ParameterRules(
-            choices={"depth_encoding": DEPTH_ENCODINGS},
-            checks={"objects": lambda v: "" if len(v) >= 1 and all(v) else "needs at least one object name"})
-        # ONE set-parameters callback, validating then applying (rclpy runs callbacks newest first: a separate
-        # apply callback would change the rate before the rules refused the change)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        declare(self, "rate", 5.0, "Frames per second published.", min_value=0.1, max_value=60.0)
-        declare(self, "width", 320, "Image width (px).", min_value=16, max_value=1920, read_only=True)
-        declare(self, "height", 240, "Image height (px).", min_value=16, max_value=1080, read_only=True)
-        declare(self, "fov_deg", 50.0, "Vertical field of view (deg).", min_value=10.0, max_value=120.0,
-                read_only=True)
-        declare(self, "objects", ["duck"], "Objects in the scene (pybullet_data names such as duck, teddy, lego, "
-                "or .urdf/.obj paths); the first one's pose is published on sim/object_pose.", read_only=True)
-        declare(self, "pose_period", 3.0, "Seconds between new random object poses.", min_value=0.1,
-                max_value=3600.0)
-        declare(self, "seed", 0, "Seed of the object poses.", min_value=0, max_value=2**31 - 1, read_only=True)
-        declare(self, "frame_id", CAMERA_FRAME, "Camera optical frame id of every published header.")
-        declare(self, "depth_encoding", "32FC1", "Depth image encoding.", choices=DEPTH_ENCODINGS)
-        declare(self, "background", "textured", "Background kind of the support plane (see data.backgrounds).",
-                read_only=True)
-        declare(self, "camera_elevation_deg", 55.0, "Camera elevation above the plane (deg).", min_value=5.0,
-                max_value=90.0, read_only=True)
-        declare(self, "dataset_path", "", "Replay this dataset folder (docs/DATA.md) instead of rendering a "
-                "pybullet scene; each view is shown for pose_period seconds.", read_only=True)
-        self.log = ReasonLog(self.get_logger(), 2.0)
+        # the base registers ONE set-parameters callback, validating then applying (_apply_change): rclpy runs
+        # callbacks newest first, so a separate apply callback would change the rate before the rules refused
+        super().__init__("sim_camera_node", PARAMETERS, extra_checks={
+            "objects": lambda v: "" if len(v) >= 1 and all(v) else "needs at least one object name"}, **kwargs)
         g = lambda n: self.get_parameter(n).value  # noqa: E731
         try:
             if g("dataset_path"):
@@ -160,18 +156,14 @@ class SimCameraNode(Node):
         self.frames = 0
         self.poses = 0
         self.timer = self.create_timer(1.0 / g("rate"), self._tick)
+        self._finish_startup()
         self.get_logger().info(f"sim_camera_node: {g('width')}x{g('height')} at {g('rate')} Hz, objects "
                                f"{list(g('objects'))}, new pose every {g('pose_period')} s")
 
-    def _on_set_parameters(self, params):
-        """Validate the whole change; only an accepted one changes the frame rate."""
-        result = self._rules(params)
-        timer = getattr(self, "timer", None)   # None while declaring
-        if result.successful and timer is not None:
-            for p in params:
-                if p.name == "rate":
-                    timer.timer_period_ns = int(1e9 / p.value)
-        return result
+    def _apply_change(self, changes: dict) -> None:
+        """Only ``rate`` needs applying (the other runtime parameters are read at every frame)."""
+        if "rate" in changes:
+            self.timer.timer_period_ns = int(1e9 / changes["rate"])
 
     def request_new_pose(self) -> None:
         """In-process control (the demo): the next frame shows a new object pose, exactly one per request,
