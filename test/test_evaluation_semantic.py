@@ -304,3 +304,21 @@ def test_in_process_call_with_a_model_object_and_max_views(clutter, steps0):
         sem.semantic_point_evaluation({sem.FLOOR_CENTROID: model}, clutter)
     with pytest.raises(ValueError, match="max_views"):
         sem.semantic_point_evaluation({"m": model}, clutter, max_views=1)
+
+
+def test_object_pose_rows_carry_parts_through_the_fitted_pose(handmade):
+    # perfect descriptors: every surface reference matches exactly, so the fitted pose carries each part onto its
+    # true pixel and point; a constant descriptor image matches every reference at one pixel, so no pose is found
+    # and the row falls back to the part's own (wrong) match
+    def constant(view):
+        return np.ones((3,) + view["depth"].shape, np.float32)
+
+    report = sem.semantic_point_evaluation({"constant": constant}, handmade, parts=PARTS, include_perfect=True,
+                                           include_floors=False, object_pose_references=8, num_visual_views=0)
+    rows = report["methods"]
+    assert set(rows) == {"constant", sem.PERFECT, "constant + object pose", f"{sem.PERFECT} + object pose"}
+    pose = rows[f"{sem.PERFECT} + object pose"]
+    assert pose["matches"] == 18 and pose["median_px"] < 1e-3 and pose["median_mm"] < 0.5
+    assert rows["constant + object pose"]["median_px"] == pytest.approx(rows["constant"]["median_px"])
+    with pytest.raises(ValueError, match="reserved"):
+        sem.semantic_point_evaluation({sem.PERFECT: constant}, handmade, parts=PARTS)

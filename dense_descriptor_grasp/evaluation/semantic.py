@@ -477,6 +477,7 @@ def semantic_point_evaluation(
     parts: Optional[Dict[str, Sequence[float]]] = None,
     num_visual_views: int = 3,
     progress: bool = False,
+    object_pose_references: int = 0,
 ) -> dict:
     """Semantic-point evaluation (protocol: module docstring); returns the report dict.
 
@@ -499,12 +500,23 @@ def semantic_point_evaluation(
         parts: name -> (3,) object-frame points instead of the object's named parts.
         num_visual_views: query views drawn in the PNG.
         progress: tqdm bar over the views.
+        object_pose_references: when > 0, every descriptor method also gets a row ``"<name> + object pose"``: the
+            grasp node's 6-DoF path. The reference view holds the visible named parts plus this many surface
+            points (``grasping.reference.interior_samples`` on the target mask), each with its descriptor and its
+            back-projected 3-D point; in the query every one is matched over the whole image, back-projected with
+            the grasp node's robust depth, and ``grasping.object_pose.ransac_object_pose`` (the node's settings:
+            ``GraspSettings`` inlier threshold, iterations, minimum inliers) fits the object pose; a part's
+            prediction is then its reference point carried by that pose (pixel = its projection). When the pose
+            fails, the part falls back to its own match (as the node falls back to the single-point grasp).
     """
     from tqdm import tqdm
 
     from dense_descriptor_grasp.data.dataset import RGBDDataset
     from dense_descriptor_grasp.grasping.backprojection import point_and_pixel_at_match
+    from dense_descriptor_grasp.geometry.camera import backproject, project
     from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings
+    from dense_descriptor_grasp.grasping.object_pose import ransac_object_pose
+    from dense_descriptor_grasp.grasping.reference import interior_samples
     from dense_descriptor_grasp.model.checkpoint import load_model
     from dense_descriptor_grasp.model.inference import descriptor_image, descriptors_at
 
@@ -567,6 +579,14 @@ def semantic_point_evaluation(
     if not methods:
         raise ValueError("semantic_point_evaluation: nothing to evaluate (no models, floors off)")
     desc_methods = [n for n, m in methods.items() if m["fn"] is not None]
+    pose_rows = {}          # "<name> + object pose" -> name
+    if int(object_pose_references) > 0:
+        for n in desc_methods:
+            row = f"{n} + object pose"
+            pose_rows[row] = n
+            methods[row] = {"kind": "object_pose", "fn": None,
+                            "info": {"kind": f"{n}'s descriptors through the grasp node's 6-DoF object pose",
+                                     "surface_references": int(object_pose_references)}}
 
     # --- pass 1: ground truth of the selected views (depth + mask only)
     data = RGBDDataset(str(dataset_root), split=None, validate=False)
@@ -657,6 +677,8 @@ def semantic_point_evaluation(
         n_images += 1
         return out
 
+    ref_pose: Dict[int, dict] = {}
+
     def remember_reference(i, view, images):
         t = truths[i]
         names = t["visible"]
@@ -664,6 +686,16 @@ def semantic_point_evaluation(
         ref_desc[i] = {n: dict(zip(names, descriptors_at(images[n], uv))) for n in desc_methods}
         if i in visual_refs:
             ref_rgb[i] = view["rgb"]
+        if pose_rows:
+            extra = interior_samples(view["target_mask"], int(object_pose_references), margin=2,
+                                     depth=view["depth"], avoid=[tuple(x) for x in uv])
+            allpix = np.concatenate([uv, np.asarray(extra, dtype=np.float64).reshape(-1, 2)])
+            ij = allpix.round().astype(int)
+            z = view["depth"][ij[:, 1], ij[:, 0]].astype(np.float64)
+            pts = backproject(allpix, z, np.asarray(view["K"], np.float64))
+            pts[~(z > 0)] = np.nan
+            ref_pose[i] = {"points": pts, "part_points": dict(zip(names, pts[:len(names)])),
+                           "descriptors": {n: descriptors_at(images[n], allpix) for n in desc_methods}}
 
     per: Dict[str, dict] = {n: {"px": [], "mm": [], "part": []} for n in methods}
     matches = []
@@ -691,6 +723,8 @@ def semantic_point_evaluation(
         true_pt = np.stack([t["parts"][p]["point_camera"] for p in names])
         preds = {}
         for n in methods:
+            if n in pose_rows:
+                continue
             if methods[n]["fn"] is None:
                 c = mask_centroid_pixel(view["target_mask"], view["depth"], gs.min_depth, gs.max_depth)
                 preds[n] = np.repeat((c if c is not None else np.array([np.nan, np.nan]))[None], len(names), 0)
@@ -702,18 +736,46 @@ def semantic_point_evaluation(
                  "reference_uv": truths[r]["parts"][p]["target_pixel"], "methods": {}}
                 for k, p in enumerate(names)]
         points = {}  # the grasp node's 3-D point per predicted pixel (methods often agree: computed once)
+
+        def node_point(uv):
+            key = (float(uv[0]), float(uv[1]))
+            if key not in points:
+                points[key] = point_and_pixel_at_match(
+                    view["depth"], view["K"], uv, gs.depth_window, gs.min_depth, gs.max_depth,
+                    snap_radius=gs.foreground_snap_px, discontinuity=gs.depth_discontinuity)[0]
+            return points[key]
+
+        pose_points = {}
+        for row, n in pose_rows.items():
+            rp = ref_pose[r]
+            live_uv = best_match_pixels(images[n], rp["descriptors"][n])
+            live = np.full((len(live_uv), 3), np.nan)
+            for k, q in enumerate(live_uv):
+                pt = node_point(q)
+                if pt is not None:
+                    live[k] = pt
+            fit = ransac_object_pose(rp["points"], live, None, gs.inlier_threshold, gs.ransac_iterations,
+                                     min(gs.min_inliers, len(live)))
+            if fit.ok:
+                carried = np.stack([rp["part_points"][p] for p in names])
+                carried = carried @ fit.T_live_ref[:3, :3].T + fit.T_live_ref[:3, 3]
+                uvp, zp = project(carried, np.asarray(view["K"], np.float64))
+                good = np.isfinite(carried).all(1) & (np.asarray(zp) > 0)
+                preds[row] = np.where(good[:, None], np.asarray(uvp, np.float64), preds[n])
+                pose_points[row] = {k: carried[k] for k in range(len(names)) if good[k]}
+            else:
+                preds[row] = preds[n].copy()
+                pose_points[row] = {}
         for n, pred in preds.items():
             for k, p in enumerate(names):
                 px = float(np.hypot(*(pred[k] - true_uv[k]))) if np.all(np.isfinite(pred[k])) else math.inf
                 mm = math.inf
-                if np.all(np.isfinite(pred[k])):
-                    key = (float(pred[k][0]), float(pred[k][1]))
-                    if key not in points:
-                        points[key] = point_and_pixel_at_match(
-                            view["depth"], view["K"], pred[k], gs.depth_window, gs.min_depth, gs.max_depth,
-                            snap_radius=gs.foreground_snap_px, discontinuity=gs.depth_discontinuity)[0]
-                    if points[key] is not None:
-                        mm = 1000.0 * float(np.linalg.norm(points[key] - true_pt[k]))
+                if n in pose_points and k in pose_points[n]:
+                    mm = 1000.0 * float(np.linalg.norm(pose_points[n][k] - true_pt[k]))
+                elif np.all(np.isfinite(pred[k])):
+                    pt = node_point(pred[k])
+                    if pt is not None:
+                        mm = 1000.0 * float(np.linalg.norm(pt - true_pt[k]))
                 per[n]["px"].append(px)
                 per[n]["mm"].append(mm)
                 per[n]["part"].append(p)
@@ -814,6 +876,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", nargs="+", default=None, metavar="H W | train",
                    help="network input size: H W, or 'train' = each checkpoint's training size (default: as stored)")
     p.add_argument("--perfect", action="store_true", help="also the 'perfect' sanity row (object-coordinate descriptors)")
+    p.add_argument("--object-pose-references", type=int, default=0, metavar="N",
+                   help="also a '<model> + object pose' row per model: the grasp node's 6-DoF path with the named "
+                        "parts plus N surface points as references (0 = off)")
     p.add_argument("--visual-views", type=int, default=3, help=f"query views (rows) in {PNG_NAME}")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (1 is best on a shared machine)")
     p.add_argument("--no-progress", action="store_true")
@@ -847,7 +912,8 @@ def main(argv=None) -> int:
         report = semantic_point_evaluation(
             dict(zip(names, args.models)), args.dataset, object_name=args.object, max_views=args.max_views,
             device=args.device, include_floors=True, seed=args.seed, input_size=input_size, out_dir=args.out,
-            include_perfect=args.perfect, num_visual_views=args.visual_views, progress=not args.no_progress)
+            include_perfect=args.perfect, num_visual_views=args.visual_views, progress=not args.no_progress,
+            object_pose_references=args.object_pose_references)
     except (FileNotFoundError, ValueError) as exc:
         print(f"evaluate_model --semantic: error: {exc}", file=sys.stderr)
         return 2
