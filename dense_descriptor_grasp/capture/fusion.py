@@ -69,6 +69,9 @@ class FusionConfig:
         visibility_tol: a vertex is seen by a view when its depth is within this of the mesh's ray-cast depth there;
             ``None`` = ``2 * voxel``.
         keep_largest: keep only the largest connected piece of object triangles (a single object on a table).
+        min_weight: surface is extracted only where at least this many views' depth was integrated (open3d's
+            default 3 leaves holes in faces that 8 views around an object see from 2 of them; raise it against
+            spurious surface from single noisy views when there are many views).
         crop_min, crop_max: optional world box (3 numbers each): mesh vertices outside are removed.
     """
 
@@ -80,6 +83,7 @@ class FusionConfig:
     object_vote: float = 0.5
     visibility_tol: Optional[float] = None
     keep_largest: bool = True
+    min_weight: float = 1.0
     crop_min: Optional[Sequence[float]] = None
     crop_max: Optional[Sequence[float]] = None
 
@@ -90,6 +94,8 @@ class FusionConfig:
             raise ValueError(f"FusionConfig.sdf_trunc must exceed the voxel ({self.voxel}), got {self.sdf_trunc}")
         if self.integrate not in ("scene", "object"):
             raise ValueError(f"FusionConfig.integrate must be 'scene' or 'object', got {self.integrate!r}")
+        if not self.min_weight > 0:
+            raise ValueError(f"FusionConfig.min_weight must be > 0 views, got {self.min_weight}")
         if not 0.0 < self.object_vote <= 1.0:
             raise ValueError(f"FusionConfig.object_vote must be in (0, 1], got {self.object_vote}")
         if not self.depth_max > 0:
@@ -289,7 +295,7 @@ def fuse(frames: Sequence[Frame], poses=None, masks=None, config: FusionConfig =
         vbg.integrate(blocks, d_img, c_img, intr, intr, extr, 1.0, float(config.depth_max),
                       trunc_voxel_multiplier=trunc_mult)
     try:
-        mesh = vbg.extract_triangle_mesh().to_legacy()
+        mesh = vbg.extract_triangle_mesh(weight_threshold=float(config.min_weight)).to_legacy()
     except RuntimeError as exc:  # nothing integrated: open3d refuses an empty grid
         raise FusionError(f"fuse: nothing to extract from the fused volume ({exc})") from exc
     if config.crop_min is not None:
