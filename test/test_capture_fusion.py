@@ -13,7 +13,7 @@ W, H = 120, 90
 def box_views():
     mesh, obj = fusion.box_on_table_mesh(box_size=(0.08, 0.06, 0.10))
     K = intrinsics_from_fov(50.0, W, H)
-    truth = fusion.orbit_poses([0.0, 0.0, 0.05], 0.4, 45.0, 8)
+    truth = fusion.orbit_poses([0.0, 0.0, 0.05], 0.4, 45.0, 12)
     return fusion.render_mesh_frames(mesh, obj, K, truth, W, H)
 
 
