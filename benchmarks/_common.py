@@ -1,27 +1,19 @@
-"""Shared helpers of the benchmarks: atomic writes, a machine description, markdown tables."""
+"""Shared helpers of the benchmarks: a machine description, markdown tables, and the package's atomic writers
+(``atomic_io``: ``atomic_write_json``, ``atomic_write_text``; ``save_figure`` = ``atomic_save_figure``)."""
 from __future__ import annotations
 
 import datetime
-import io
-import json
 import os
 import platform
 from pathlib import Path
 from typing import Sequence
 
-from dense_descriptor_grasp.atomic_io import atomic_write_bytes, atomic_write_text
+from dense_descriptor_grasp.atomic_io import atomic_save_figure, atomic_write_json, atomic_write_text  # noqa: F401
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def atomic_write_json(path, obj) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
-
-
-def save_figure(fig, path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return atomic_write_bytes(path, buf.getvalue())
+save_figure = atomic_save_figure   # the benchmarks' name for it (PNG, 110 dpi, tight box)
 
 
 def _cpu_model() -> str:

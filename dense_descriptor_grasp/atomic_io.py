@@ -116,3 +116,74 @@ def atomic_write_bytes(path, data: bytes) -> Path:
 def atomic_write_text(path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------- JSON and figures
+# The one JSON writer and the one figure writer of the package (reports, states, manifests, camera files, plots).
+__all__ += ["json_safe", "dumps_json_rows", "atomic_write_json", "atomic_save_figure"]
+
+
+def json_safe(obj):
+    """``obj`` for strict JSON: NaN / inf -> None, numpy scalars -> Python numbers, arrays and tuples -> lists,
+    dict keys -> str (recursively; anything else is returned as it is)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    return obj
+
+
+def _is_flat(value) -> bool:
+    return isinstance(value, list) and all(isinstance(x, (int, float, str, bool)) or x is None for x in value)
+
+
+def dumps_json_rows(obj, indent: int = 0) -> str:
+    """Deterministic, readable JSON: sorted keys, one-space indent, one matrix row (or flat list) per line."""
+    import json
+
+    pad, inner = " " * indent, " " * (indent + 1)
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k))}: {dumps_json_rows(obj[k], indent + 1)}" for k in sorted(obj)]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list) and obj and not _is_flat(obj):
+        return "[\n" + ",\n".join(inner + dumps_json_rows(x, indent + 1) for x in obj) + "\n" + pad + "]"
+    return json.dumps(obj)
+
+
+def atomic_write_json(path, obj, *, indent: int | None = 2, strict: bool = False, rows: bool = False) -> Path:
+    """Write ``obj`` as JSON with a trailing newline, atomically; returns ``path`` as a Path.
+
+    Args:
+        indent: ``json.dumps`` indentation (ignored with ``rows``).
+        strict: strict JSON: :func:`json_safe` first (NaN / inf -> null, numpy -> Python), and refuse anything
+            else JSON cannot hold (reports).
+        rows: the deterministic layout of :func:`dumps_json_rows` (sorted keys, a matrix row per line; the dataset
+            format's manifests and camera files).
+    """
+    import json
+
+    if strict:
+        obj = json_safe(obj)
+    text = dumps_json_rows(obj) if rows else json.dumps(obj, indent=indent, allow_nan=not strict)
+    return atomic_write_text(path, text + "\n")
+
+
+def atomic_save_figure(fig, path, dpi: int = 110, bbox_inches: str | None = "tight") -> Path:
+    """Save a matplotlib figure as PNG at ``path`` atomically (rendered in memory first); returns the Path."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches=bbox_inches)
+    return atomic_write_bytes(path, buf.getvalue())

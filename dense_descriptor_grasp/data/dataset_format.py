@@ -20,6 +20,8 @@ import numpy as np
 
 from dense_descriptor_grasp.atomic_io import TEMP_PREFIX
 from dense_descriptor_grasp.atomic_io import atomic_write_bytes as _atomic_write_bytes
+from dense_descriptor_grasp.atomic_io import atomic_write_json as _atomic_write_json
+from dense_descriptor_grasp.atomic_io import dumps_json_rows as dumps_json  # noqa: F401 - part of this module's API
 
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_DEPTH_SCALE", "atomic_write_bytes", "atomic_write_json", "dumps_json",
@@ -40,26 +42,9 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     _atomic_write_bytes(path, data)
 
 
-def _is_flat(value) -> bool:
-    return isinstance(value, list) and all(isinstance(x, (int, float, str, bool)) or x is None for x in value)
-
-
-def dumps_json(obj, indent: int = 0) -> str:
-    """Deterministic, readable JSON: sorted keys, one matrix row (or flat list) per line."""
-    pad, inner = " " * indent, " " * (indent + 1)
-    if isinstance(obj, dict):
-        if not obj:
-            return "{}"
-        items = [f"{inner}{json.dumps(str(k))}: {dumps_json(obj[k], indent + 1)}" for k in sorted(obj)]
-        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(obj, list) and obj and not _is_flat(obj):
-        return "[\n" + ",\n".join(inner + dumps_json(x, indent + 1) for x in obj) + "\n" + pad + "]"
-    return json.dumps(obj)
-
-
 def atomic_write_json(path: str, obj) -> None:
-    """Deterministic JSON (:func:`dumps_json`, trailing newline), written atomically."""
-    atomic_write_bytes(path, (dumps_json(obj) + "\n").encode())
+    """Deterministic JSON (sorted keys, a matrix row per line: ``atomic_io.dumps_json_rows``), written atomically."""
+    _atomic_write_json(path, obj, rows=True)
 
 
 def read_json(path: str):

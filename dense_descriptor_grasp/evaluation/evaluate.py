@@ -35,9 +35,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
-import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -46,45 +43,16 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from dense_descriptor_grasp.atomic_io import atomic_write_bytes
+from dense_descriptor_grasp.atomic_io import atomic_save_figure, atomic_write_json, json_safe
 
 from .pck import AUC_MAX_K, PCK_THRESHOLDS, correspondence_pixel_errors, pck_curve, summarize_pixel_errors
 
-__all__ = ["PAIR_KINDS", "evaluate_models", "plot_pck_curves", "plot_matches", "write_json_atomic", "get_args_parser", "main"]
+__all__ = ["PAIR_KINDS", "evaluate_models", "plot_pck_curves", "plot_matches", "get_args_parser", "main"]
 
 PAIR_KINDS = ("augment", "multiview")
 
 
 # ----------------------------------------------------------------------------------------------- small helpers
-def _json_clean(obj):
-    """NaN / inf -> None (strict JSON), numpy scalars -> Python numbers."""
-    if isinstance(obj, dict):
-        return {str(k): _json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return _json_clean(obj.tolist())
-    return obj
-
-
-def write_json_atomic(path, obj) -> Path:
-    """Write ``obj`` as strict JSON (NaN -> null) atomically."""
-    path = Path(path)
-    atomic_write_bytes(path, (json.dumps(_json_clean(obj), indent=2, allow_nan=False) + "\n").encode())
-    return path
-
-
-def _save_figure_atomic(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(Path(path), buf.getvalue())
-    return Path(path)
-
-
 def _model_names(paths: Sequence[str]) -> List[str]:
     """Unique display names: the file stem (``keypoint.pt`` -> ``keypoint``); when stems collide (``run_a/last.pt``,
     ``run_b/last.pt``) the parent folder name; remaining duplicates get ``_2``, ``_3``, ..."""
@@ -382,7 +350,7 @@ def evaluate_models(
                 files[f"matches_{kind}"] = str(plot_matches(visuals_by_kind[kind], list(models), output_dir / f"matches_{kind}.png",
                                                            threshold=visual_threshold, title=f"{kind} pairs"))
     report["files"] = files
-    write_json_atomic(output_dir / "report.json", report)
+    atomic_write_json(output_dir / "report.json", report, strict=True)
     return report
 
 
@@ -414,7 +382,7 @@ def plot_pck_curves(report: dict, path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    out = _save_figure_atomic(fig, Path(path))
+    out = atomic_save_figure(fig, Path(path))
     plt.close(fig)
     return out
 
@@ -452,7 +420,7 @@ def plot_matches(visuals: List[dict], model_names: Sequence[str], path, threshol
     if title:
         fig.suptitle(f"Best matches, {title} (A left, B right; white circles = true pixels in B)", fontsize=9)
     fig.tight_layout()
-    out = _save_figure_atomic(fig, Path(path))
+    out = atomic_save_figure(fig, Path(path))
     plt.close(fig)
     return out
 
@@ -525,7 +493,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"evaluate_model: error: {exc}", file=sys.stderr)
         return 2
-    _print_table(_json_clean(report))
+    _print_table(json_safe(report))
     print(f"report: {report['files']['report']}")
     return 0
 

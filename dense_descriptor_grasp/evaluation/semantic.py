@@ -420,7 +420,7 @@ def plot_semantic_matches(visuals: List[dict], methods: Sequence[str], path) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .evaluate import _save_figure_atomic
+    from dense_descriptor_grasp.atomic_io import atomic_save_figure
 
     rows, cols = len(visuals), 1 + len(methods)
     h, w = visuals[0]["rgb"].shape[:2]
@@ -453,7 +453,7 @@ def plot_semantic_matches(visuals: List[dict], methods: Sequence[str], path) -> 
             ax.axis("off")
     fig.suptitle("Named parts in held-out cluttered views: true = green circle, prediction = red cross", fontsize=8)
     fig.tight_layout()
-    out = _save_figure_atomic(fig, Path(path))
+    out = atomic_save_figure(fig, Path(path))
     plt.close(fig)
     return out
 
@@ -520,7 +520,9 @@ def semantic_point_evaluation(
     from dense_descriptor_grasp.model.checkpoint import load_model
     from dense_descriptor_grasp.model.inference import descriptor_image, descriptors_at
 
-    from .evaluate import _model_info, write_json_atomic
+    from dense_descriptor_grasp.atomic_io import atomic_write_json
+
+    from .evaluate import _model_info
 
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -851,7 +853,7 @@ def semantic_point_evaluation(
             visuals.sort(key=lambda v: v["order"])
             files["matches_png"] = str(plot_semantic_matches(visuals, list(methods), out_dir / PNG_NAME))
         report["files"] = files
-        write_json_atomic(out_dir / REPORT_NAME, report)
+        atomic_write_json(out_dir / REPORT_NAME, report, strict=True)
     return report
 
 
@@ -887,7 +889,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    from .evaluate import _json_clean, _model_names
+    from dense_descriptor_grasp.atomic_io import json_safe
+
+    from .evaluate import _model_names
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -917,7 +921,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"evaluate_model --semantic: error: {exc}", file=sys.stderr)
         return 2
-    report = _json_clean(report)
+    report = json_safe(report)
     d = report["dataset"]
     print(f"{d['num_views_evaluated']} views of {d['num_scenes_evaluated']} scenes, object {args.object!r} "
           f"(skipped: {', '.join(f'{k} {v}' for k, v in d['skipped_views'].items() if v) or 'none'}); "
