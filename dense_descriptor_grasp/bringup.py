@@ -7,12 +7,19 @@ Same arguments (``name:=value``), same nodes, remappings and parameter overrides
 :mod:`dense_descriptor_grasp.launch_description`. The nodes run in one process on a MultiThreadedExecutor;
 each loads its ``<node_name>: ros__parameters:`` block of ``params_file`` (default: the repository's or the
 installed ``config/grasp.yaml``). RViz is not started here (``rviz:=true`` prints how to start it).
+
+Like the launch file (``grasp.launch.py`` checks with :func:`preflight_errors` before starting anything and ends
+the whole launch when a node exits), bringup refuses a ``params_file`` that does not exist before any node starts
+(exit code 2, one line), and ends as a whole (exit code 1, one line naming the node) when a node fails: at
+startup (missing model, bad reference, refused parameter) or later (an exception out of a callback). Argument
+errors (not ``name:=value``, unknown names, bad choices) are named, exit code 2.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -51,6 +58,41 @@ def parse_arguments(argv) -> dict[str, str]:
     return ld.resolve_arguments(overrides, share_dir=default_share_dir())
 
 
+def rviz2_executable() -> str | None:
+    """Path of the rviz2 executable launch_ros would start (``lib/rviz2/rviz2`` of the rviz2 package in the ament
+    index), else ``rviz2`` on PATH; None when there is none."""
+    try:
+        from ament_index_python.packages import get_package_prefix
+
+        path = os.path.join(get_package_prefix(ld.RVIZ.package), "lib", ld.RVIZ.package, ld.RVIZ.executable)
+        if os.access(path, os.X_OK):
+            return path
+    except Exception:  # noqa: BLE001 - no ament index (pip install) or no rviz2 package
+        pass
+    return shutil.which(ld.RVIZ.executable)
+
+
+def preflight_errors(values: dict[str, str], *, check_rviz: bool = False, find_rviz=None) -> list[str]:
+    """What must stop the launch before any node starts, for the resolved argument ``values``.
+
+    A ``params_file`` that is not an existing file (launch_ros would only warn and run the nodes on built-in
+    defaults); with ``check_rviz`` and ``rviz:=true``, no rviz2 (the launch would start the other nodes and then
+    fail on RViz, leaving them behind). ``grasp.launch.py`` and :func:`main` both call it.
+    """
+    errors = []
+    params_file = values[ld.PARAMS_FILE_ARGUMENT]
+    if not params_file:
+        errors.append("params_file is empty: pass a YAML parameter file (default: the installed config/grasp.yaml)")
+    elif not os.path.isfile(params_file):
+        errors.append(f"params_file {params_file!r} does not exist")
+    if check_rviz and ld.parse_bool(values[ld.RVIZ.condition], ld.RVIZ.condition):
+        if (find_rviz or rviz2_executable)() is None:
+            errors.append(f"{ld.RVIZ.condition}:=true but rviz2 is not installed (no package '{ld.RVIZ.package}' in "
+                          f"the ament index, no '{ld.RVIZ.executable}' on PATH): install ros-$ROS_DISTRO-rviz2 or "
+                          f"pass {ld.RVIZ.condition}:=false")
+    return errors
+
+
 def node_class(executable: str):
     module, cls = NODE_CLASSES[executable].split(":")
     return getattr(importlib.import_module(module), cls)
@@ -60,10 +102,9 @@ def node_cli_args(spec, values: dict[str, str]) -> list[str]:
     """``--ros-args`` for one node: the params file, then remappings (launch_ros passes the same)."""
     args = ["--ros-args", "-r", f"__node:={spec.name}"]
     params_file = values[ld.PARAMS_FILE_ARGUMENT]
-    if params_file:
-        if not os.path.isfile(params_file):
-            raise ValueError(f"params_file {params_file!r} does not exist")
-        args += ["--params-file", params_file]
+    if not os.path.isfile(params_file):
+        raise ValueError(f"params_file {params_file!r} does not exist")
+    args += ["--params-file", params_file]
     for topic, target in ld.node_remappings(spec, values):
         args += ["-r", f"{topic}:={target}"]
     return args
@@ -112,12 +153,19 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"bringup: {exc}", file=sys.stderr)
         return 2
+    errors = preflight_errors(values)
+    if errors:
+        print(f"bringup: {'; '.join(errors)}; no node started", file=sys.stderr)
+        return 2
     if ld.parse_bool(values[ld.RVIZ.condition], ld.RVIZ.condition):
         print("bringup: RViz is not started by the pip bringup; run `rviz2 -d config/grasp.rviz` from a ROS 2 "
               "install to view the topics.", file=sys.stderr)
-    rclpy.init(args=ros_args or None)
+    # only --ros-args reach rcl (with a program name first, as in sys.argv): the launch-style name:=value
+    # arguments would be read as deprecated remap rules ("Found remap rule 'use_sim_camera:=false'")
+    rclpy.init(args=["bringup", *ros_args])
     nodes = []
     executor = MultiThreadedExecutor()
+    code = 0
     try:
         nodes = start_nodes(values)
         for node in nodes:
@@ -126,14 +174,20 @@ def main(argv=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (RuntimeError, ValueError, ParameterException) as exc:
-        print(f"bringup: startup failed: {exc}", file=sys.stderr)
-        return 1
+        if nodes:   # an exception out of a running node's callback: the whole bringup ends with it
+            print(f"bringup: stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        else:
+            print(f"bringup: startup failed: {exc}", file=sys.stderr)
+        code = 1
+    except Exception as exc:  # noqa: BLE001 - any other failure of a node ends everything, in one line
+        print(f"bringup: stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 1
     finally:
         executor.shutdown()
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return code
 
 
 if __name__ == "__main__":

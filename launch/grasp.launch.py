@@ -10,16 +10,28 @@ Starts sim_camera_node (when use_sim_camera), descriptor_node and grasp_node wit
 arguments, and RViz2 with config/grasp.rviz when rviz:=true. The arguments, nodes and remappings come from
 ``dense_descriptor_grasp.launch_description`` (plain data shared with the pip bringup, ``ros2 launch -s`` lists
 them with their descriptions). Launch arguments are only substituted, never evaluated.
+
+The launch fails whole (issue 12, item 3):
+
+- before anything starts, an OpaqueFunction checks the resolved arguments (``bringup.preflight_errors``): a
+  ``params_file`` that does not exist (launch_ros would only warn and run the nodes on built-in defaults) and
+  ``rviz:=true`` without rviz2 stop the launch with ``[ERROR] [launch]: Caught exception in launch ...: <why>``,
+  no node started;
+- the three package nodes are required: each has ``on_exit=Shutdown(...)`` (launch's documented way, the
+  ``OnProcessExit`` + ``Shutdown`` pair in one argument), so when one exits (missing model, bad reference,
+  refused parameter, a crash) the whole launch shuts down instead of running half a pipeline. RViz is not
+  required: closing its window leaves the pipeline running.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from dense_descriptor_grasp.launch_description import LAUNCH_ARGUMENTS, NODES, PACKAGE, PARAMS_FILE_ARGUMENT, RVIZ
+from dense_descriptor_grasp.bringup import preflight_errors
+from dense_descriptor_grasp.launch_description import (LAUNCH_ARGUMENTS, PACKAGE, PARAMS_FILE_ARGUMENT, RVIZ,
+                                                       node_parameters, node_remappings, nodes_to_start, parse_bool)
 
 
 def share_path(relative_path):
@@ -33,37 +45,42 @@ def declare_argument(argument):
     return DeclareLaunchArgument(argument.name, default_value=default, description=argument.description, **extra)
 
 
-def package_node(spec):
-    """One of this package's nodes: params file first, then the per-argument string parameters on top.
+def package_node(spec, values):
+    """One of this package's nodes, required: params file first, then the per-argument string parameters on top.
 
-    ParameterValue(..., value_type=str) keeps "" and path-like values strings: a bare LaunchConfiguration
-    in a parameter dict is read as YAML, and an empty model:= would become None and abort the launch.
+    ParameterValue(..., value_type=str) keeps "" and path-like values strings: a parameter value given to
+    launch_ros as text is read as YAML, and an empty model:= would become None and abort the launch.
     """
-    overrides = {parameter: ParameterValue(LaunchConfiguration(argument), value_type=str)
-                 for parameter, argument in spec.parameters}
+    overrides = {parameter: ParameterValue(value, value_type=str)
+                 for parameter, value in node_parameters(spec, values).items()}
     return Node(
         package=PACKAGE,
         executable=spec.executable,
         name=spec.name,
         output="screen",
         emulate_tty=True,
-        parameters=[LaunchConfiguration(PARAMS_FILE_ARGUMENT), overrides],
-        remappings=[(topic, LaunchConfiguration(argument)) for topic, argument in spec.remappings],
-        condition=IfCondition(LaunchConfiguration(spec.condition)) if spec.condition else None,
+        parameters=[values[PARAMS_FILE_ARGUMENT], overrides],
+        remappings=node_remappings(spec, values),
+        on_exit=Shutdown(reason=f"{spec.name} exited: the pipeline cannot run without it"),
     )
+
+
+def start_pipeline(context, *args, **kwargs):
+    """Runs when the arguments are resolved: check them, then return the nodes to start (none on an error)."""
+    values = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in LAUNCH_ARGUMENTS}
+    errors = preflight_errors(values, check_rviz=True)
+    if errors:
+        raise RuntimeError(f"{PACKAGE} grasp.launch.py: {'; '.join(errors)}; no node started")
+    actions = [package_node(spec, values) for spec in nodes_to_start(values)]
+    if parse_bool(values[RVIZ.condition], RVIZ.condition):
+        actions.append(Node(package=RVIZ.package, executable=RVIZ.executable, name="rviz2", output="screen",
+                            arguments=["-d", share_path(RVIZ.config)]))
+    return actions
 
 
 def generate_launch_description():
-    rviz = Node(
-        package=RVIZ.package,
-        executable=RVIZ.executable,
-        name="rviz2",
-        output="screen",
-        arguments=["-d", share_path(RVIZ.config)],
-        condition=IfCondition(LaunchConfiguration(RVIZ.condition)),
-    )
     return LaunchDescription(
         [declare_argument(argument) for argument in LAUNCH_ARGUMENTS]
-        + [package_node(spec) for spec in NODES]
-        + [rviz]
+        + [OpaqueFunction(function=start_pipeline)]
     )
+

@@ -59,7 +59,7 @@ def test_launch_file_parses_and_defines_generate_launch_description(launch_tree)
 def test_launch_file_reads_the_shared_plain_data(launch_tree):
     imported = {alias.name for n in ast.walk(launch_tree) if isinstance(n, ast.ImportFrom)
                 and n.module == "dense_descriptor_grasp.launch_description" for alias in n.names}
-    assert {"LAUNCH_ARGUMENTS", "NODES", "RVIZ"} <= imported, imported
+    assert {"LAUNCH_ARGUMENTS", "nodes_to_start", "RVIZ"} <= imported, imported
     missing = [name for name in imported if not hasattr(ld, name)]
     assert not missing, f"grasp.launch.py imports names launch_description lacks: {missing}"
 
@@ -190,6 +190,95 @@ def test_rviz_config_is_yaml_showing_the_pipeline_in_the_optical_frame():
     assert not unknown, f"grasp.rviz names topics outside the contract: {unknown}"
 
 
+class Recorded:
+    """A stand-in launch / launch_ros class: records what the launch file passes."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+@pytest.fixture
+def stub_launch(monkeypatch):
+    """Import grasp.launch.py with recording stand-ins for launch / launch_ros (not on PyPI; the real check runs
+    outside CI). Returns (module, stand-in classes)."""
+    import importlib.util
+    import types
+
+    class LaunchConfiguration(Recorded):
+        def perform(self, context):
+            return context.values[self.args[0]]
+
+    classes = {name: type(name, (Recorded,), {}) for name in (
+        "LaunchDescription", "DeclareLaunchArgument", "OpaqueFunction", "Shutdown", "PathJoinSubstitution", "Node",
+        "ParameterValue", "FindPackageShare")}
+    classes["LaunchConfiguration"] = LaunchConfiguration
+    layout = {"launch": ["LaunchDescription"],
+              "launch.actions": ["DeclareLaunchArgument", "OpaqueFunction", "Shutdown"],
+              "launch.substitutions": ["LaunchConfiguration", "PathJoinSubstitution"],
+              "launch_ros": [], "launch_ros.actions": ["Node"],
+              "launch_ros.parameter_descriptions": ["ParameterValue"],
+              "launch_ros.substitutions": ["FindPackageShare"]}
+    for module_name, names in layout.items():
+        module = types.ModuleType(module_name)
+        for name in names:
+            setattr(module, name, classes[name])
+        monkeypatch.setitem(sys.modules, module_name, module)
+    spec = importlib.util.spec_from_file_location("grasp_launch_stubbed", LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, classes
+
+
+def launch_values(tmp_path, **changes):
+    params = tmp_path / "grasp.yaml"
+    params.write_text((REPO / "config" / "grasp.yaml").read_text())
+    values = ld.resolve_arguments({"model": "/m/model.pt", "reference": "/m/ref.npz", "params_file": str(params),
+                                   **changes})
+    return type("Context", (), {"values": values})()
+
+
+def test_launch_checks_the_arguments_before_it_starts_any_node(stub_launch, tmp_path, monkeypatch):
+    """Issue 12, item 3: nothing is started at the top level; the OpaqueFunction that returns the nodes first
+    refuses a params_file that does not exist and rviz:=true without rviz2 (raising ends the launch with
+    '[ERROR] [launch]: Caught exception in launch ...: <message>')."""
+    from dense_descriptor_grasp import bringup
+
+    module, c = stub_launch
+    entities = module.generate_launch_description().args[0]
+    assert [type(e).__name__ for e in entities] == ["DeclareLaunchArgument"] * len(ld.LAUNCH_ARGUMENTS) + \
+        ["OpaqueFunction"]
+    start = entities[-1].kwargs["function"]
+
+    with pytest.raises(RuntimeError, match="params_file '/nowhere/grasp.yaml' does not exist.*no node started"):
+        start(launch_values(tmp_path, params_file="/nowhere/grasp.yaml"))
+    monkeypatch.setattr(bringup, "rviz2_executable", lambda: None)
+    with pytest.raises(RuntimeError, match="rviz:=true but rviz2 is not installed"):
+        start(launch_values(tmp_path, rviz="true"))
+    assert start(launch_values(tmp_path, rviz="false"))       # rviz2 is only needed with rviz:=true
+    monkeypatch.setattr(bringup, "rviz2_executable", lambda: "/opt/ros/kilted/lib/rviz2/rviz2")
+    actions = start(launch_values(tmp_path, rviz="true"))
+    assert [a.kwargs["executable"] for a in actions] == ["sim_camera_node", "descriptor_node", "grasp_node", "rviz2"]
+
+
+def test_every_package_node_is_required(stub_launch, tmp_path):
+    """A package node's exit shuts the whole launch down (on_exit=Shutdown, launch's required-node idiom)."""
+    module, c = stub_launch
+    start = module.generate_launch_description().args[0][-1].kwargs["function"]
+    context = launch_values(tmp_path, use_sim_camera="false", color_topic="/cam/rgb", model="")
+    nodes = start(context)
+    assert [n.kwargs["executable"] for n in nodes] == ["descriptor_node", "grasp_node"]
+    for node in nodes:
+        assert isinstance(node.kwargs["on_exit"], c["Shutdown"]), node.kwargs["name"]
+        assert node.kwargs["name"] in node.kwargs["on_exit"].kwargs["reason"]
+        params_file, overrides = node.kwargs["parameters"]
+        assert params_file == context.values["params_file"]
+        assert all(isinstance(v, c["ParameterValue"]) and v.kwargs["value_type"] is str for v in overrides.values())
+    descriptor = nodes[0]
+    assert {k: v.args[0] for k, v in descriptor.kwargs["parameters"][1].items()} == {"model_path": "",
+                                                                                       "device": "cpu"}
+    assert descriptor.kwargs["remappings"] == [("camera/color/image_raw", "/cam/rgb")]
+
+
 def test_real_launch_description_when_launch_ros_is_installed():
     pytest.importorskip("launch_ros", reason="launch_ros comes with a ROS 2 distribution, not with pip")
     import importlib.util
@@ -200,9 +289,12 @@ def test_real_launch_description_when_launch_ros_is_installed():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
+    from launch.actions import OpaqueFunction
+
     declared = {e.name: e for e in description.entities if isinstance(e, DeclareLaunchArgument)}
     assert set(declared) == {a.name for a in ld.LAUNCH_ARGUMENTS}
     assert all(e.description for e in declared.values())
+    assert isinstance(description.entities[-1], OpaqueFunction)
 
 
 def declared_parameter_names(module_file: Path) -> set:
