@@ -10,17 +10,19 @@ For one view (:func:`segment_object`):
    ``max(height_margin_m, noise_sigmas * sigma(z))`` with ``sigma(z) = noise_a z^2`` (the default ``noise_a`` is the
    D435-like model of :mod:`.noise`), and below ``max_height_m``.
 4. Cluster them with open3d's DBSCAN (``cluster_dbscan``; ``eps`` at least ``eps_pixels`` pixel footprints at the
-   points' median depth so a small image still connects), merge clusters that come within ``merge_touching_px``
-   pixels of each other in the image (one object's parts at different depths: a duck's head seen in front of its
-   body is a separate 3-D cluster behind a band of missing depth; the price: objects overlapping in the image
-   become one), and drop clusters smaller than ``min_cluster_points``. None left: no object (``ValueError`` naming
-   the view).
+   points' median depth so a small image still connects), then merge in the image: points within
+   ``merge_touching_px`` pixels of each other are one object, and each DBSCAN cluster joins the image groups it
+   spans. This keeps one object's parts together when they are far apart in 3-D (a duck's head seen in front of
+   its body, behind a band of missing depth; a face seen at a grazing angle, whose points are centimetres apart);
+   the price: objects that touch in the image become one (give ``merge_touching_px=0`` for DBSCAN alone). Groups
+   smaller than ``min_cluster_points`` are dropped; none left: no object (``ValueError`` naming the view).
 5. Choose the object's cluster: the one holding ``pick_pixel`` (or the nearest to it in the image) when given, else
    the one nearest the image centre (distance from the centre to its nearest pixel; 0 when it covers the centre).
 6. Grow the cluster down to the plane: points above it by more than ``max(grow_margin_m, grow_sigmas *
    sigma(z))`` within ``eps`` of the cluster join it (the object's foot, cut by the margin of step 3).
-7. Project back to a per-view mask (its own pixels) and fill small holes: a morphological closing
-   (``close_px``) and holes up to ``max_hole_px`` pixels (missing depth inside the object).
+7. Project back to a per-view mask (its own pixels) and fill holes (:func:`fill_holes`): a morphological closing
+   (``close_px``), enclosed holes of mostly missing depth (a dark patch; holes showing measured background, like a
+   mug's handle, stay), and a ``grow_invalid_px`` growth into the band of missing depth along the outline.
 
 :func:`object_masks` runs it over a capture; with camera poses it follows one object through the views (the
 object's centroid in the world, from the first view or ``pick_point_world``, gives each view's pick pixel).
@@ -57,7 +59,8 @@ class MaskConfig:
     merge_touching_px: int = 3         # clusters within this many pixels in the image are one object (0 = never)
     min_cluster_points: int = 50       # smaller clusters (after merging) are not objects
     close_px: int = 5                  # morphological closing kernel (pixels, odd; 0 = none)
-    max_hole_px: int = 400             # fill enclosed holes up to this many pixels (0 = none)
+    hole_invalid_fraction: float = 0.75  # fill enclosed holes where at least this share of pixels has no depth
+    grow_invalid_px: int = 1           # grow the mask this far into pixels without depth (its outline's band)
     seed: int = 0                      # open3d's RANSAC random seed (reproducible masks)
 
     def __post_init__(self):
@@ -69,8 +72,10 @@ class MaskConfig:
         if self.plane_iterations < 1 or self.cluster_min_points < 1 or self.min_cluster_points < 1:
             raise ValueError("MaskConfig: plane_iterations, cluster_min_points and min_cluster_points must be >= 1")
         if min(self.noise_a, self.height_margin_m, self.noise_sigmas, self.grow_margin_m, self.grow_sigmas,
-               self.eps_pixels, self.close_px, self.max_hole_px) < 0:
-            raise ValueError("MaskConfig: margins, sigmas, eps_pixels, close_px and max_hole_px must be >= 0")
+               self.eps_pixels, self.close_px, self.grow_invalid_px) < 0:
+            raise ValueError("MaskConfig: margins, sigmas, eps_pixels, close_px and grow_invalid_px must be >= 0")
+        if not (0.0 <= self.hole_invalid_fraction <= 1.0):
+            raise ValueError(f"MaskConfig.hole_invalid_fraction must be in [0, 1], got {self.hole_invalid_fraction}")
         if self.grow_margin_m > self.height_margin_m:
             raise ValueError(f"MaskConfig: grow_margin_m ({self.grow_margin_m}) must not exceed height_margin_m "
                              f"({self.height_margin_m})")
@@ -114,27 +119,45 @@ def backproject_frame(frame: Frame, max_depth: float = np.inf):
     return np.stack([x, y, z], axis=1), v, u
 
 
-def fill_holes(mask: np.ndarray, close_px: int = 5, max_hole_px: int = 400) -> np.ndarray:
-    """``(H, W)`` bool: ``mask`` closed with an elliptic ``close_px`` kernel, then enclosed background components
-    (not touching the border) of at most ``max_hole_px`` pixels filled."""
+def fill_holes(mask: np.ndarray, close_px: int = 5, depth: np.ndarray | None = None,
+               invalid_fraction: float = 0.5, grow_invalid_px: int = 0) -> np.ndarray:
+    """Close and fill an object mask.
+
+    Args:
+        mask: (H, W) bool.
+        close_px: elliptic closing kernel (pixels; <= 1: no closing); the image border does not glue.
+        depth: (H, W) metres (0 = none) or ``None``. With it, an enclosed hole (a background component not touching
+            the border) is filled when at least ``invalid_fraction`` of its pixels have no depth (missing depth
+            inside the object: a dark patch, a stereo shadow on the object), and kept when it shows measured
+            background (a mug's handle). Without it every enclosed hole is filled.
+        invalid_fraction: see ``depth``.
+        grow_invalid_px: then grow the mask by this many pixels into pixels without depth (the band of missing
+            depth along the object's outline; needs ``depth``).
+    Returns:
+        (H, W) bool.
+    """
     import cv2
 
     m = np.asarray(mask, dtype=np.uint8)
     if close_px and close_px > 1:
         k = int(close_px) | 1
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-        # pad so the closing does not glue the mask to the border
-        pad = k
-        big = cv2.copyMakeBorder(m, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-        m = cv2.morphologyEx(big, cv2.MORPH_CLOSE, kernel)[pad:-pad, pad:-pad]
-    if max_hole_px and max_hole_px > 0:
-        n, labels, stats, _ = cv2.connectedComponentsWithStats((m == 0).astype(np.uint8), connectivity=4)
-        h, w = m.shape
-        for i in range(1, n):
-            x, y, bw, bh, area = stats[i]
-            touches = x == 0 or y == 0 or x + bw == w or y + bh == h
-            if not touches and area <= max_hole_px:
-                m[labels == i] = 1
+        big = cv2.copyMakeBorder(m, k, k, k, k, cv2.BORDER_CONSTANT, value=0)
+        m = cv2.morphologyEx(big, cv2.MORPH_CLOSE, kernel)[k:-k, k:-k]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((m == 0).astype(np.uint8), connectivity=4)
+    h, w = m.shape
+    invalid = None if depth is None else np.asarray(depth) <= 0
+    for i in range(1, n):
+        x, y, bw, bh, _area = stats[i]
+        if x == 0 or y == 0 or x + bw == w or y + bh == h:
+            continue
+        hole = labels == i
+        if invalid is None or invalid[hole].mean() >= invalid_fraction:
+            m[hole] = 1
+    if grow_invalid_px and grow_invalid_px > 0 and invalid is not None:
+        cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+        for _ in range(int(grow_invalid_px)):
+            m = np.where(invalid & (cv2.dilate(m, cross) > 0), 1, m).astype(np.uint8)
     return m.astype(bool)
 
 
@@ -147,18 +170,22 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def _merge_touching(labels: np.ndarray, v: np.ndarray, u: np.ndarray, height: int, width: int,
                     radius_px: int) -> np.ndarray:
-    """DBSCAN ``labels (N,)`` with clusters whose pixels ``(v, u)`` come within ``radius_px`` of each other in the
-    image merged (union-find; the lowest label survives). -1 (noise) stays -1."""
-    ids = np.unique(labels[labels >= 0])
-    if radius_px <= 0 or len(ids) < 2:
+    """DBSCAN ``labels (N,)`` of the points at pixels ``(v, u)``, merged in the image: points (clustered or DBSCAN
+    noise) whose pixels come within ``radius_px`` of each other are one group, and a DBSCAN cluster joins all the
+    groups its points fall in. Returns group labels ``(N,)`` >= 0 (0 .. groups - 1); ``radius_px <= 0`` returns
+    ``labels`` unchanged (noise stays -1)."""
+    if radius_px <= 0:
         return labels
     import cv2
 
+    img = np.zeros((height, width), np.uint8)
+    img[v, u] = 1
     k = 2 * int(radius_px) + 1
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    img = np.full((height, width), -1, np.int64)
-    img[v[labels >= 0], u[labels >= 0]] = labels[labels >= 0]
-    parent = {int(i): int(i) for i in ids}
+    # dilating by radius / 2 on each side joins pixels up to radius_px apart
+    half = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k // 2 | 1, k // 2 | 1))
+    n, comp = cv2.connectedComponents(cv2.dilate(img, half), connectivity=8)
+    group = comp[v, u].astype(np.int64)
+    parent = np.arange(n)
 
     def root(i):
         while parent[i] != i:
@@ -166,17 +193,17 @@ def _merge_touching(labels: np.ndarray, v: np.ndarray, u: np.ndarray, height: in
             i = parent[i]
         return i
 
-    for i in ids:
-        grown = cv2.dilate((img == i).astype(np.uint8), kernel) > 0
-        for j in np.unique(img[grown]):
-            if j >= 0 and j != i:
-                a, b = root(int(i)), root(int(j))
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-    out = labels.copy()
-    sel = labels >= 0
-    out[sel] = [root(int(i)) for i in labels[sel]]
-    return out
+    for cid in np.unique(labels[labels >= 0]):
+        members = np.unique(group[labels == cid])
+        r0 = root(members[0])
+        for g in members[1:]:
+            r = root(g)
+            if r != r0:
+                parent[max(r, r0)] = min(r, r0)
+                r0 = min(r, r0)
+    roots = np.array([root(g) for g in range(n)])
+    _, out = np.unique(roots[group], return_inverse=True)
+    return out.astype(np.int64)
 
 
 def _fit_plane_lsq(points: np.ndarray) -> np.ndarray:
@@ -271,7 +298,7 @@ def segment_object(frame: Frame, pick_pixel=None, config: MaskConfig = MaskConfi
         chosen = np.concatenate([chosen, low[dist <= eps]])
     mask = np.zeros((frame.height, frame.width), dtype=bool)
     mask[v[chosen], u[chosen]] = True
-    mask = fill_holes(mask, config.close_px, config.max_hole_px)
+    mask = fill_holes(mask, config.close_px, frame.depth, config.hole_invalid_fraction, config.grow_invalid_px)
     return MaskResult(name=name, mask=mask, plane=plane, plane_fraction=plane_fraction,
                       cluster_points=int(len(chosen)), num_clusters=int(len(ids)),
                       centroid=pts[chosen].mean(axis=0), pick_pixel=pick, cluster_sizes=[int(c) for c in counts])
