@@ -23,6 +23,7 @@ CONSOLE_SCRIPTS = {
     "train_model": "dense_descriptor_grasp.training.train:main",
     "evaluate_model": "dense_descriptor_grasp.evaluation.evaluate:main",
     "demo": "dense_descriptor_grasp.demo:main",
+    "build_capture_dataset": "dense_descriptor_grasp.capture.build:main",
     "simulate_capture": "dense_descriptor_grasp.capture.simulate:main",
 }
 
