@@ -165,3 +165,31 @@ def test_a_fresh_run_into_a_folder_with_a_checkpoint_is_refused_unless_overwrite
     assert "exists" in capsys.readouterr().err and (out / "last.pt").read_bytes() == before
     summary = run_training(cfg, batches=itertools.repeat(batch), progress=False, log=lambda s: None, overwrite=True)
     assert summary["step"] == 1 and load_checkpoint(out / "last.pt")["step"] == 1
+
+
+def test_the_time_budget_counts_every_run_of_the_folder(tmp_path):
+    """train.max_minutes is the folder's budget: the checkpoint records the training seconds used so far and a
+    resumed run stops when the total is used up (the demo resumes with its whole budget, not the rest)."""
+    batch = make_pair_batch(batch_size=1, H=64, W=64, M=16)
+    out = tmp_path / "run"
+    cfg = TrainConfig.from_dict({
+        "model": {"descriptor_dim": 4, "num_keypoints": 0, "output_stride": 32, "method": "ntxent"},
+        "train": {"steps": 2, "out": str(out), "checkpoint_every": 100, "tensorboard": False, "seed": 0},
+    })
+    first = run_training(cfg, batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["metadata"]["train_seconds"] == pytest.approx(first["seconds"], abs=0.2)
+    ckpt["metadata"]["train_seconds"] = 600.0            # as if the first run had trained for 10 minutes
+    torch.save(ckpt, out / "last.pt")
+
+    cfg.train.steps, cfg.train.max_minutes = 30, 10.0
+    used_up = run_training(cfg, resume="auto", batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    assert (used_up["stop_reason"], used_up["steps_run"], used_up["step"]) == ("time", 0, 2)
+    total = load_checkpoint(out / "last.pt")["metadata"]["train_seconds"]
+    assert 600.0 <= total < 601.0
+
+    cfg.train.steps, cfg.train.max_minutes = 100000, (total + 1.5) / 60.0   # 1.5 s left
+    more = run_training(cfg, resume="auto", batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    assert more["stop_reason"] == "time" and more["steps_run"] >= 1 and 1.0 < more["seconds"] < 6.0
+    assert more["train_seconds"] == pytest.approx(total + more["seconds"], abs=0.1)
+    assert load_checkpoint(out / "last.pt")["metadata"]["train_seconds"] == pytest.approx(more["train_seconds"], abs=0.1)

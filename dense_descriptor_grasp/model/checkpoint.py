@@ -13,9 +13,10 @@ A checkpoint is a single ``torch.save`` dict that ``torch.load(..., weights_only
       "scheduler_state": dict | None,
       "step": int,
       "config": dict,               # training config (JSON-safe), e.g. train input size, losses, dataset
-      "metadata": dict,             # created (UTC ISO), git_commit, dataset path, last losses, ...
-      "rng_state": dict | None,     # torch / numpy / python RNG states for --resume
-    }
+      "metadata": dict,             # created (UTC ISO); from the trainer: git_commit, dataset path, last losses,
+                                    # wall_seconds (this run), train_seconds (all runs of the folder together)
+      "rng_state": dict | None,     # opaque here: torch / numpy / python RNG states for --resume
+    }                               # (training/reproducibility.py captures and restores them)
 
 Files are written atomically (temporary file in the same folder, then ``os.replace``).
 """
@@ -24,13 +25,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
-import random
-import subprocess
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import torch
 
 from dense_descriptor_grasp.atomic_io import atomic_write
@@ -46,9 +43,6 @@ __all__ = [
     "load_model",
     "model_from_checkpoint",
     "model_identity",
-    "capture_rng_state",
-    "restore_rng_state",
-    "git_commit",
 ]
 
 FORMAT = "dense_descriptor_grasp.checkpoint"
@@ -74,47 +68,6 @@ def model_identity(model: DenseDescriptorNet) -> str:
         h.update(str(tuple(t.shape)).encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()[:16]
-
-
-def git_commit(cwd: Optional[str] = None) -> Optional[str]:
-    """The current git commit hash of ``cwd`` (default: this package's folder), or None."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd or os.path.dirname(os.path.abspath(__file__)),
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
-
-
-def capture_rng_state() -> dict:
-    """torch / numpy / python RNG states in a ``weights_only``-safe form (tensors, lists, ints, strings)."""
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "name": str(np_state[0]),
-            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "python": [int(py_state[0]), [int(x) for x in py_state[1]], py_state[2]],
-    }
-
-
-def restore_rng_state(state: dict) -> None:
-    """Inverse of :func:`capture_rng_state`."""
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
 
 
 def _json_safe(obj, where: str):
@@ -143,14 +96,14 @@ def save_checkpoint(
         optimizer, scheduler: optional, stored as their ``state_dict`` for ``--resume``.
         step: number of optimisation steps done.
         config: JSON-safe training configuration (e.g. train input size, loss weights, dataset).
-        metadata: JSON-safe extras; ``created`` (UTC) and ``git_commit`` are added when absent.
-        rng_state: from :func:`capture_rng_state`, for an exact ``--resume``.
+        metadata: JSON-safe extras; ``created`` (UTC) is added when absent.
+        rng_state: stored as given (the trainer's ``training.reproducibility.capture_rng_state()``, for an exact
+            ``--resume``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(metadata or {})
     meta.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-    meta.setdefault("git_commit", git_commit())
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

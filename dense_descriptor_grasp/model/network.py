@@ -170,13 +170,6 @@ class DenseDescriptorNet(nn.Module):
             "image_std": list(IMAGENET_STD),
         }
 
-    @classmethod
-    def from_checkpoint(cls, path, device="cpu") -> "DenseDescriptorNet":
-        """The model stored in a checkpoint file, in ``eval()`` mode (see :func:`model.checkpoint.load_model`)."""
-        from .checkpoint import load_model
-
-        return load_model(path, device=device)
-
     # ------------------------------------------------------------------ parts
     def _check_input(self, rgb: torch.Tensor) -> None:
         if not isinstance(rgb, torch.Tensor) or rgb.dim() != 4 or rgb.shape[1] != 3:

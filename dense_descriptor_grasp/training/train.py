@@ -10,37 +10,40 @@ Usage::
 Writes into the run folder ``train.out``: ``last.pt`` (atomic, every ``checkpoint_every`` steps and at the end),
 ``history.json`` / ``history.csv`` (loss terms per step), ``loss_curve.png``, ``config.yaml`` (the resolved config)
 and ``tensorboard/`` event files. Exit code 0 on success, 1 on a non-finite loss, 2 on a bad configuration.
+
+The wall-clock budget ``train.max_minutes`` counts every run of the folder: a checkpoint records the training
+seconds used so far (``metadata.train_seconds``), and a resumed run stops when the total reaches the budget
+(``--resume --max-minutes 30`` after 10 minutes trains 20 more).
+
+The shape of the torchvision references: :func:`main` parses, :func:`run_training` sets the run up
+(:func:`start_run`: a fresh seeded model, or everything a checkpoint holds restored in one place), :func:`train_steps`
+is the loop (the ``train_one_epoch`` of this repo: the data is endless) around :func:`train_step`. The data
+wiring is ``training/data.py``, the history, loss curve and TensorBoard ``training/run_log.py``, seeding and RNG
+state ``training/reproducibility.py``.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
-import random
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-import numpy as np
 import torch
 import yaml
 
-from dense_descriptor_grasp.atomic_io import atomic_write, atomic_write_text
-
-from dense_descriptor_grasp.model.checkpoint import (
-    capture_rng_state,
-    load_checkpoint,
-    model_from_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-)
+from dense_descriptor_grasp.atomic_io import atomic_write_text
+from dense_descriptor_grasp.model.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from dense_descriptor_grasp.model.network import DenseDescriptorNet
 
 from .config import TrainConfig, apply_overrides, load_config
-from .objective import LOSS_TERMS, compute_losses, move_batch
+from .data import pair_batches
+from .objective import compute_losses, move_batch
+from .reproducibility import capture_rng_state, git_commit, restore_rng_state, seed_everything
+from .run_log import RunLog, read_history
 
 __all__ = [
     "get_args_parser",
@@ -48,6 +51,9 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "pair_batches",
+    "TrainingRun",
+    "start_run",
+    "training_seconds",
     "train_step",
     "train_steps",
     "run_training",
@@ -89,7 +95,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="train.seed")
     p.add_argument("--out", help="train.out: run folder (models/NAME)")
     p.add_argument("--checkpoint-every", type=int, help="train.checkpoint_every")
-    p.add_argument("--max-minutes", type=float, help="train.max_minutes wall-clock budget")
+    p.add_argument("--max-minutes", type=float,
+                   help="train.max_minutes: wall-clock budget of the run folder (a resumed run counts the minutes of "
+                        "the earlier runs, recorded in the checkpoint)")
     p.add_argument("--threads", dest="num_threads", type=int, help="train.num_threads (torch intra-op threads)")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                    help="continue from CHECKPOINT (default: <out>/last.pt) with optimizer, scheduler, step and RNG state")
@@ -171,71 +179,6 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig):
     return opt, sched
 
 
-class _SkipBadPairs(torch.utils.data.Dataset):
-    """Wraps a ``PairDataset``: an item whose pair cannot be made (``PairError``: object warped out of view, too few
-    correspondences) is replaced by the next items, deterministically; after 20 failures in a row it raises."""
-
-    def __init__(self, pairs):
-        self.pairs = pairs
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> dict:
-        from dense_descriptor_grasp.data.pairs import PairError
-
-        last = None
-        for k in range(20):
-            try:
-                return self.pairs[(index + k) % len(self.pairs)]
-            except PairError as exc:
-                last = exc
-        raise ValueError(f"data: 20 consecutive items failed to make a pair, last error: {last}")
-
-
-def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterator[dict]:
-    """Endless iterator of collated pair batches from ``data.pairs.PairDataset`` (new augmentations every epoch)."""
-    if not cfg.data.dataset:
-        raise ValueError("data.dataset: no dataset folder given (use --dataset PATH or set data.dataset in the config)")
-    if not Path(cfg.data.dataset).exists():
-        raise FileNotFoundError(f"data.dataset: no dataset at {cfg.data.dataset}")
-    from dense_descriptor_grasp.data.augment import AugmentConfig
-    from dense_descriptor_grasp.data.dataset import RGBDDataset
-    from dense_descriptor_grasp.data.pairs import PairDataset, collate_pairs
-
-    views = RGBDDataset(cfg.data.dataset, split=cfg.data.split, val_fraction=cfg.data.val_fraction,
-                        image_size=cfg.data.image_size, validate=True, progress=progress)
-    try:
-        augment = AugmentConfig(**cfg.data.augment)
-    except TypeError as exc:
-        raise ValueError(f"data.augment: {exc}") from None
-    pairs = PairDataset(views, mode=cfg.data.mode, num_correspondences=cfg.data.num_correspondences, seed=seed,
-                        augment=augment, num_negatives=cfg.data.num_negatives,
-                        augment_fraction=cfg.data.augment_fraction)
-    if len(pairs) == 0:
-        raise ValueError(f"data.dataset: {cfg.data.dataset} yields no training pairs")
-    generator = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(
-        _SkipBadPairs(pairs),
-        batch_size=cfg.train.batch_size,
-        shuffle=True,
-        drop_last=len(pairs) >= cfg.train.batch_size,
-        num_workers=cfg.data.num_workers,
-        collate_fn=collate_pairs,
-        generator=generator,
-    )
-    epoch = 0
-    while True:
-        pairs.set_epoch(epoch)  # workers are re-created per epoch (no persistent_workers) and see the new epoch
-        yielded = False
-        for batch in loader:
-            yielded = True
-            yield batch
-        if not yielded:
-            raise ValueError(f"data.dataset: {cfg.data.dataset} produced no batch of size {cfg.train.batch_size}")
-        epoch += 1
-
-
 def train_step(model, batch: dict, optimizer, cfg: TrainConfig, step: int) -> tuple[dict, tuple]:
     """One optimisation step on one pair batch. Returns ``({term: float, "total", "grad_norm"}, outputs)``.
 
@@ -264,88 +207,103 @@ def train_step(model, batch: dict, optimizer, cfg: TrainConfig, step: int) -> tu
     return values, outputs
 
 
-# ---------------------------------------------------------------------------------------------- logging helpers
-def _write_history(out: Path, history: list[dict]) -> None:
-    atomic_write_text(out / "history.json", json.dumps(history, indent=1))
-    keys = sorted({k for row in history for k in row}, key=lambda k: (k != "step", k))
-    table = io.StringIO(newline="")
-    w = csv.DictWriter(table, fieldnames=keys)
-    w.writeheader()
-    w.writerows(history)
-    atomic_write_text(out / "history.csv", table.getvalue())
+# ---------------------------------------------------------------------------------------------- the run
+@dataclass
+class TrainingRun:
+    """Everything a run trains and saves: model, optimizer, scheduler, where it starts, the training time of the
+    earlier runs of the folder, and the checkpoint file."""
+
+    cfg: TrainConfig
+    out: Path
+    model: DenseDescriptorNet
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    start_step: int = 0
+    seconds_before: float = 0.0          # training seconds of earlier runs (the resumed checkpoint's train_seconds)
+    history: list = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    commit: Optional[str] = None
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / CHECKPOINT_NAME
+
+    def seconds(self) -> float:
+        """Seconds of this run so far."""
+        return time.monotonic() - self.started
+
+    def deadline(self) -> Optional[float]:
+        """``time.monotonic()`` at which ``train.max_minutes`` of the folder's training time is used up (or None)."""
+        if not self.cfg.train.max_minutes:
+            return None
+        return self.started + 60.0 * self.cfg.train.max_minutes - self.seconds_before
+
+    def save(self, step: int, record: RunLog) -> Path:
+        """``last.pt`` at ``step`` (with the training seconds of all runs so far) and the history files."""
+        seconds = self.seconds()
+        meta = {
+            "dataset": self.cfg.data.dataset,
+            "losses": dict(record.last_values),
+            "train_input_size": list(record.input_size),
+            "wall_seconds": round(seconds, 1),
+            "train_seconds": round(self.seconds_before + seconds, 1),
+            "git_commit": self.commit,
+        }
+        path = save_checkpoint(self.checkpoint_path, self.model, self.optimizer, self.scheduler, step=step,
+                               config={**self.cfg.to_dict(), "train_input_size": list(record.input_size)},
+                               metadata=meta, rng_state=capture_rng_state())
+        record.write_history()
+        return path
 
 
-def _plot_history(out: Path, history: list[dict], method: str) -> Optional[Path]:
-    if not history:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    terms = ["total"] + list(LOSS_TERMS[method]) if method == "keypoint" else ["total"]
-    fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 3.0), squeeze=False)
-    steps = np.array([row["step"] for row in history])
-    for ax, term in zip(axes[0], terms):
-        y = np.array([row.get(term, np.nan) for row in history], dtype=float)
-        ax.plot(steps, y, lw=0.6, alpha=0.5)
-        if len(y) >= 10:
-            k = max(len(y) // 50, 5)
-            smooth = np.convolve(y, np.ones(k) / k, mode="valid")
-            ax.plot(steps[k - 1:], smooth, lw=1.5)
-        ax.set_title(term)
-        ax.set_xlabel("step")
-        if np.all(y[np.isfinite(y)] > 0) and np.isfinite(y).any():
-            ax.set_yscale("log")
-    fig.suptitle(f"{method} training loss ({out.name})")
-    fig.tight_layout()
-    path = out / "loss_curve.png"
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
-    return path
+def training_seconds(ckpt: dict) -> float:
+    """Training seconds a checkpoint's folder has used: ``metadata.train_seconds``; checkpoints from before it was
+    recorded give their last run's ``wall_seconds``."""
+    meta = ckpt.get("metadata") or {}
+    return float(meta.get("train_seconds", meta.get("wall_seconds", 0.0)) or 0.0)
 
 
-def _keypoint_overlay(rgb: torch.Tensor, uv: torch.Tensor, mask: Optional[torch.Tensor] = None) -> np.ndarray:
-    """``(3, H, W)`` uint8 image with the keypoints ``uv (N, 2)`` drawn as coloured crosses (for TensorBoard)."""
-    img = (rgb.detach().cpu().clamp(0, 1) * 255).to(torch.uint8).numpy().copy()
-    if mask is not None:
-        edge = mask.cpu().numpy().astype(bool)
-        img[:, ~edge] = (img[:, ~edge] * 0.6).astype(np.uint8)
-    H, W = img.shape[1:]
-    colours = [(255, 0, 0), (0, 255, 0), (0, 128, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 128, 0), (255, 255, 255)]
-    r = max(2, min(H, W) // 40)
-    for i, (u, v) in enumerate(uv.detach().cpu().numpy()):
-        if not (np.isfinite(u) and np.isfinite(v)):
-            continue
-        cu, cv = int(round(u)), int(round(v))
-        c = np.array(colours[i % len(colours)], dtype=np.uint8)[:, None]
-        img[:, max(cv - r, 0):min(cv + r + 1, H), min(max(cu, 0), W - 1)] = c
-        img[:, min(max(cv, 0), H - 1), max(cu - r, 0):min(cu + r + 1, W)] = c
-    return img
+def start_run(cfg: TrainConfig, out: Path, device, resume: Optional[str] = None,
+              log: Callable[[str], None] = print) -> TrainingRun:
+    """A fresh run (seeded, new model) or, with ``resume``, everything the checkpoint holds restored in one place:
+    weights, optimizer and scheduler state, step, RNG state, the history up to that step and the training time."""
+    if resume is None:
+        seed_everything(cfg.train.seed)
+        model = build_model(cfg).to(device)
+        optimizer, scheduler = build_optimizer(model, cfg)
+        return TrainingRun(cfg, out, model, optimizer, scheduler, commit=git_commit())
+    path = resume_path(resume, out)
+    ckpt = load_checkpoint(path)
+    stored_method = ckpt["model_config"].get("method")
+    if stored_method != cfg.model.method:
+        raise ValueError(f"--resume: {path} holds a {stored_method!r} model but the config says {cfg.model.method!r}")
+    model = model_from_checkpoint(ckpt, source=str(path)).to(device)
+    optimizer, scheduler = build_optimizer(model, cfg)
+    if ckpt.get("optimizer_state") is not None:
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+    if ckpt.get("scheduler_state") is not None:
+        scheduler.load_state_dict(ckpt["scheduler_state"])
+    if ckpt.get("rng_state") is not None:
+        restore_rng_state(ckpt["rng_state"])
+    step = int(ckpt["step"])
+    run = TrainingRun(cfg, out, model, optimizer, scheduler, start_step=step, seconds_before=training_seconds(ckpt),
+                      history=read_history(out, step), commit=git_commit())
+    log(f"train_model: resuming from {path} at step {step} ({run.seconds_before / 60.0:.1f} min of training so far)")
+    return run
 
 
-# ---------------------------------------------------------------------------------------------- the loop
-def train_steps(
-    model,
-    optimizer,
-    scheduler,
-    batches: Iterator[dict],
-    cfg: TrainConfig,
-    start_step: int,
-    on_step: Optional[Callable[[int, dict, tuple, dict], None]] = None,
-    deadline: Optional[float] = None,
-    progress: bool = True,
-) -> tuple[int, str]:
-    """Steps ``start_step + 1 .. cfg.train.steps`` (the ``train_one_epoch`` of this repo: data here is endless).
+def train_steps(run: TrainingRun, batches: Iterator[dict], record: RunLog, progress: bool = True) -> tuple[int, str]:
+    """Steps ``run.start_step + 1 .. train.steps`` until the folder's time budget is used up (the
+    ``train_one_epoch`` of this repo: the data is endless); each step is recorded, and checkpointed every
+    ``train.checkpoint_every`` steps.
 
     Returns ``(last_step, stop_reason)`` with ``stop_reason`` in ``{"steps", "time"}``.
-    ``on_step(step, values, outputs, batch)`` is called after each step (checkpoints, TensorBoard).
     """
     from tqdm import tqdm
 
-    step = start_step
-    reason = "steps"
-    bar = tqdm(total=cfg.train.steps, initial=start_step, desc=f"train {cfg.model.method}", disable=not progress,
+    cfg = run.cfg
+    step, reason, deadline = run.start_step, "steps", run.deadline()
+    bar = tqdm(total=cfg.train.steps, initial=step, desc=f"train {cfg.model.method}", disable=not progress,
                dynamic_ncols=True, leave=True)
     try:
         while step < cfg.train.steps:
@@ -354,16 +312,36 @@ def train_steps(
                 break
             batch = next(batches)
             step += 1
-            values, outputs = train_step(model, batch, optimizer, cfg, step)
-            scheduler.step()
-            values["lr"] = optimizer.param_groups[0]["lr"]
+            values, outputs = train_step(run.model, batch, run.optimizer, cfg, step)
+            run.scheduler.step()
+            values["lr"] = run.optimizer.param_groups[0]["lr"]
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if k not in ("lr",)}, refresh=False)
-            if on_step is not None:
-                on_step(step, values, outputs, batch)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if k != "lr"}, refresh=False)
+            record.record(step, values, outputs, batch)
+            if step % cfg.train.checkpoint_every == 0:
+                run.save(step, record)
     finally:
         bar.close()
     return step, reason
+
+
+def _run_folder(cfg: TrainConfig, resume: Optional[str], overwrite: bool) -> Path:
+    out = Path(cfg.train.out)
+    if resume is None and not overwrite and (out / CHECKPOINT_NAME).is_file():
+        raise FileExistsError(
+            f"train.out: {out / CHECKPOINT_NAME} exists (an earlier run); continue it with --resume, start afresh "
+            f"with --overwrite (replaces it), or give another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    device = torch.device(cfg.train.device)
+    if cfg.train.num_threads is not None:
+        torch.set_num_threads(cfg.train.num_threads)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device: CUDA requested but not available; use --device cpu")
+    return device
 
 
 def run_training(
@@ -377,134 +355,52 @@ def run_training(
     """Train according to ``cfg``; returns a summary dict (``step``, ``stop_reason``, ``checkpoint``, ``final``...).
 
     Args:
-        resume: a checkpoint path, ``"auto"`` for ``<out>/last.pt``, or None for a fresh run.
+        resume: a checkpoint path, ``"auto"`` for ``<out>/last.pt``, or None for a fresh run. The run trains up to
+            ``train.steps`` or until ``train.max_minutes`` of training time, counted over every run of the folder,
+            is used up.
         overwrite: a fresh run (``resume`` None) into a folder that holds ``last.pt`` replaces it; otherwise such a
             folder raises ``FileExistsError`` before anything is written.
         batches: an iterable of pair batches to use instead of ``PairDataset`` (tests, custom data).
     """
-    out = Path(cfg.train.out)
-    if resume is None and not overwrite and (out / CHECKPOINT_NAME).is_file():
-        raise FileExistsError(
-            f"train.out: {out / CHECKPOINT_NAME} exists (an earlier run); continue it with --resume, start afresh "
-            f"with --overwrite (replaces it), or give another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(cfg.train.device)
-    if cfg.train.num_threads is not None:
-        torch.set_num_threads(cfg.train.num_threads)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device: CUDA requested but not available; use --device cpu")
-
-    history: list[dict] = []
-    start_step = 0
-    ckpt = None
-    if resume is not None:
-        path = resume_path(resume, out)
-        ckpt = load_checkpoint(path)
-        stored_method = ckpt["model_config"].get("method")
-        if stored_method != cfg.model.method:
-            raise ValueError(f"--resume: {path} holds a {stored_method!r} model but the config says {cfg.model.method!r}")
-        model = model_from_checkpoint(ckpt, source=str(path)).to(device)
-        start_step = int(ckpt["step"])
-        if (out / "history.json").is_file():
-            history = [row for row in json.loads((out / "history.json").read_text()) if row["step"] <= start_step]
-        log(f"train_model: resuming from {path} at step {start_step}")
-    else:
-        torch.manual_seed(cfg.train.seed)
-        np.random.seed(cfg.train.seed)
-        random.seed(cfg.train.seed)
-        model = build_model(cfg).to(device)
-    optimizer, scheduler = build_optimizer(model, cfg)
-    if ckpt is not None:
-        if ckpt.get("optimizer_state") is not None:
-            optimizer.load_state_dict(ckpt["optimizer_state"])
-        if ckpt.get("scheduler_state") is not None:
-            scheduler.load_state_dict(ckpt["scheduler_state"])
-        if ckpt.get("rng_state") is not None:
-            restore_rng_state(ckpt["rng_state"])
-
-    if batches is None:
-        batch_iter = pair_batches(cfg, seed=cfg.train.seed + start_step, progress=progress)
-    else:
-        batch_iter = iter(batches)
-
+    out = _run_folder(cfg, resume, overwrite)
+    run = start_run(cfg, out, _device(cfg), resume, log)
+    batch_iter = iter(batches) if batches is not None else \
+        pair_batches(cfg, seed=cfg.train.seed + run.start_step, progress=progress)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    writer = None
-    if cfg.train.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(log_dir=str(out / "tensorboard"), purge_step=start_step + 1 if start_step else None)
-
-    input_size: list[int] = []
-    last_values: dict = {}
-    t_start = time.monotonic()
-
-    def checkpoint(step: int) -> Path:
-        meta = {
-            "dataset": cfg.data.dataset,
-            "losses": {k: v for k, v in last_values.items()},
-            "train_input_size": input_size,
-            "wall_seconds": round(time.monotonic() - t_start, 1),
-        }
-        path = save_checkpoint(
-            out / CHECKPOINT_NAME, model, optimizer, scheduler, step=step,
-            config={**cfg.to_dict(), "train_input_size": input_size}, metadata=meta, rng_state=capture_rng_state(),
-        )
-        _write_history(out, history)
-        return path
-
-    def on_step(step: int, values: dict, outputs: tuple, batch: dict) -> None:
-        last_values.clear()
-        last_values.update(values)
-        if not input_size:
-            input_size.extend(int(s) for s in batch["rgb_a"].shape[-2:])
-        history.append({"step": step, **values})
-        if writer is not None and step % cfg.train.log_every == 0:
-            for k, v in values.items():
-                writer.add_scalar(f"loss/{k}" if k not in ("lr", "grad_norm") else f"train/{k}", v, step)
-        if (writer is not None and cfg.train.image_every and step % cfg.train.image_every == 0
-                and cfg.model.method == "keypoint"):
-            out_a, out_b = outputs
-            writer.add_image("keypoints/a", _keypoint_overlay(batch["rgb_a"][0], out_a["uv"][0], batch.get("mask_a", [None])[0]), step)
-            writer.add_image("keypoints/b", _keypoint_overlay(batch["rgb_b"][0], out_b["uv"][0], batch.get("mask_b", [None])[0]), step)
-        if step % cfg.train.checkpoint_every == 0:
-            checkpoint(step)
-
-    deadline = t_start + 60.0 * cfg.train.max_minutes if cfg.train.max_minutes else None
-    step = start_step
-    status = "ok"
+    record = RunLog(cfg, out, run.start_step, run.history)
+    status, step = "ok", run.start_step
     try:
-        step, reason = train_steps(model, optimizer, scheduler, batch_iter, cfg, start_step, on_step, deadline, progress)
+        step, reason = train_steps(run, batch_iter, record, progress)
     except NonFiniteLossError as exc:
-        status = "nan"
-        reason = "nan"
-        step = history[-1]["step"] if history else start_step
+        status = reason = "nan"
+        step = record.last_step or run.start_step
         log(f"train_model: {exc}")
-        log(f"train_model: last good checkpoint kept at {out / CHECKPOINT_NAME} (not overwritten)")
+        log(f"train_model: last good checkpoint kept at {run.checkpoint_path} (not overwritten)")
     finally:
-        if writer is not None:
-            writer.close()
-    elapsed = time.monotonic() - t_start
-    ckpt_path = out / CHECKPOINT_NAME
+        record.close()
+    elapsed = run.seconds()
     if status == "ok":
-        ckpt_path = checkpoint(step)
+        run.save(step, record)
     else:
-        _write_history(out, [row for row in history])
-    curve = _plot_history(out, history, cfg.model.method)
+        record.write_history()
+    curve = record.plot()
     if reason == "time":
         log(f"train_model: wall-clock budget of {cfg.train.max_minutes} min reached at step {step}")
     summary = {
         "status": status,
         "stop_reason": reason,
         "step": step,
-        "start_step": start_step,
-        "steps_run": step - start_step,
+        "start_step": run.start_step,
+        "steps_run": step - run.start_step,
         "seconds": round(elapsed, 2),
-        "seconds_per_step": round(elapsed / max(step - start_step, 1), 4),
-        "checkpoint": str(ckpt_path),
+        "train_seconds": round(run.seconds_before + elapsed, 2),
+        "seconds_per_step": round(elapsed / max(step - run.start_step, 1), 4),
+        "checkpoint": str(run.checkpoint_path),
         "loss_curve": str(curve) if curve else None,
-        "final": last_values,
+        "final": record.last_values,
     }
-    log(f"train_model: {status} after step {step} ({summary['steps_run']} steps, {elapsed:.1f} s) -> {ckpt_path}")
+    log(f"train_model: {status} after step {step} ({summary['steps_run']} steps, {elapsed:.1f} s) -> "
+        f"{run.checkpoint_path}")
     return summary
 
 
