@@ -12,6 +12,8 @@ from dense_descriptor_grasp.data.dataset_format import read_json
 from dense_descriptor_grasp.data.render import intrinsics_from_fov
 
 W, H, N = 96, 72, 10
+# 96x72 is coarse for the automatic voxel (2.5 pixel footprints = 13 mm here, clamped to 10 mm)
+CONFIG = build.BuildConfig(fusion=fusion.FusionConfig(voxel=0.004))
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def test_build_writes_a_dataset_that_loads_and_pairs(capture, tmp_path):
 
     frames, truth, true_depths, true_masks = capture
     out = str(tmp_path / "ds")
-    res = build.build_dataset(frames, out, progress=False)
+    res = build.build_dataset(frames, out, config=CONFIG, progress=False)
     assert res.pose_source == "estimated" and len(res.written) == N
     np.testing.assert_allclose(res.poses[0], np.eye(4), atol=1e-9)  # world = first camera
     t_err, r_err = poses.pose_errors(res.poses, truth)
@@ -78,10 +80,10 @@ def test_build_writes_a_dataset_that_loads_and_pairs(capture, tmp_path):
 def test_rerun_resumes_and_other_settings_are_refused(capture, tmp_path):
     frames, truth, _, _ = capture
     out = str(tmp_path / "ds")
-    first = build.build_dataset(frames[:6], out, progress=False)
+    first = build.build_dataset(frames[:6], out, config=CONFIG, progress=False)
     os.remove(os.path.join(out, "camera", "000004.json"))  # as if killed while writing view 000004
     open(os.path.join(out, "rgb", ".tmp-000004.png.123.x.tmp"), "w").close()
-    again = build.build_dataset(frames[:6], out, progress=False)
+    again = build.build_dataset(frames[:6], out, config=CONFIG, progress=False)
     assert again.written == ["000004"] and again.pose_source == "resumed"
     assert not any(n.startswith(".tmp-") for n in os.listdir(os.path.join(out, "rgb")))
     for a, b in zip(first.poses, again.poses):
@@ -90,14 +92,14 @@ def test_rerun_resumes_and_other_settings_are_refused(capture, tmp_path):
         build.build_dataset(frames[:6], out, config=build.BuildConfig(fusion=fusion.FusionConfig(voxel=0.005)),
                             progress=False)
     with pytest.raises(ValueError, match="frames"):
-        build.build_dataset(frames[:5], out, progress=False)
+        build.build_dataset(frames[:5], out, config=CONFIG, progress=False)
 
 
 def test_given_poses_and_named_errors(capture, tmp_path):
     frames, truth, _, _ = capture
     posed = [Frame(rgb=f.rgb, depth=f.depth, K=f.K, name=f.name, mask=f.mask, T_world_camera=T)
              for f, T in zip(frames[:4], truth)]
-    res = build.build_dataset(posed, str(tmp_path / "tf"), progress=False)
+    res = build.build_dataset(posed, str(tmp_path / "tf"), config=CONFIG, progress=False)
     assert res.pose_source == "frames"
     np.testing.assert_allclose(res.poses[2], truth[2])
     with pytest.raises(ValueError, match="unique"):
@@ -119,7 +121,7 @@ def test_cli_builds_from_a_capture_folder_with_segmented_masks(capture, tmp_path
     write_capture_folder([Frame(rgb=f.rgb, depth=f.depth, K=f.K, name=f.name, T_world_camera=T)
                           for f, T in zip(frames[:6], truth)], folder)
     out = str(tmp_path / "ds")
-    assert build.main(["--frames", folder, "--out", out, "--no-progress", "--object-name", "box"]) == 0
+    assert build.main(["--frames", folder, "--out", out, "--no-progress", "--object-name", "box", "--voxel", "0.004"]) == 0
     assert "6 views" in capsys.readouterr().out
     manifest = read_json(os.path.join(out, "manifest.json"))
     assert manifest["capture"]["pose_source"] == "estimated" and manifest["capture"]["mask_source"] == "segmented"
@@ -127,7 +129,7 @@ def test_cli_builds_from_a_capture_folder_with_segmented_masks(capture, tmp_path
     ious = [mask_iou(views.load_numpy(i)["mask"], true_masks[i]) for i in range(len(views))]
     assert np.median(ious) > 0.8, ious
     out2 = str(tmp_path / "ds_tf")
-    assert build.main(["--frames", folder, "--out", out2, "--no-progress", "--use-poses-from-folder"]) == 0
+    assert build.main(["--frames", folder, "--out", out2, "--no-progress", "--use-poses-from-folder", "--voxel", "0.004"]) == 0
     assert read_json(os.path.join(out2, "manifest.json"))["capture"]["pose_source"] == "frames"
     assert build.main(["--frames", str(tmp_path / "missing"), "--out", out2, "--no-progress"]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -78,7 +78,7 @@ def test_noisy_masks_and_holes_are_repaired_by_the_fusion(box_views):
         mask[rng.integers(0, H, 3), rng.integers(0, W, 3)] = True  # specks on the table
         damaged.append(Frame(rgb=f.rgb, depth=depth, K=f.K, name=f.name, T_world_camera=f.T_world_camera,
                              mask=mask))
-    model = fusion.fuse(damaged)
+    model = fusion.fuse(damaged, config=fusion.FusionConfig(voxel=0.004))
     views = fusion.render_views(model, damaged)
     ious_in = [_iou(d.mask, f.mask) for d, f in zip(damaged, box_views)]
     ious_out = [_iou(m, f.mask) for (_, m), f in zip(views, box_views)]
@@ -91,13 +91,19 @@ def test_noisy_masks_and_holes_are_repaired_by_the_fusion(box_views):
 
 
 def test_object_only_integration_and_no_masks(box_views):
-    model = fusion.fuse(box_views, config=fusion.FusionConfig(integrate="object"))
+    model = fusion.fuse(box_views, config=fusion.FusionConfig(voxel=0.004, integrate="object"))
     views = fusion.render_views(model, box_views)
     assert np.median([_iou(m, f.mask) for (_, m), f in zip(views, box_views)]) > 0.85
     plain = [Frame(rgb=f.rgb, depth=f.depth, K=f.K, name=f.name, T_world_camera=f.T_world_camera)
              for f in box_views]
     model = fusion.fuse(plain[:3])
     assert model.object_triangles.all()  # no masks: everything is object
+    # the automatic voxel: 2.5 pixel footprints at the median depth of all pixels (no masks), in [2, 10] mm
+    footprint = np.median([np.median(f.depth[f.depth > 0]) / f.K[0, 0] for f in plain[:3]])
+    assert model.voxel == pytest.approx(min(0.01, 2.5 * footprint), abs=1e-5) and model.info["voxel_auto"]
+    auto = fusion.FusionConfig().resolved(box_views, [f.mask for f in box_views])
+    on_box = np.median([np.median(f.depth[f.mask]) / f.K[0, 0] for f in box_views])
+    assert auto.voxel == pytest.approx(np.clip(2.5 * on_box, 0.002, 0.01), abs=1e-5)
 
 
 def test_fusion_errors_name_the_problem(box_views):
@@ -113,7 +119,9 @@ def test_fusion_errors_name_the_problem(box_views):
                     config=fusion.FusionConfig(integrate="object"))
     empty = [Frame(rgb=f.rgb, depth=np.zeros_like(f.depth), K=f.K, name=f.name, T_world_camera=f.T_world_camera)
              for f in box_views[:2]]
-    with pytest.raises(fusion.FusionError, match="no surface|nothing to extract"):
+    with pytest.raises(fusion.FusionError, match="no frame has depth"):
         fusion.fuse(empty)
+    with pytest.raises(fusion.FusionError, match="no surface|nothing to extract"):
+        fusion.fuse(empty, config=fusion.FusionConfig(voxel=0.004))
     with pytest.raises(ValueError, match="voxel"):
         fusion.FusionConfig(voxel=0)

@@ -14,8 +14,8 @@
    ``T_world_object`` = identity: the fused model's frame is the world).
 
 Everything is written atomically and the run resumes: ``capture/poses.json`` (poses and their diagnostics),
-``capture/fused_mesh.ply`` + ``capture/object_triangles.npy`` (the fused model) and ``capture/object_mesh.ply`` are
-kept, so a rerun of the same command skips the finished steps and writes only the views that are missing; a rerun
+``capture/fused_mesh.ply`` + ``capture/object_triangles.npy`` + ``capture/fusion.json`` (the fused model) and
+``capture/object_mesh.ply`` are kept, so a rerun of the same command skips the finished steps and writes only the views that are missing; a rerun
 with other settings on the same folder is refused (as ``generate_dataset`` does).
 
 ``build_capture_dataset --frames FOLDER --out DATASET`` does this for a capture folder (:mod:`.importer`).
@@ -313,15 +313,19 @@ def build_dataset(frames: Sequence[Frame], out_dir: str, masks=None, poses=None,
     mesh_path = os.path.join(cap_dir, "fused_mesh.ply")
     tri_path = os.path.join(cap_dir, "object_triangles.npy")
     input_masks = None
-    if os.path.isfile(mesh_path) and os.path.isfile(tri_path) and same_poses:
+    info_path = os.path.join(cap_dir, "fusion.json")
+    if all(os.path.isfile(p) for p in (mesh_path, tri_path, info_path)) and same_poses:
         import open3d as o3d
+
+        from dense_descriptor_grasp.data.dataset_format import read_json
 
         mesh = o3d.io.read_triangle_mesh(mesh_path)
         obj = np.load(tri_path)
         if len(obj) != len(mesh.triangles):
             raise ValueError(f"{tri_path}: {len(obj)} labels for {len(mesh.triangles)} triangles of {mesh_path}")
-        model = FusedModel(mesh=mesh, object_triangles=obj.astype(bool), voxel=config.fusion.voxel,
-                           info={"resumed": True, "triangles": len(mesh.triangles)})
+        info = read_json(info_path)
+        model = FusedModel(mesh=mesh, object_triangles=obj.astype(bool), voxel=float(info["voxel"]),
+                           info={**info, "resumed": True})
         timings["masks"] = 0.0
     else:
         posed = [replace(f, T_world_camera=T) for f, T in zip(frames, poses)]
@@ -348,6 +352,7 @@ def build_dataset(frames: Sequence[Frame], out_dir: str, masks=None, poses=None,
         _atomic_write_mesh(mesh_path, model.mesh)
         _atomic_write_mesh(os.path.join(cap_dir, "object_mesh.ply"), model.object_mesh())
         _atomic_save_npy(tri_path, model.object_triangles)
+        atomic_write_json(info_path, model.info)  # last: the saved model is complete
     extra["fusion"] = dict(model.info)
     timings["fusion"] = time.perf_counter() - t0
 
@@ -496,7 +501,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True, help="dataset folder to write (an interrupted run resumes)")
     ap.add_argument("--pick-pixel", type=float, nargs=2, metavar=("U", "V"), default=None,
                     help="a pixel on the object in the first frame (default: the image centre)")
-    ap.add_argument("--voxel", type=float, default=d.fusion.voxel, help="TSDF voxel size (metres)")
+    ap.add_argument("--voxel", type=float, default=d.fusion.voxel,
+                    help="TSDF voxel size in metres (default: automatic, 2.5 pixel footprints at the object's "
+                         "median depth, 2-10 mm)")
     ap.add_argument("--depth-max", type=float, default=d.fusion.depth_max,
                     help="depth beyond this is not fused (metres)")
     ap.add_argument("--use-poses-from-folder", action="store_true",

@@ -10,8 +10,9 @@ gives every view a depth and a mask that agree with each other by construction.
 Steps of :func:`fuse`:
 
 1. Integrate every view (colour + depth, up to ``FusionConfig.depth_max``) at its ``T_world_camera`` into a
-   ``VoxelBlockGrid`` of ``voxel`` metres (blocks of 8^3 voxels, allocated where the views have depth) (``integrate="scene"``: the whole view, so the table is part of the
-   model and hides what it hides; ``integrate="object"``: only the pixels of the dilated object masks).
+   ``VoxelBlockGrid`` of ``voxel`` metres (8^3-voxel blocks where the views have depth; ``integrate="scene"``: the
+   whole view, so the table is part of the model and hides what it hides; ``integrate="object"``: only the pixels
+   of the dilated object masks). ``voxel=None`` picks it from the pixel footprint on the object.
 2. Extract the triangle mesh (marching cubes), optionally cropped to a world box.
 3. Label the object's triangles by a vote of the views' masks: a mesh vertex is *seen* by a view when it projects
    inside the image and its depth agrees with the mesh's own ray-cast depth there (not hidden); it is *object*
@@ -58,7 +59,13 @@ class FusionConfig:
     """Settings of :func:`fuse` (lengths in metres).
 
     Attributes:
-        voxel: TSDF voxel edge. 4 mm suits a 5-20 cm object seen from 0.3-0.6 m at 320x240.
+        voxel: TSDF voxel edge in metres, or ``None`` (auto): ``auto_voxel_px`` pixel footprints at the median
+            depth of the object (of every pixel without masks), ``median(z) / fx``, clamped to
+            ``auto_voxel_range``. On the simulated duck capture (0.3 m, 320x240, fx 257: 1.2 mm per pixel, D435-like
+            noise) the median multi-view correspondence error from the fused model was 0.65 px with 4 mm voxels,
+            0.59 px with 3 mm and 0.55 px with 2 mm (fusion + ray casting of 36 views 10 s, 7 s, 18 s); auto gives
+            2.9 mm there.
+        auto_voxel_px, auto_voxel_range: the automatic voxel (above).
         sdf_trunc: truncation distance of the signed distance; ``None`` = ``5 * voxel``.
         depth_max: depth beyond this is not integrated (far background, the sensor's noisiest range).
         integrate: ``"scene"`` (every pixel with depth: table included, so it occludes) or ``"object"`` (only the
@@ -75,7 +82,9 @@ class FusionConfig:
         crop_min, crop_max: optional world box (3 numbers each): mesh vertices outside are removed.
     """
 
-    voxel: float = 0.004
+    voxel: Optional[float] = None
+    auto_voxel_px: float = 2.5
+    auto_voxel_range: tuple = (0.002, 0.01)
     sdf_trunc: Optional[float] = None
     depth_max: float = 1.5
     integrate: str = "scene"
@@ -88,9 +97,14 @@ class FusionConfig:
     crop_max: Optional[Sequence[float]] = None
 
     def __post_init__(self):
-        if not self.voxel > 0:
-            raise ValueError(f"FusionConfig.voxel must be > 0 metres, got {self.voxel}")
-        if self.sdf_trunc is not None and not self.sdf_trunc > self.voxel:
+        if self.voxel is not None and not self.voxel > 0:
+            raise ValueError(f"FusionConfig.voxel must be > 0 metres or None (auto), got {self.voxel}")
+        lo, hi = (float(x) for x in self.auto_voxel_range)
+        if not (0 < lo <= hi) or not self.auto_voxel_px > 0:
+            raise ValueError(f"FusionConfig: need auto_voxel_px > 0 and 0 < auto_voxel_range[0] <= [1], got "
+                             f"{self.auto_voxel_px}, {self.auto_voxel_range}")
+        self.auto_voxel_range = (lo, hi)
+        if self.sdf_trunc is not None and self.voxel is not None and not self.sdf_trunc > self.voxel:
             raise ValueError(f"FusionConfig.sdf_trunc must exceed the voxel ({self.voxel}), got {self.sdf_trunc}")
         if self.integrate not in ("scene", "object"):
             raise ValueError(f"FusionConfig.integrate must be 'scene' or 'object', got {self.integrate!r}")
@@ -102,6 +116,27 @@ class FusionConfig:
             raise ValueError(f"FusionConfig.depth_max must be > 0, got {self.depth_max}")
         if (self.crop_min is None) != (self.crop_max is None):
             raise ValueError("FusionConfig: give both crop_min and crop_max, or neither")
+
+    def resolved(self, frames, masks=None) -> "FusionConfig":
+        """This config with ``voxel`` set (the automatic voxel computed from the frames when ``None``)."""
+        if self.voxel is not None:
+            return self
+        from dataclasses import replace as _replace
+
+        ratios = []
+        for i, f in enumerate(frames):
+            sel = f.depth > 0
+            if masks is not None and (masks[i] & sel).any():
+                sel = masks[i] & sel
+            if sel.any():
+                ratios.append(np.median(f.depth[sel]) / f.K[0, 0])
+        if not ratios:
+            raise FusionError("fuse: no frame has depth (cannot choose a voxel size)")
+        lo, hi = self.auto_voxel_range
+        voxel = float(np.clip(self.auto_voxel_px * float(np.median(ratios)), lo, hi))
+        if self.sdf_trunc is not None:
+            voxel = min(voxel, 0.5 * self.sdf_trunc)
+        return _replace(self, voxel=round(voxel, 5))
 
     @property
     def trunc(self) -> float:
@@ -270,6 +305,8 @@ def fuse(frames: Sequence[Frame], poses=None, masks=None, config: FusionConfig =
     masks = _masks_of(frames, masks)
     if config.integrate == "object" and masks is None:
         raise FusionError("fuse: integrate='object' needs object masks (frames' mask or the masks argument)")
+    auto = config.voxel is None
+    config = config.resolved(frames, masks)
     # open3d 0.20's legacy ScalableTSDFVolume extracts nothing here (0 triangles from views that the uniform volume
     # and the tensor VoxelBlockGrid fuse fine), so the tensor VoxelBlockGrid does it; its hash map grows as needed.
     dev = o3d.core.Device("CPU:0")
@@ -308,7 +345,7 @@ def fuse(frames: Sequence[Frame], poses=None, masks=None, config: FusionConfig =
         raise FusionError(f"fuse: the fused volume has no surface ({len(frames)} views, voxel {config.voxel} m, "
                           f"depth_max {config.depth_max} m): are the depths in metres and the poses right?")
     info = {"views": len(frames), "vertices": len(mesh.vertices), "triangles": n_tri, "voxel": config.voxel,
-            "integrate": config.integrate}
+            "integrate": config.integrate, "voxel_auto": auto}
     if masks is None:
         obj = np.ones(n_tri, dtype=bool)
     else:
