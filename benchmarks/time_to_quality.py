@@ -79,7 +79,8 @@ def run_one(args) -> int:
     minutes = state["points"][-1]["minutes"]
     while minutes < args.minutes - 1e-6:
         slice_minutes = min(args.eval_every, args.minutes - minutes)
-        cfg = load_config(args.config, overrides + [f"train.max_minutes={slice_minutes}"])
+        # train.max_minutes is the run folder's total budget (the checkpoint counts the minutes already trained)
+        cfg = load_config(args.config, overrides + [f"train.max_minutes={minutes + slice_minutes}"])
         summary = run_training(cfg, resume="auto", progress=False, log=lambda m: None)
         if summary["status"] != "ok":
             print(f"[{preset}] training stopped: {summary['status']}", file=sys.stderr)

@@ -45,7 +45,7 @@ __all__ = ["DemoSettings", "settings_from_args", "step_dataset", "step_train", "
            "summary_line", "get_args_parser", "main"]
 
 OBJECT = "duck"
-TRAIN_STATE = "demo_train.json"   # in the model folder: budget spent so far, complete or not, the preset
+TRAIN_STATE = "demo_train.json"   # in the model folder: last.pt is the demo's, with this preset
 EVAL_DIR = "clutter_eval"         # in the output folder: the semantic-point evaluation's report and picture
 OLD_DATASET = "data/demo_duck"    # the dataset of the demo before clutter (single duck): no longer used
 STEPS = ("dataset", "train", "evaluate", "reference", "pipeline", "pictures")
@@ -221,9 +221,10 @@ def _write_train_state(s: DemoSettings, state: dict) -> None:
     atomic_write_text(s.path(s.model_dir) / TRAIN_STATE, json.dumps({"preset": s.preset, **state}, indent=1))
 
 
-def training_overrides(s: DemoSettings, remaining_minutes: float) -> list:
+def training_overrides(s: DemoSettings, budget_minutes: float) -> list:
     """The preset's overrides, then ``data.num_correspondences`` (unless the preset sets it) and the demo's own:
-    dataset, split, run folder, budget, seed, device, checkpointing."""
+    dataset, split, run folder, budget (``train.max_minutes``: all runs of the folder together), seed, device,
+    checkpointing."""
     overrides = preset_overrides(s.preset)
     if not any(o.split("=", 1)[0].strip() == "data.num_correspondences" for o in overrides):
         overrides.append(f"data.num_correspondences={s.num_correspondences}")
@@ -231,7 +232,7 @@ def training_overrides(s: DemoSettings, remaining_minutes: float) -> list:
         f"data.dataset={json.dumps(str(s.path(s.dataset)))}",
         f"data.split={json.dumps(s.split)}",
         f"train.out={json.dumps(str(s.path(s.model_dir)))}",
-        f"train.max_minutes={remaining_minutes:.4f}",
+        f"train.max_minutes={budget_minutes:.4f}",
         f"train.checkpoint_every={s.checkpoint_every}",
         f"train.device={json.dumps(s.device)}",
         f"train.num_threads={int(s.threads)}",
@@ -282,24 +283,26 @@ def _checkpoint_label(checkpoint_info: dict, state: dict | None) -> str:
 def step_train(s: DemoSettings) -> dict:
     """Train preset ``s.preset`` into ``s.model_dir`` within ``s.train_minutes`` (all runs together).
 
-    ``last.pt`` without a demo state file (a model put there by a user) is used as is; a state file that says
-    "not complete" (an interrupted run) is resumed from ``last.pt`` with the rest of the budget, and so is a
-    finished run when ``--train-minutes`` grew beyond the minutes it spent. A demo-made ``last.pt`` whose model or
+    ``train_model`` owns the budget: ``train.max_minutes`` is the folder's total and the checkpoint records the
+    minutes trained so far, so the demo passes its whole budget and resumes ``last.pt`` whenever its step and its
+    minutes are below the budget (an interrupted run, or a larger ``--train-minutes``). ``last.pt`` without the
+    demo's ``demo_train.json`` (a model put there by a user) is used as is. A demo-made ``last.pt`` whose model or
     training config differs from the preset's (:func:`config_mismatch`: another decoder, method, stride, or another
     preset's losses / negatives) is not resumed: it is renamed ``last_<its preset or method_decoder_stride>.pt``
     (never over an existing file) and training starts afresh.
     """
     from dense_descriptor_grasp.model.checkpoint import load_checkpoint
     from dense_descriptor_grasp.training.config import load_config
-    from dense_descriptor_grasp.training.train import run_training
+    from dense_descriptor_grasp.training.train import run_training, training_seconds
 
     step = _step("train")
     ckpt = s.checkpoint
     state = _train_state(s)
+    cfg = load_config(None, training_overrides(s, s.train_minutes))
     keys = [o.split("=", 1)[0].strip() for o in preset_overrides(s.preset)] + ["data.num_correspondences"]
     if ckpt.is_file() and state is not None:
         info = load_checkpoint(ckpt)
-        diffs = config_mismatch(info, load_config(None, training_overrides(s, s.train_minutes)), keys)
+        diffs = config_mismatch(info, cfg, keys)
         if diffs:
             label = _checkpoint_label(info, state)
             kept = ckpt.with_name(f"last_{label}.pt")
@@ -311,30 +314,18 @@ def step_train(s: DemoSettings) -> dict:
                 f"moved to {kept.name}, training afresh")
             ckpt.replace(kept)
             state = None
-    done = state is not None and state.get("complete")
-    budget_left = state is not None and state.get("stop_reason", "time") == "time" and \
-        float(state.get("spent_minutes", 0.0)) < s.train_minutes - 0.05
-    if ckpt.is_file() and (state is None or (done and not budget_left)):
-        info = load_checkpoint(ckpt)
-        spent_text = f", {state['spent_minutes']:.1f} min of training" if state else ", not made by the demo"
-        log(f"{step}: {ckpt} exists (step {info['step']}{spent_text}, model {info.get('model_identity')}) - skipped")
-        return {"skipped": True, "step": int(info["step"])}
-    spent = 0.0
     resume = None
     if ckpt.is_file():
         info = load_checkpoint(ckpt)
-        spent = float(state.get("spent_minutes", 0.0))
-        if not done:
-            spent += float(info.get("metadata", {}).get("wall_seconds", 0.0)) / 60.0
+        used = training_seconds(info) / 60.0
+        if state is None or info["step"] >= cfg.train.steps or used >= s.train_minutes - 0.05:
+            used_text = f", {used:.1f} of {s.train_minutes} min of training" if state else ", not made by the demo"
+            log(f"{step}: {ckpt} exists (step {info['step']}{used_text}, model {info.get('model_identity')}) - "
+                "skipped")
+            return {"skipped": True, "step": int(info["step"])}
         resume = "auto"
-        log(f"{step}: resuming {'the interrupted run' if not done else 'the run'} from {ckpt} at step "
-            f"{info['step']} ({spent:.1f} of {s.train_minutes} min spent)")
-    remaining = s.train_minutes - spent
-    if remaining <= 0.05:
-        _write_train_state(s, {"complete": True, "spent_minutes": spent, "budget_minutes": s.train_minutes})
-        log(f"{step}: budget of {s.train_minutes} min already spent - using {ckpt}")
-        return {"skipped": True}
-    cfg = load_config(None, training_overrides(s, remaining))
+        log(f"{step}: resuming the run from {ckpt} at step {info['step']} ({used:.1f} of {s.train_minutes} min "
+            "trained)")
     m, d = cfg.model, cfg.data
     task = f"keypoint task N={m.num_keypoints}" if m.method == "keypoint" else "NT-Xent"
     if m.method == "ntxent" and d.num_negatives and cfg.losses.ntxent_negatives:
@@ -343,13 +334,13 @@ def step_train(s: DemoSettings) -> dict:
                else f"stride {m.output_stride}, no decoder")
     log(f"{step}: preset {s.preset!r}: {task} on {d.mode} pairs, {d.num_correspondences} correspondences "
         f"(ResNet-34, {decoder}, D={m.descriptor_dim}, batch {cfg.train.batch_size}) on {s.dataset}: up to step "
-        f"{cfg.train.steps} or {remaining:.1f} min of wall clock, whichever comes first, on {s.device} -> {ckpt}")
-    _write_train_state(s, {"complete": False, "spent_minutes": spent, "budget_minutes": s.train_minutes})
+        f"{cfg.train.steps} or {s.train_minutes:.1f} min of training in all, whichever comes first, on {s.device} "
+        f"-> {ckpt}")
+    _write_train_state(s, {"budget_minutes": s.train_minutes})   # marks last.pt as the demo's, with its preset
     summary = run_training(cfg, resume=resume, progress=True, log=log)
     if summary["status"] != "ok":
         raise RuntimeError(f"training stopped: {summary['status']} at step {summary['step']} (see {s.model_dir})")
-    spent += summary["seconds"] / 60.0
-    _write_train_state(s, {"complete": True, "spent_minutes": round(spent, 3), "budget_minutes": s.train_minutes,
+    _write_train_state(s, {"budget_minutes": s.train_minutes, "trained_minutes": round(summary["train_seconds"] / 60, 3),
                            "stop_reason": summary["stop_reason"], "step": summary["step"],
                            "final_losses": summary["final"]})
     log(f"{step}: {summary['steps_run']} steps in {summary['seconds']:.0f} s "
