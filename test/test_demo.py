@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from dense_descriptor_grasp import demo
+from dense_descriptor_grasp.demo.dataset import dataset_plans
 from dense_descriptor_grasp.model.checkpoint import load_checkpoint
 from dense_descriptor_grasp.training.config import load_config
 from dense_descriptor_grasp.training.presets import PRESETS
@@ -79,7 +80,7 @@ def test_settings_reject_bad_options():
 
 def test_default_datasets_are_clutter_with_disjoint_distractor_sets():
     s = demo.settings_from_args(demo.get_args_parser().parse_args([]))
-    (_, train_dir, train), (_, eval_dir, held_out) = demo._dataset_plans(s)
+    (_, train_dir, train), (_, eval_dir, held_out) = dataset_plans(s)
     assert train_dir == "data/demo_duck_clutter" and eval_dir == "data/demo_duck_eval"   # not the old data/demo_duck
     assert train["distractors"] == ["train"] and held_out["distractors"] == ["eval"]
     assert train["distractors_per_scene"] == (2, 4) and train["views_per_scene"] == 3 and train["num_views"] == 600
