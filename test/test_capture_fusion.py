@@ -90,6 +90,17 @@ def test_noisy_masks_and_holes_are_repaired_by_the_fusion(box_views):
         assert np.median(np.abs(depth[hole] - f.depth[hole])[truth]) < 0.002
 
 
+def test_surface_far_from_the_object_is_dropped(box_views):
+    full = fusion.fuse(box_views[:4], config=fusion.FusionConfig(voxel=0.004, keep_margin=None))
+    near = fusion.fuse(box_views[:4], config=fusion.FusionConfig(voxel=0.004, keep_margin=0.05))
+    assert len(near.mesh.triangles) < 0.5 * len(full.mesh.triangles)
+    assert near.object_triangles.sum() == full.object_triangles.sum()
+    (d_full, m_full), = fusion.render_views(full, box_views[:1])
+    (d_near, m_near), = fusion.render_views(near, box_views[:1])
+    assert (m_full == m_near).all() and np.allclose(d_full[m_full], d_near[m_near])
+    assert (d_near > 0).sum() < (d_full > 0).sum()  # the far table is gone
+
+
 def test_object_only_integration_and_no_masks(box_views):
     model = fusion.fuse(box_views, config=fusion.FusionConfig(voxel=0.004, integrate="object"))
     views = fusion.render_views(model, box_views)

@@ -19,6 +19,7 @@ Steps of :func:`fuse`:
    when at least ``object_vote`` of the views that see it have it inside their mask. A triangle is object when at
    least two of its vertices are; only the largest connected object piece is kept (``keep_largest``). Without
    masks every triangle is object.
+4. With masks, keep only the surface within ``keep_margin`` of the object's bounding box (the table around it).
 
 :func:`render_views` ray-casts the mesh (``o3d.t.geometry.RaycastingScene``) from each camera: depth = the first
 surface hit (table included in ``"scene"`` mode), mask = hit on an object triangle.
@@ -79,6 +80,10 @@ class FusionConfig:
         min_weight: surface is extracted only where at least this many views' depth was integrated (open3d's
             default 3 leaves holes in faces that 8 views around an object see from 2 of them; raise it against
             spurious surface from single noisy views when there are many views).
+        keep_margin: with masks, keep only the surface within this distance of the object's bounding box (a 2 m
+            table at 3 mm voxels is a 20 MB mesh; the object and what stands near it are what the views need).
+            Ray-cast depth beyond it is 0 (the sensor's depth stays in the dataset's ``depth_raw/``). ``None`` =
+            keep everything.
         crop_min, crop_max: optional world box (3 numbers each): mesh vertices outside are removed.
     """
 
@@ -93,6 +98,7 @@ class FusionConfig:
     visibility_tol: Optional[float] = None
     keep_largest: bool = True
     min_weight: float = 1.0
+    keep_margin: Optional[float] = 0.25
     crop_min: Optional[Sequence[float]] = None
     crop_max: Optional[Sequence[float]] = None
 
@@ -108,6 +114,8 @@ class FusionConfig:
             raise ValueError(f"FusionConfig.sdf_trunc must exceed the voxel ({self.voxel}), got {self.sdf_trunc}")
         if self.integrate not in ("scene", "object"):
             raise ValueError(f"FusionConfig.integrate must be 'scene' or 'object', got {self.integrate!r}")
+        if self.keep_margin is not None and not self.keep_margin >= 0:
+            raise ValueError(f"FusionConfig.keep_margin must be >= 0 metres or None, got {self.keep_margin}")
         if not self.min_weight > 0:
             raise ValueError(f"FusionConfig.min_weight must be > 0 views, got {self.min_weight}")
         if not 0.0 < self.object_vote <= 1.0:
@@ -353,6 +361,9 @@ def fuse(frames: Sequence[Frame], poses=None, masks=None, config: FusionConfig =
         if not obj.any():
             raise FusionError("fuse: no triangle of the fused surface lies inside the object masks of the views "
                               "that see it (masks and poses disagree?)")
+        if config.keep_margin is not None:
+            mesh, obj = _crop_around_object(mesh, obj, float(config.keep_margin))
+            info["triangles_kept"] = len(mesh.triangles)
     info["object_triangles"] = int(obj.sum())
     mesh.compute_vertex_normals()
     return FusedModel(mesh=mesh, object_triangles=obj, voxel=float(config.voxel), info=info)
@@ -388,6 +399,19 @@ def _vote_object_triangles(mesh, frames, poses, masks, config, progress) -> np.n
     if config.keep_largest and obj.any():
         obj = _largest_component(mesh, obj)
     return obj
+
+
+def _crop_around_object(mesh, obj: np.ndarray, margin: float):
+    """Drop the triangles with no vertex inside the object's bounding box grown by ``margin``; ``obj`` follows."""
+    verts = np.asarray(mesh.vertices)
+    tris = np.asarray(mesh.triangles)
+    ov = verts[np.unique(tris[obj])]
+    lo, hi = ov.min(0) - margin, ov.max(0) + margin
+    inside = np.all((verts >= lo) & (verts <= hi), axis=1)
+    keep = inside[tris].any(axis=1) | obj
+    mesh.remove_triangles_by_mask(~keep)  # keeps the order of the remaining triangles
+    mesh.remove_unreferenced_vertices()
+    return mesh, obj[keep]
 
 
 def _largest_component(mesh, obj: np.ndarray) -> np.ndarray:
