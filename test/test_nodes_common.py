@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from dense_descriptor_grasp.nodes.common import ApproximateSync, LatestWorker, ParameterRules, ReasonLog, odd_positive  # noqa: E402
+from dense_descriptor_grasp.nodes.common import ApproximateSync, LatestWorker, ReasonLog, SettingSpec  # noqa: E402
 
 
 def test_worker_processes_only_the_newest_item_when_slow():
@@ -60,13 +60,16 @@ def test_sync_shell_matches_names_missing_inputs_and_recovers_from_a_clock_jump(
     assert len(sets) == 2
 
 
-def test_parameter_rules_and_throttle():
-    rules = ParameterRules(choices={"metric": ("l2", "cosine")}, checks={"w": odd_positive})
-    p = lambda n, v: SimpleNamespace(name=n, value=v)  # noqa: E731
-    assert rules([p("metric", "l2"), p("w", 5)]).successful
-    bad = rules([p("metric", "hamming")])
-    assert not bad.successful and "metric" in bad.reason
-    assert not rules([p("w", 4)]).successful
+def test_setting_spec_checks_and_throttle():
+    """The per-value rules of the nodes' set-parameters callback (PipelineNode) and of GraspSettings."""
+    metric = SettingSpec("metric", "cosine", "Distance.", choices=("l2", "cosine"))
+    window = SettingSpec("w", 5, "Window.", 1, 51, odd=True)
+    ratio = SettingSpec("r", 0.5, "Ratio.", 0.0, 1.0)
+    assert metric.check("l2") == "" and window.check(5) == "" and ratio.check(1) == ""
+    assert "must be one of ['l2', 'cosine'], got 'hamming'" in metric.check("hamming")
+    assert "odd" in window.check(4) and "[1, 51]" in window.check(53)
+    assert ratio.check("x") == "r must be double, got string 'x'" and "finite" in ratio.check(float("nan"))
+    assert window.check(5.0) == "w must be integer, got double 5.0" and window.check(True).startswith("w must be")
     lines = []
     log = ReasonLog(SimpleNamespace(warning=lines.append, error=lines.append, info=lines.append), period=60.0)
     for _ in range(3):

@@ -3,7 +3,8 @@ node bases (:class:`PipelineNode` for all three nodes, :class:`SyncedInputNode` 
 per-reason throttled logs, an approximate-time synchroniser shell (over grasping.time_sync) and a "newest frame
 set only" worker.
 
-Only this package's ``nodes/`` and ``bringup.py`` import rclpy.
+Only this package's ``nodes/`` and ``bringup.py`` import rclpy. Longer than 400 lines on purpose: it is the one
+home of what the node shells share (issue 13, finding 6), each part small and used by several nodes.
 """
 from __future__ import annotations
 
@@ -86,34 +87,6 @@ def declare(node, name: str, default: Any, description: str, *, min_value=None, 
                                                                  to_value=float(max_value), step=0.0)]
         kwargs["description"] += f" Range [{min_value}, {max_value}]."
     return node.declare_parameter(name, default, ParameterDescriptor(**kwargs))
-
-
-class ParameterRules:
-    """Checks beyond numeric ranges, for a set-parameters callback registered before declaring.
-
-    ``choices``: name -> allowed strings; ``checks``: name -> function(value) returning an error text or "".
-    """
-
-    def __init__(self, choices: dict | None = None, checks: dict | None = None):
-        self.choices = choices or {}
-        self.checks = checks or {}
-
-    def __call__(self, params) -> SetParametersResult:
-        for p in params:
-            if p.name in self.choices and p.value not in self.choices[p.name]:
-                return SetParametersResult(successful=False,
-                                           reason=f"parameter {p.name!r} must be one of {list(self.choices[p.name])}, "
-                                                  f"got {p.value!r}")
-            check = self.checks.get(p.name)
-            if check is not None:
-                error = check(p.value)
-                if error:
-                    return SetParametersResult(successful=False, reason=f"parameter {p.name!r}: {error}")
-        return SetParametersResult(successful=True)
-
-
-def odd_positive(value) -> str:
-    return "" if int(value) >= 1 and int(value) % 2 == 1 else f"must be an odd number of pixels >= 1, got {value}"
 
 
 class ReasonLog:
