@@ -21,7 +21,8 @@ Frames pair colour and depth by file name (without extension), in sorted order; 
 RealSense default and ROS ``16UC1``). Every error is a ``ValueError`` naming the file.
 
 :func:`write_capture_folder` writes this layout (PNG colour, ``camera_intrinsic.json``, ``capture.json`` last),
-every file atomically.
+every file atomically, through the per-frame :func:`write_frame_images` and :func:`write_capture_metadata` that
+:class:`.keyframes.CaptureFolderWriter` (frames appended one at a time, resumable) uses too.
 """
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ from dense_descriptor_grasp.data.dataset_format import atomic_write_json, encode
 
 from .frames import Frame
 
-__all__ = ["read_capture_folder", "write_capture_folder", "read_open3d_intrinsic", "open3d_intrinsic_dict",
-           "read_trajectory_log", "DEFAULT_CAPTURE_DEPTH_SCALE", "COLOR_DIRS", "INTRINSIC_FILES"]
+__all__ = ["read_capture_folder", "write_capture_folder", "write_frame_images", "write_capture_metadata",
+           "read_open3d_intrinsic", "open3d_intrinsic_dict", "read_trajectory_log", "DEFAULT_CAPTURE_DEPTH_SCALE",
+           "COLOR_DIRS", "INTRINSIC_FILES"]
 
 DEFAULT_CAPTURE_DEPTH_SCALE = 0.001          # metres per unit: millimetres (RealSense default, ROS 16UC1)
 COLOR_DIRS = ("color", "rgb")
@@ -287,9 +289,54 @@ def read_capture_folder(folder: str, depth_scale: float | None = None, stride: i
     return frames
 
 
+def write_frame_images(folder: str, frame: Frame, depth_scale: float = DEFAULT_CAPTURE_DEPTH_SCALE,
+                       write_mask: bool = True, color_dir: str = "color") -> dict:
+    """Write one frame's images in the capture layout, each atomically: ``<color_dir>/<name>.png`` (RGB),
+    ``depth/<name>.png`` (16-bit, metres / ``depth_scale``; 0 = no depth, beyond 65535 units becomes 0) and, when
+    ``write_mask`` and the frame has a mask, ``mask/<name>.png`` (0 / 255). The one per-frame writer of
+    :func:`write_capture_folder` and :class:`.keyframes.CaptureFolderWriter`. Returns ``{kind: path}``.
+    """
+    if not frame.name or os.sep in frame.name or frame.name.startswith("."):
+        raise ValueError(f"{folder}: frame name {frame.name!r} is not a file stem")
+    if color_dir not in COLOR_DIRS:
+        raise ValueError(f"{folder}: colour folder must be one of {COLOR_DIRS}, got {color_dir!r}")
+    paths = {"color": os.path.join(folder, color_dir, frame.name + ".png"),
+             "depth": os.path.join(folder, "depth", frame.name + ".png")}
+    write_png(paths["color"], frame.rgb)
+    write_png(paths["depth"], encode_depth(frame.depth, depth_scale))
+    if write_mask and frame.mask is not None:
+        paths["mask"] = os.path.join(folder, "mask", frame.name + ".png")
+        write_png(paths["mask"], frame.mask.astype(np.uint8) * 255)
+    return paths
+
+
+def write_capture_metadata(folder: str, depth_scale: float, stamps: dict, poses: dict | None = None,
+                           intrinsic=None) -> None:
+    """Write the capture folder's JSON files, each atomically, ``capture.json`` last (it lists the frames: a frame
+    whose images exist but which ``capture.json`` does not name was not finished).
+
+    Args:
+        depth_scale: metres per depth unit of the depth PNGs.
+        stamps: ``{name: seconds}`` of every frame of the folder.
+        poses: ``{name: (4, 4)}`` camera-to-world poses; ``poses.json`` is written when not empty (else left as is).
+        intrinsic: ``(K, width, height)``: ``camera_intrinsic.json`` is written when given.
+    """
+    if intrinsic is not None:
+        K, width, height = intrinsic
+        atomic_write_json(os.path.join(folder, "camera_intrinsic.json"), open3d_intrinsic_dict(K, width, height))
+    if poses:
+        atomic_write_json(os.path.join(folder, "poses.json"),
+                          {"T_world_camera": {name: np.asarray(T, dtype=np.float64).tolist()
+                                              for name, T in poses.items()}})
+    atomic_write_json(os.path.join(folder, "capture.json"),
+                      {"depth_scale": float(depth_scale), "stamps": {name: float(t) for name, t in stamps.items()}})
+
+
 def write_capture_folder(frames, folder: str, depth_scale: float = DEFAULT_CAPTURE_DEPTH_SCALE,
                          write_poses: bool = True, write_masks: bool = True) -> str:
-    """Write frames in the layout :func:`read_capture_folder` reads; every file atomically, ``capture.json`` last.
+    """Write frames in the layout :func:`read_capture_folder` reads; every file atomically, ``capture.json`` last
+    (:func:`write_frame_images` per frame, then :func:`write_capture_metadata`). To add frames one at a time to a
+    folder, resumably, use :class:`.keyframes.CaptureFolderWriter`.
 
     Args:
         frames: :class:`Frame` s sharing one size and one ``K`` (one camera); names must be unique file stems.
@@ -318,15 +365,9 @@ def write_capture_folder(frames, folder: str, depth_scale: float = DEFAULT_CAPTU
                              f"{first.name} (one camera per capture folder)")
     os.makedirs(folder, exist_ok=True)
     for f in frames:
-        write_png(os.path.join(folder, "color", f.name + ".png"), f.rgb)
-        write_png(os.path.join(folder, "depth", f.name + ".png"), encode_depth(f.depth, depth_scale))
-        if write_masks and f.mask is not None:
-            write_png(os.path.join(folder, "mask", f.name + ".png"), f.mask.astype(np.uint8) * 255)
-    atomic_write_json(os.path.join(folder, "camera_intrinsic.json"),
-                      open3d_intrinsic_dict(first.K, first.width, first.height))
-    if write_poses and all(f.T_world_camera is not None for f in frames):
-        atomic_write_json(os.path.join(folder, "poses.json"),
-                          {"T_world_camera": {f.name: np.asarray(f.T_world_camera).tolist() for f in frames}})
-    atomic_write_json(os.path.join(folder, "capture.json"),
-                      {"depth_scale": float(depth_scale), "stamps": {f.name: float(f.stamp) for f in frames}})
+        write_frame_images(folder, f, depth_scale, write_mask=write_masks)
+    poses = ({f.name: f.T_world_camera for f in frames}
+             if write_poses and all(f.T_world_camera is not None for f in frames) else None)
+    write_capture_metadata(folder, depth_scale, {f.name: f.stamp for f in frames}, poses,
+                           intrinsic=(first.K, first.width, first.height))
     return folder
