@@ -177,8 +177,9 @@ class RenderedPredictor:
 
         Returns ``(Reference, T_object_refcam)``.
         """
-        from dense_descriptor_grasp.geometry.camera import backproject, project
+        from dense_descriptor_grasp.geometry.camera import backproject
         from dense_descriptor_grasp.grasping.reference import Reference, interior_samples
+        from dense_descriptor_grasp.grasping.reference_view import camera_object_pose, visible_parts
 
         spec = gs.object_spec(self.object_name)
         T_world_object = gs.random_object_pose(np.random.default_rng(0), self.object_name, self.scale,
@@ -188,20 +189,14 @@ class RenderedPredictor:
         eye = centre + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
         view = self._render(T_world_object, np.random.default_rng(12345), gs.look_at(eye, centre))
         desc = self.descriptors(view)
-        T_camera_object = np.linalg.inv(view.T_world_camera) @ T_world_object
+        T_camera_object = camera_object_pose(view.T_world_camera, T_world_object)
+        parts = {name: p for name, p in gs.object_keypoints(self.object_name, self.scale).items()
+                 if not (name == "top" and len(spec.keypoints) > 0)}
+        seen = visible_parts(T_camera_object, view.K, view.depth, view.mask, parts, tolerance=0.005, border=0)
         names, pixels, points, descriptors = [], [], [], []
-        for name, p_obj in gs.object_keypoints(self.object_name, self.scale).items():
-            if name == "top" and len(spec.keypoints) > 0:
-                continue
+        for name, (u, v) in seen.items():   # the named parts in the image, on the object, not hidden
+            p_obj = parts[name]
             p_cam = T_camera_object[:3, :3] @ p_obj + T_camera_object[:3, 3]
-            uv, z = (np.asarray(a) for a in project(p_cam[None], view.K))
-            u, v = uv[0]
-            iu, iv = int(round(u)), int(round(v))
-            if not (0 <= iu < view.depth.shape[1] and 0 <= iv < view.depth.shape[0]):
-                continue
-            d = view.depth[max(iv - 1, 0):iv + 2, max(iu - 1, 0):iu + 2]
-            if not (view.mask[iv, iu] > 0 and np.any(np.abs(d - z[0]) < 0.005)):
-                continue  # hidden in the reference view
             names.append(name)
             pixels.append((u, v))
             points.append(p_cam)

@@ -30,7 +30,7 @@ from .dataset import step_dataset
 from .evaluate import semantic_summary, step_evaluate
 from .pictures import step_pictures
 from .pipeline import step_pipeline
-from .reference import choose_reference_view, step_reference, visible_parts
+from .reference import choose_reference_view, step_reference
 from .settings import TRAIN_STATE, DemoSettings
 from .summary import centre_error_mm, part_error_mm, summary_line
 from .train import config_mismatch, step_train, training_overrides
@@ -38,5 +38,5 @@ from .train import config_mismatch, step_train, training_overrides
 
 __all__ = ["DemoSettings", "settings_from_args", "step_dataset", "step_train", "step_evaluate", "step_reference",
            "step_pipeline", "step_pictures", "training_overrides", "config_mismatch", "semantic_summary",
-           "choose_reference_view", "visible_parts", "part_error_mm", "centre_error_mm",
+           "choose_reference_view", "part_error_mm", "centre_error_mm",
            "summary_line", "get_args_parser", "main", "TRAIN_STATE"]

@@ -7,35 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from dense_descriptor_grasp.grasping.reference_view import camera_object_pose, visible_parts
+
 from .settings import OBJECT, DemoSettings, log, step_label, write_png
 
 
 def _read_camera_json(dataset: Path, view_id: str) -> dict:
     return json.loads((dataset / "camera" / f"{view_id}.json").read_text())
-
-
-def visible_parts(T_camera_object: np.ndarray, K: np.ndarray, depth: np.ndarray, mask: np.ndarray,
-                  parts: dict, tolerance: float = 0.006) -> dict:
-    """Named parts seen in a view: name -> (u, v) for parts in the image, on the mask, not hidden.
-
-    ``parts``: name -> point (3,) in the object frame; depth (H, W) metres; a part is hidden when the depth
-    image is nearer than the part by more than ``tolerance`` metres everywhere in its 3x3 neighbourhood.
-    """
-    from dense_descriptor_grasp.geometry.camera import project
-
-    h, w = depth.shape
-    seen = {}
-    for name, p in parts.items():
-        p_cam = T_camera_object[:3, :3] @ np.asarray(p, dtype=np.float64) + T_camera_object[:3, 3]
-        uv, z = project(p_cam[None], np.asarray(K, dtype=np.float64))
-        u, v = (float(x) for x in uv[0])
-        iu, iv = int(round(u)), int(round(v))
-        if not (2 <= iu < w - 2 and 2 <= iv < h - 2) or z[0] <= 0:
-            continue
-        window = depth[iv - 1:iv + 2, iu - 1:iu + 2]
-        if mask[iv, iu] and np.any(np.abs(window - z[0]) < tolerance):
-            seen[name] = (u, v)
-    return seen
 
 
 def choose_reference_view(dataset: Path, part: str) -> tuple[str, dict]:
@@ -57,7 +35,7 @@ def choose_reference_view(dataset: Path, part: str) -> tuple[str, dict]:
         if len(objs) != 1:
             continue
         sample = ds.load_numpy(i)
-        T_camera_object = np.linalg.inv(np.asarray(cam["T_world_camera"])) @ np.asarray(objs[0]["T_world_object"])
+        T_camera_object = camera_object_pose(cam["T_world_camera"], objs[0]["T_world_object"])
         seen = visible_parts(T_camera_object, sample["K"], sample["depth"], sample["mask"], parts)
         if part not in seen:
             continue
