@@ -55,15 +55,6 @@ def test_summary_line_semantic_point_result_then_sim_camera():
     assert none == "demo summary: sim camera: median n/a mm for 'head_top' (0/2 poses got a grasp; 1/2 poses processed)"
 
 
-def test_visible_parts_hides_occluded_part():
-    K = np.array([[100.0, 0, 32], [0, 100.0, 24], [0, 0, 1]])
-    depth = np.full((48, 64), 0.5, np.float32)
-    mask = np.ones((48, 64), bool)
-    parts = {"front": (0.0, 0.0, 0.5), "behind": (0.01, 0.0, 0.6), "outside": (1.0, 0.0, 0.5)}
-    seen = demo.visible_parts(np.eye(4), K, depth, mask, parts)
-    assert set(seen) == {"front"} and seen["front"] == pytest.approx((32.0, 24.0))
-
-
 def test_settings_reject_bad_options():
     parser = demo.get_args_parser()
     with pytest.raises(ValueError, match="--poses"):
