@@ -18,6 +18,7 @@ CONSOLE_SCRIPTS = {
     "descriptor_node": "dense_descriptor_grasp.nodes.descriptor_node:main",
     "grasp_node": "dense_descriptor_grasp.nodes.grasp_node:main",
     "sim_camera_node": "dense_descriptor_grasp.nodes.sim_camera_node:main",
+    "capture_dataset": "dense_descriptor_grasp.nodes.capture_node:main",
     "bringup": "dense_descriptor_grasp.bringup:main",
     "make_reference": "dense_descriptor_grasp.make_reference:main",
     "train_model": "dense_descriptor_grasp.training.train:main",

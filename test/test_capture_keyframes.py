@@ -159,7 +159,8 @@ def test_writer_resumes_a_folder_of_another_tool(tmp_path):
     w.append(_frame(5))
     back = read_capture_folder(folder)
     assert len(back) == 3 and back[0].depth[5, 5] == pytest.approx(0.5)
-    assert np.allclose(back[1].T_world_camera, _pose(0.1)) and np.allclose(back[2].T_world_camera, _frame(5).T_world_camera)
+    assert np.allclose(back[1].T_world_camera, _pose(0.1))
+    assert np.allclose(back[2].T_world_camera, _frame(5).T_world_camera)
     assert np.abs(back[2].depth - _frame(5).depth).max() <= 5e-5 + 1e-6       # the folder's 0.1 mm units
 
 
