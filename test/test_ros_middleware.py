@@ -36,18 +36,15 @@ ARRIVAL_TIMEOUT_S = 10.0
 QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def test_domain_id() -> int:
+def _domain_id() -> int:
     """A domain id in [1, 100] derived from the pid (valid on Linux with the default DDS port mapping)."""
     return 1 + os.getpid() % 100
-
-
-test_domain_id.__test__ = False  # a helper, not a test
 
 
 @pytest.fixture
 def ros_env(monkeypatch):
     """Environment for an isolated ROS 2 graph; returns a unique topic prefix."""
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(test_domain_id()))
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(_domain_id()))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)  # deprecated since Jazzy: warns when set
     return f"ddg_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"

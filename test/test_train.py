@@ -14,8 +14,6 @@ from dense_descriptor_grasp.model.checkpoint import load_checkpoint, load_model
 from dense_descriptor_grasp.training.config import TrainConfig
 from dense_descriptor_grasp.training.train import main, run_training
 
-from test_train_synthetic_pairs import make_pair_batch
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -40,7 +38,7 @@ def _cli(dataset, out, *extra):
             "--set", "train.image_every=1", "--no-progress", *extra]
 
 
-def test_thirty_steps_on_one_batch_drive_the_loss_down(tmp_path):
+def test_thirty_steps_on_one_batch_drive_the_loss_down(tmp_path, make_pair_batch):
     batch = make_pair_batch(batch_size=1, H=96, W=128, M=64)
     cfg = TrainConfig.from_dict({
         "model": {"descriptor_dim": 8, "num_keypoints": 4, "output_stride": 16},
@@ -124,7 +122,7 @@ def test_resume_after_a_killed_run_continues_at_the_checkpoint_step(tiny_dataset
     assert [row["step"] for row in history] == list(range(1, step + 3))
 
 
-def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path):
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, make_pair_batch):
     good = make_pair_batch(batch_size=1, H=64, W=64)
     bad = dict(good, K_a=torch.full_like(good["K_a"], float("nan")))
     cfg = TrainConfig.from_dict({
@@ -147,7 +145,8 @@ def test_bad_configuration_exits_with_code_2(tmp_path, capsys):
     assert "data.dataset" in capsys.readouterr().err
 
 
-def test_a_fresh_run_into_a_folder_with_a_checkpoint_is_refused_unless_overwrite(tmp_path, capsys):
+def test_a_fresh_run_into_a_folder_with_a_checkpoint_is_refused_unless_overwrite(tmp_path, capsys,
+                                                                                 make_pair_batch):
     batch = make_pair_batch(batch_size=1, H=64, W=64, M=16)
     out = tmp_path / "run"
     cfg = TrainConfig.from_dict({
@@ -167,7 +166,7 @@ def test_a_fresh_run_into_a_folder_with_a_checkpoint_is_refused_unless_overwrite
     assert summary["step"] == 1 and load_checkpoint(out / "last.pt")["step"] == 1
 
 
-def test_the_time_budget_counts_every_run_of_the_folder(tmp_path):
+def test_the_time_budget_counts_every_run_of_the_folder(tmp_path, make_pair_batch):
     """train.max_minutes is the folder's budget: the checkpoint records the training seconds used so far and a
     resumed run stops when the total is used up (the demo resumes with its whole budget, not the rest)."""
     batch = make_pair_batch(batch_size=1, H=64, W=64, M=16)
