@@ -12,7 +12,7 @@ from dense_descriptor_grasp.data.dataset_format import read_json
 from dense_descriptor_grasp.data.render import intrinsics_from_fov
 
 W, H, N = 96, 72, 10
-# 96x72 is coarse for the automatic voxel (2.5 pixel footprints = 13 mm here, clamped to 10 mm)
+# 96x72 is coarse for the automatic voxel (2 pixel footprints = 10 mm here)
 CONFIG = build.BuildConfig(fusion=fusion.FusionConfig(voxel=0.004))
 
 

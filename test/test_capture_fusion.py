@@ -109,12 +109,12 @@ def test_object_only_integration_and_no_masks(box_views):
              for f in box_views]
     model = fusion.fuse(plain[:3])
     assert model.object_triangles.all()  # no masks: everything is object
-    # the automatic voxel: 2.5 pixel footprints at the median depth of all pixels (no masks), in [2, 10] mm
+    # the automatic voxel: 2 pixel footprints at the median depth of all pixels (no masks), in [2, 10] mm
     footprint = np.median([np.median(f.depth[f.depth > 0]) / f.K[0, 0] for f in plain[:3]])
-    assert model.voxel == pytest.approx(min(0.01, 2.5 * footprint), abs=1e-5) and model.info["voxel_auto"]
+    assert model.voxel == pytest.approx(min(0.01, 2.0 * footprint), abs=1e-5) and model.info["voxel_auto"]
     auto = fusion.FusionConfig().resolved(box_views, [f.mask for f in box_views])
     on_box = np.median([np.median(f.depth[f.mask]) / f.K[0, 0] for f in box_views])
-    assert auto.voxel == pytest.approx(np.clip(2.5 * on_box, 0.002, 0.01), abs=1e-5)
+    assert auto.voxel == pytest.approx(np.clip(2.0 * on_box, 0.002, 0.01), abs=1e-5)
 
 
 def test_fusion_errors_name_the_problem(box_views):

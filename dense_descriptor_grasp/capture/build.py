@@ -502,7 +502,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     ap.add_argument("--pick-pixel", type=float, nargs=2, metavar=("U", "V"), default=None,
                     help="a pixel on the object in the first frame (default: the image centre)")
     ap.add_argument("--voxel", type=float, default=d.fusion.voxel,
-                    help="TSDF voxel size in metres (default: automatic, 2.5 pixel footprints at the object's "
+                    help="TSDF voxel size in metres (default: automatic, 2 pixel footprints at the object's "
                          "median depth, 2-10 mm)")
     ap.add_argument("--depth-max", type=float, default=d.fusion.depth_max,
                     help="depth beyond this is not fused (metres)")
@@ -547,8 +547,8 @@ def main(argv=None) -> int:
     info = result.pose_result.info if result.pose_result is not None else {}
     loops = f", {info.get('loop_closures_accepted', 0)} loop closures" if info else ""
     print(f"build_capture_dataset: {len(result.view_ids)} views in {args.out} ({len(result.written)} written now; "
-          f"poses {result.pose_source}{loops}; fused mesh {result.model.info.get('triangles')} triangles, "
-          f"object {int(result.model.object_triangles.sum())}) in {time.perf_counter() - t0:.1f} s")
+          f"poses {result.pose_source}{loops}; fused mesh {len(result.model.mesh.triangles)} triangles, "
+          f"object {int(result.model.object_triangles.sum())}, voxel {result.model.voxel * 1000:.1f} mm) in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
