@@ -211,6 +211,8 @@ def test_another_cameras_folder_is_refused_naming_the_file(graph, tmp_path):
         assert trigger(graph).success
         assert graph.wait_log("capture_dataset", "camera_intrinsic.json"), graph.log_text("capture_dataset")
         assert "one camera per capture folder" in graph.log_text("capture_dataset")
+        response = trigger(graph)                                  # the service says so too
+        assert not response.success and "camera_intrinsic.json" in response.message, response.message
     finally:
         camera.stop()
     assert len(node.writer) == 1

@@ -107,6 +107,7 @@ class CaptureNode(SyncedInputNode):
         self.camera_frame = self.param("camera_frame").strip().lstrip("/")
         self.tf = TransformTree()
         self._complete_logged = False
+        self._refusal = ""            # why the last frame set to keep was not written ("" after a success)
         if self.world_frame:
             self._start_tf()
         elif self.camera_frame:
@@ -198,6 +199,11 @@ class CaptureNode(SyncedInputNode):
                                     "max_frames to keep more")
                 return response
             self.selector.request()
+            if self._refusal:
+                response.success = False
+                response.message = (f"requested, but the last frame set to keep was refused: {self._refusal} "
+                                    f"({self._progress()} kept in {self.output_dir})")
+                return response
             response.success = True
             when = " once its TF pose is known" if self.world_frame else ""
             response.message = (f"the next synced frame set will be kept{when} ({self._progress()} kept so far, "
@@ -257,11 +263,14 @@ class CaptureNode(SyncedInputNode):
         try:
             name = self.writer.append(keyframe)
         except ValueError as exc:       # another camera than the capture's
+            self._refusal = str(exc)
             self.log.error("camera", f"frame set not kept: {exc}")
             return
         except OSError as exc:
-            self.log.error("write", f"frame set not kept: writing to {self.output_dir} failed: {exc}")
+            self._refusal = f"writing to {self.output_dir} failed: {exc}"
+            self.log.error("write", f"frame set not kept: {self._refusal}")
             return
+        self._refusal = ""
         self.selector.keep(stamp, T_world_camera, reason)
         why = reason if motion is None or reason != "moved" else f"moved {motion[0]:.3f} m, {motion[1]:.1f} deg"
         self.get_logger().info(f"kept {self._progress()} ({name}: {why}) in {self.output_dir}")
