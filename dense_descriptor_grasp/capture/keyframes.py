@@ -16,7 +16,9 @@ layout :func:`~.importer.read_capture_folder` reads (Open3D's recorder layout, s
 through :func:`~.importer.write_frame_images` (each atomic), then ``poses.json`` and ``capture.json`` rewritten
 atomically (:func:`~.importer.write_capture_metadata`); ``capture.json``, written last, lists the finished
 frames. It resumes: opening a folder that holds frames continues the numbering after them and keeps their stamps
-and poses; images of a frame that ``capture.json`` does not list (a writer killed mid-frame) are removed.
+and poses; images of a frame that ``capture.json`` does not list (a writer killed mid-frame) are removed. Until a
+writer reopens such a folder, :func:`~.importer.read_capture_folder` may refuse it (a colour image without its
+depth) or read the unfinished frame without stamp and pose.
 """
 from __future__ import annotations
 
@@ -92,7 +94,8 @@ class KeyframeSelector:
     def decide(self, stamp: float, T_world_camera=None) -> Optional[str]:
         """Why this frame should be kept (``"request"``, ``"first"``, ``"moved"``, ``"interval"``) or ``None``.
 
-        Changes nothing: call :meth:`keep` when the frame was kept.
+        Records nothing (call :meth:`keep` once the frame is written), except that a stamp earlier than the last
+        keyframe's restarts the interval from it.
         """
         stamp = float(stamp)
         with self._lock:
