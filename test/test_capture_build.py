@@ -102,6 +102,16 @@ def test_given_poses_and_named_errors(capture, tmp_path):
     res = build.build_dataset(posed, str(tmp_path / "tf"), config=CONFIG, progress=False)
     assert res.pose_source == "frames"
     np.testing.assert_allclose(res.poses[2], truth[2])
+    # a view without depth (a glitch): its segmentation fails, it does not vote, and gets the fused depth and mask
+    pytest.importorskip("dense_descriptor_grasp.capture.masks")
+    blind = [Frame(rgb=f.rgb, depth=np.zeros_like(f.depth) if i == 2 else f.depth, K=f.K, name=f.name,
+                   T_world_camera=f.T_world_camera) for i, f in enumerate(posed)]
+    res = build.build_dataset(blind, str(tmp_path / "blind"), config=CONFIG, progress=False)
+    assert res.input_masks[2] is None and res.input_masks[0] is not None
+    manifest = read_json(str(tmp_path / "blind" / "manifest.json"))
+    assert manifest["capture"]["mask_source"] == "segmented" and "000002" in manifest["capture"]["mask_failures"][0]
+    depth, mask = res.rendered[2]
+    assert mask.sum() > 100 and (depth[mask] > 0).all()
     with pytest.raises(ValueError, match="unique"):
         build.build_dataset([frames[0], frames[0]], str(tmp_path / "dup"), progress=False)
     with pytest.raises(ValueError, match="no pose"):

@@ -105,6 +105,10 @@ def test_object_only_integration_and_no_masks(box_views):
     model = fusion.fuse(box_views, config=fusion.FusionConfig(voxel=0.004, integrate="object"))
     views = fusion.render_views(model, box_views)
     assert np.median([_iou(m, f.mask) for (_, m), f in zip(views, box_views)]) > 0.85
+    partial = [None, None] + [f.mask for f in box_views[2:]]  # views without a mask do not vote
+    model = fusion.fuse(box_views, masks=partial, config=fusion.FusionConfig(voxel=0.004))
+    views = fusion.render_views(model, box_views)
+    assert np.median([_iou(m, f.mask) for (_, m), f in zip(views, box_views)]) > 0.9
     plain = [Frame(rgb=f.rgb, depth=f.depth, K=f.K, name=f.name, T_world_camera=f.T_world_camera)
              for f in box_views]
     model = fusion.fuse(plain[:3])

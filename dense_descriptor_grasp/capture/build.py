@@ -226,6 +226,37 @@ def _poses_json(path, ids, poses, source, summary):
                              "summary": summary})
 
 
+def _segment(posed, config: BuildConfig):
+    """Object masks of posed frames by ``capture.masks``: ``(masks, failures)``. When a view cannot be segmented
+    (no plane, no cluster) it gets no mask (it does not vote in the fusion) and its error is kept; fewer than half
+    of the views (or than 2) segmented is an error."""
+    from .masks import MaskConfig, object_masks
+
+    mcfg = config.masks if config.masks is not None else MaskConfig()
+    try:
+        return [r.mask for r in object_masks(posed, pick_pixel=config.pick_pixel, config=mcfg)], []
+    except ValueError:
+        pass
+    # view by view, following the object of the first view that segments (its centroid in the world)
+    masks, failed, X = [], [], None
+    for i, f in enumerate(posed):
+        try:
+            if X is None:
+                res = object_masks([f], pick_pixel=config.pick_pixel if i == 0 else None, config=mcfg)[0]
+                X = f.T_world_camera[:3, :3] @ res.centroid + f.T_world_camera[:3, 3]
+            else:
+                res = object_masks([f], pick_point_world=X, config=mcfg)[0]
+            masks.append(res.mask)
+        except ValueError as exc:
+            masks.append(None)
+            failed.append(str(exc))
+    ok = sum(m is not None for m in masks)
+    if ok < max(2, (len(masks) + 1) // 2):
+        raise ValueError(f"build_dataset: the object was found in only {ok} of {len(masks)} views; first "
+                         f"failures: {'; '.join(failed[:3])}")
+    return masks, failed
+
+
 # ----------------------------------------------------------------------------------------------------- build
 def build_dataset(frames: Sequence[Frame], out_dir: str, masks=None, poses=None, config: BuildConfig = BuildConfig(),
                   progress: bool = True) -> BuildResult:
@@ -338,14 +369,11 @@ def build_dataset(frames: Sequence[Frame], out_dir: str, masks=None, poses=None,
             input_masks = [f.mask for f in frames]
             extra["mask_source"] = "frames"
         else:
-            from .masks import MaskConfig, object_masks
-
-            mcfg = config.masks if config.masks is not None else MaskConfig()
             if progress:
                 print(f"masks: segmenting {len(posed)} views (support plane, clusters)", file=sys.stderr)
-            results = object_masks(posed, pick_pixel=config.pick_pixel, config=mcfg)
-            input_masks = [r.mask for r in results]
+            input_masks, failed = _segment(posed, config)
             extra["mask_source"] = "segmented"
+            extra["mask_failures"] = failed
         timings["masks"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         model = fuse(posed, poses, input_masks, config.fusion, progress=progress)

@@ -143,7 +143,7 @@ class FusionConfig:
         ratios = []
         for i, f in enumerate(frames):
             sel = f.depth > 0
-            if masks is not None and (masks[i] & sel).any():
+            if masks is not None and masks[i] is not None and (masks[i] & sel).any():
                 sel = masks[i] & sel
             if sel.any():
                 ratios.append(np.median(f.depth[sel]) / f.K[0, 0])
@@ -271,8 +271,9 @@ def _masks_of(frames, masks):
         return None
     out = []
     for f, m in zip(frames, masks):
-        if m is None:
-            raise FusionError(f"fuse: frame {f.name} has no mask while others have one (give all or none)")
+        if m is None:  # this view does not vote (e.g. its segmentation failed)
+            out.append(None)
+            continue
         m = np.asarray(m).astype(bool)
         if m.shape != f.depth.shape:
             raise FusionError(f"fuse: frame {f.name}: mask {m.shape} and depth {f.depth.shape} differ in size")
@@ -304,7 +305,7 @@ def fuse(frames: Sequence[Frame], poses=None, masks=None, config: FusionConfig =
         frames: the views (:class:`Frame`).
         poses: ``T_world_camera`` (4, 4) per frame; default each frame's own ``T_world_camera``.
         masks: (H, W) bool object mask per frame; default each frame's ``mask``; all ``None`` = no masks (every
-            triangle is object).
+            triangle is object); some ``None``: those views do not vote (nor integrate, with ``"object"``).
         config: :class:`FusionConfig`.
         progress: tqdm bars over the views.
     Returns:
@@ -336,6 +337,8 @@ def fuse(frames: Sequence[Frame], poses=None, masks=None, config: FusionConfig =
                                     disable=not progress)):
         depth = f.depth
         if config.integrate == "object":
+            if masks[i] is None:
+                continue
             depth = np.where(_dilate(masks[i], config.mask_dilate_px), depth, 0.0).astype(np.float32)
         if not (depth > 0).any():
             continue
@@ -388,6 +391,8 @@ def _vote_object_triangles(mesh, frames, poses, masks, config, progress) -> np.n
     scene = raycast_scene(mesh)
     for f, T, m in tqdm(list(zip(frames, poses, masks)), desc="fuse (object vote)", unit="view",
                         disable=not progress):
+        if m is None:
+            continue
         depth, _ = raycast(scene, f.K, T, f.width, f.height)
         T_cw = np.linalg.inv(T)
         pc = verts @ T_cw[:3, :3].T + T_cw[:3, 3]
