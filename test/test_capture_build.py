@@ -143,3 +143,18 @@ def test_cli_builds_from_a_capture_folder_with_segmented_masks(capture, tmp_path
     assert read_json(os.path.join(out2, "manifest.json"))["capture"]["pose_source"] == "frames"
     assert build.main(["--frames", str(tmp_path / "missing"), "--out", out2, "--no-progress"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_simulated_capture_end_to_end(tmp_path):
+    """simulate_capture's folder -> build_capture_dataset -> compare_with_truth (small: 12 views at 128x96)."""
+    simulate = pytest.importorskip("dense_descriptor_grasp.capture.simulate")
+    cap = simulate.simulate_capture("duck", simulate.OrbitConfig(views=12, width=128, height=96), seed=0)
+    folder = str(tmp_path / "cap")
+    simulate.write_simulated_capture(cap, folder)
+    out = str(tmp_path / "ds")
+    assert build.main(["--frames", folder, "--out", out, "--no-progress"]) == 0
+    report = build.compare_with_truth(out, folder)
+    assert report["views"] == 12
+    assert report["pose_translation_mm"]["median"] < 5.0 and report["pose_rotation_deg"]["median"] < 1.0, report
+    assert report["mask_iou"]["median"] > 0.85, report
+    assert report["correspondences"]["median_px"] < 2.0 and report["correspondences"]["pairs"] > 12, report

@@ -61,6 +61,17 @@ def test_odometry_recovers_a_known_small_motion():
     assert t_err[1] < 0.005 and r_err[1] < 1.0, (t_err, r_err)
 
 
+def test_a_wide_first_step_starts_from_matched_features():
+    mesh, obj, K = _scene(128, 96)
+    truth = fusion.orbit_poses([0.0, 0.0, 0.05], 0.4, 40.0, 2, arc_deg=45.0, closed=False)  # 45 deg, 0.3 m apart
+    frames = _strip_poses(fusion.render_mesh_frames(mesh, obj, K, truth, 128, 96))
+    with pytest.raises(poses.PoseEstimationError, match="000000 -> 000001"):
+        poses.estimate_poses(frames, poses.PoseConfig(feature_init=False))  # odometry alone does not get there
+    res = poses.estimate_poses(frames)
+    t_err, r_err = poses.pose_errors(res.poses, truth)
+    assert t_err[1] < 0.005 and r_err[1] < 1.0, (t_err, r_err)
+
+
 def test_pose_graph_with_loop_closure_reduces_drift_on_a_closed_orbit():
     mesh, obj, K = _scene(96, 72)
     truth = fusion.orbit_poses([0.0, 0.0, 0.05], 0.42, 40.0, 18)  # 20 degrees per step, closed

@@ -19,7 +19,8 @@ Everything is written atomically and the run resumes: ``capture/poses.json`` (po
 with other settings on the same folder is refused (as ``generate_dataset`` does).
 
 ``build_capture_dataset --frames FOLDER --out DATASET`` does this for a capture folder (:mod:`.importer`).
-:func:`correspondence_errors` measures the multi-view correspondences a built dataset makes against the truth.
+:func:`correspondence_errors` measures the multi-view correspondences a built dataset makes against the truth;
+:func:`compare_with_truth` does it (with the camera poses and masks) for a dataset built from ``simulate_capture``.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ from .frames import Frame
 from .fusion import FusedModel, FusionConfig, fuse, render_views
 from .poses import PoseConfig, PoseResult, estimate_poses
 
-__all__ = ["BuildConfig", "BuildResult", "build_dataset", "correspondence_errors", "get_args_parser", "main",
+__all__ = ["BuildConfig", "BuildResult", "build_dataset", "correspondence_errors", "compare_with_truth",
+           "get_args_parser", "main",
            "CAPTURE_DIR", "RAW_DEPTH_DIR"]
 
 CAPTURE_DIR = "capture"       # the pipeline's intermediate products (poses, fused mesh)
@@ -517,6 +519,40 @@ def correspondence_errors(Ks, poses, depths, masks, true_poses, true_depths, tru
         "pairs": len(per_pair),
         "per_pair_median_px": per_pair,
     }
+
+
+def compare_with_truth(dataset_dir: str, capture_folder: str) -> dict:
+    """A dataset built from a simulated capture (``simulate_capture --out CAPTURE``) against the simulator's truth.
+
+    Returns a JSON-safe dict: ``views``; ``pose_translation_mm`` / ``pose_rotation_deg`` (``median``, ``max``; first
+    camera aligned, :func:`.poses.pose_errors`); ``mask_iou`` (``median``, ``min``) of the dataset's masks;
+    ``correspondences`` (:func:`correspondence_errors` without ``per_pair_median_px``).
+    """
+    from dense_descriptor_grasp.data.dataset import RGBDDataset
+
+    from .masks import mask_iou
+    from .poses import pose_errors
+    from .simulate import read_simulated_truth
+
+    truth = read_simulated_truth(capture_folder)
+    views = RGBDDataset(dataset_dir, validate=False)
+    samples = [views.load_numpy(i) for i in range(len(views))]
+    names = [s["view_id"] for s in samples]
+    missing = [n for n in names if n not in truth["T_world_camera"]]
+    if missing:
+        raise ValueError(f"{capture_folder}: no truth for views {missing[:5]} of {dataset_dir}")
+    true_poses = [truth["T_world_camera"][n] for n in names]
+    t_err, r_err = pose_errors([s["T_world_camera"] for s in samples], true_poses)
+    ious = [mask_iou(s["mask"], truth["masks"][n]) for s, n in zip(samples, names)]
+    corr = correspondence_errors([s["K"] for s in samples], [s["T_world_camera"] for s in samples],
+                                 [s["depth"] for s in samples], [s["mask"] for s in samples], true_poses,
+                                 [truth["depths"][n] for n in names], [truth["masks"][n] for n in names])
+    corr.pop("per_pair_median_px")
+    return {"views": len(samples),
+            "pose_translation_mm": {"median": float(np.median(t_err) * 1e3), "max": float(t_err.max() * 1e3)},
+            "pose_rotation_deg": {"median": float(np.median(r_err)), "max": float(r_err.max())},
+            "mask_iou": {"median": float(np.median(ious)), "min": float(min(ious))},
+            "correspondences": corr}
 
 
 # ---------------------------------------------------------------------------------------------------- the CLI

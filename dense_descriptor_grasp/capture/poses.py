@@ -6,7 +6,8 @@ with Levenberg-Marquardt and a line process that prunes wrong edges), for a capt
 
 1. **Chain.** For each frame ``k`` the dense RGB-D odometry (Steinbruecker 2011 / Park 2017, the hybrid
    photometric + geometric Jacobian) from ``k-1`` to ``k`` is run from two starting guesses -- the previous step
-   repeated (constant velocity: what an orbit does) and no motion -- and the result whose views agree best is kept
+   repeated (constant velocity: what an orbit does) and no motion; if neither works, a third from ORB features
+   matched between the two images (RANSAC on their 3-D points) -- and the result whose views agree best is kept
    when they agree well enough: *fitness* (share of ``k-1``'s pixels with depth that land on a depth of ``k``
    within ``max_correspondence_distance``) at least ``min_fitness`` and, where the surfaces have texture, the
    intensities there correlated (NCC at least ``min_ncc``: geometry alone registers a table onto any other part of
@@ -58,6 +59,10 @@ class PoseConfig:
             when they have no texture); catches a plane registered onto the wrong part of a plane.
         check_stride: the fitness looks at every ``check_stride``-th pixel (rows and columns).
         cloud_voxel: voxel of the down-sampled point clouds used by the ICP fallback.
+        feature_init: when neither start of a chain step registers, start a third time from ORB features matched
+            between the two images (lifted to 3-D with the depths, RANSAC over 3-point fits: at least
+            ``feature_min_inliers`` within ``feature_inlier_distance``). Needed for the first step of a capture
+            with wide steps (there is no previous motion to repeat).
         max_edge_disagreement: (metres, degrees): a neighbour edge further than this from the chain is rejected.
         loop_closure: look for loop closures.
         loop_max_angle_deg, loop_max_distance: loop-closure candidates: chained optical axes within this angle and
@@ -81,6 +86,9 @@ class PoseConfig:
     min_ncc: float = 0.5
     check_stride: int = 2
     cloud_voxel: float = 0.004
+    feature_init: bool = True
+    feature_min_inliers: int = 15
+    feature_inlier_distance: float = 0.01
     max_edge_disagreement: tuple = (0.03, 5.0)
     loop_closure: bool = True
     loop_max_angle_deg: float = 35.0
@@ -201,6 +209,21 @@ def pose_errors(estimated: Sequence[np.ndarray], truth: Sequence[np.ndarray]):
     return t, r
 
 
+def _kabsch(P: np.ndarray, Q: np.ndarray):
+    """``T`` (4, 4) with ``Q ~ R P + t`` (least squares), ``None`` for degenerate points."""
+    cp, cq = P.mean(0), Q.mean(0)
+    H = (P - cp).T @ (Q - cq)
+    if not np.all(np.isfinite(H)) or np.linalg.matrix_rank(H) < 2:
+        return None
+    U, _, Vt = np.linalg.svd(H)
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
+    R = Vt.T @ D @ U.T
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = cq - R @ cp
+    return T
+
+
 class _Registrar:
     """Per-frame RGB-D images and point clouds, and pairwise registration."""
 
@@ -312,6 +335,52 @@ class _Registrar:
                                                             self.config.max_correspondence_distance, T)
         return len(res.correspondence_set) > 0, T, np.asarray(info)
 
+    def feature_motion(self, s, t):
+        """``T_t_s`` from ORB features matched between the two colour images, lifted to 3-D with the depths and
+        fitted by RANSAC over 3-point Kabsch fits (what the odometry then starts from); ``None`` when fewer than
+        ``feature_min_inliers`` matches agree."""
+        import cv2
+
+        cfg = self.config
+        fs, ft = self.frames[s], self.frames[t]
+        orb = cv2.ORB_create(nfeatures=1500, scaleFactor=1.2, nlevels=4, edgeThreshold=8, patchSize=15,
+                             fastThreshold=10)
+        kp_s, des_s = orb.detectAndCompute(cv2.cvtColor(fs.rgb, cv2.COLOR_RGB2GRAY), None)
+        kp_t, des_t = orb.detectAndCompute(cv2.cvtColor(ft.rgb, cv2.COLOR_RGB2GRAY), None)
+        if des_s is None or des_t is None or len(kp_s) < 8 or len(kp_t) < 8:
+            return None
+        matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(des_s, des_t)
+
+        def lift(frame, kps, idx):
+            uv = np.array([kps[i].pt for i in idx], dtype=np.float64)
+            u, v = np.rint(uv[:, 0]).astype(int), np.rint(uv[:, 1]).astype(int)
+            u, v = np.clip(u, 0, frame.width - 1), np.clip(v, 0, frame.height - 1)
+            z = frame.depth[v, u].astype(np.float64)
+            K = frame.K
+            return np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], 1), z
+
+        if len(matches) < cfg.feature_min_inliers:
+            return None
+        P, zs = lift(fs, kp_s, [m.queryIdx for m in matches])
+        Q, zt = lift(ft, kp_t, [m.trainIdx for m in matches])
+        ok = (zs > 0) & (zs <= cfg.depth_max) & (zt > 0) & (zt <= cfg.depth_max)
+        P, Q = P[ok], Q[ok]
+        if len(P) < cfg.feature_min_inliers:
+            return None
+        rng = np.random.default_rng(0)
+        best, best_in = None, None
+        for _ in range(300):
+            idx = rng.choice(len(P), 3, replace=False)
+            T = _kabsch(P[idx], Q[idx])
+            if T is None:
+                continue
+            inl = np.linalg.norm(P @ T[:3, :3].T + T[:3, 3] - Q, axis=1) < cfg.feature_inlier_distance
+            if best_in is None or inl.sum() > best_in.sum():
+                best, best_in = T, inl
+        if best_in is None or best_in.sum() < cfg.feature_min_inliers:
+            return None
+        return _kabsch(P[best_in], Q[best_in])
+
     def edge(self, s, t, init, kind, method="odometry") -> PoseEdge:
         if method == "icp":
             ok, T, info = self.icp(s, t, init)
@@ -367,6 +436,13 @@ def estimate_poses(frames: Sequence[Frame], config: PoseConfig = PoseConfig(), p
         tried = [reg.edge(k - 1, k, init, "odometry") for _, init in inits]
         for e in tried:
             e.reason = reg.verdict(e, config.min_fitness)
+        if all(e.reason for e in tried) and config.feature_init:
+            # a wide step (or the first one, with no motion to repeat): start from matched ORB features
+            T_feat = reg.feature_motion(k - 1, k)
+            if T_feat is not None:
+                e = reg.edge(k - 1, k, T_feat, "odometry")
+                e.reason = reg.verdict(e, config.min_fitness)
+                tried.append(e)
         # the best start: a good result first, then the highest fitness
         best = max(tried, key=lambda e: (not e.reason, e.fitness))
         step = None  # T_{k, k-1}
