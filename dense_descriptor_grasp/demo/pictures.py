@@ -2,12 +2,11 @@
 ``results.json``."""
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 
-from dense_descriptor_grasp.atomic_io import atomic_write_text
+from dense_descriptor_grasp.atomic_io import atomic_write_json
 
 from .settings import OBJECT, DemoSettings, log, step_label, write_png
 from .summary import summary_line
@@ -55,9 +54,9 @@ def step_pictures(s: DemoSettings, rows: list, semantic: dict | None) -> dict:
 
     out = s.path(s.out)
     line = summary_line(rows, s.part, semantic)
-    atomic_write_text(out / "results.json", json.dumps({
+    atomic_write_json(out / "results.json", {
         "object": OBJECT, "part": s.part, "preset": s.preset, "checkpoint": str(s.checkpoint),
-        "semantic_evaluation": semantic, "rows": rows, "summary": line}, indent=1))
+        "semantic_evaluation": semantic, "rows": rows, "summary": line}, indent=1)
     tiles = [cv2.imread(str(out / f"pose_{r['pose']:02d}_grasp.png"))[:, :, ::-1] for r in rows
              if (out / f"pose_{r['pose']:02d}_grasp.png").is_file()]
     if tiles:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dense_descriptor_grasp.atomic_io import atomic_write_text
+from dense_descriptor_grasp.atomic_io import atomic_write_json
 from dense_descriptor_grasp.training.presets import preset_overrides
 
 from .settings import TRAIN_STATE, DemoSettings, log, step_label
@@ -16,7 +16,7 @@ def read_train_state(s: DemoSettings) -> dict | None:
 
 
 def write_train_state(s: DemoSettings, state: dict) -> None:
-    atomic_write_text(s.path(s.model_dir) / TRAIN_STATE, json.dumps({"preset": s.preset, **state}, indent=1))
+    atomic_write_json(s.path(s.model_dir) / TRAIN_STATE, {"preset": s.preset, **state}, indent=1)
 
 
 def training_overrides(s: DemoSettings, budget_minutes: float) -> list:
