@@ -70,6 +70,8 @@ def test_a_wide_first_step_starts_from_matched_features():
     res = poses.estimate_poses(frames)
     t_err, r_err = poses.pose_errors(res.poses, truth)
     assert t_err[1] < 0.005 and r_err[1] < 1.0, (t_err, r_err)
+    assert [e.method for e in res.edges if e.accepted] == ["odometry-features"]
+    assert res.info["recovered_steps"] == 1
 
 
 def test_pose_graph_with_loop_closure_reduces_drift_on_a_closed_orbit():

@@ -121,8 +121,8 @@ class PoseEdge:
     """One registration between two frames (indices into the frame list).
 
     ``transformation`` is ``T_target_source`` (maps source-camera points into the target camera). ``kind``:
-    ``"odometry"`` (the chain), ``"neighbour"`` or ``"loop"``; ``method``: ``"odometry"``, ``"odometry-skip"`` (the
-    chain step recovered from ``k-2``) or ``"icp"``. ``accepted``: used in the pose graph; ``reason`` says why not.
+    ``"odometry"`` (the chain), ``"neighbour"`` or ``"loop"``; ``method``: ``"odometry"``, ``"odometry-features"``
+    (started from matched ORB features), ``"odometry-skip"`` (the chain step recovered from ``k-2``) or ``"icp"``. ``accepted``: used in the pose graph; ``reason`` says why not.
     ``confidence``: the line process' weight after optimisation (1 = kept fully, < threshold = pruned; None when
     the graph was not optimised).
     """
@@ -428,7 +428,7 @@ def estimate_poses(frames: Sequence[Frame], config: PoseConfig = PoseConfig(), p
     edges: list = []
     max_dt, max_dr = config.max_edge_disagreement
     for k in tqdm(range(1, n), desc="poses (odometry)", unit="frame", disable=not progress):
-        # 1. the chain step k-1 -> k, from two starting guesses
+        # 1. the chain step k-1 -> k, from two starting guesses (a third from features when both fail)
         inits = []
         if k >= 2:
             inits.append(("constant velocity", np.linalg.inv(world[k - 1]) @ world[k - 2]))
@@ -440,7 +440,7 @@ def estimate_poses(frames: Sequence[Frame], config: PoseConfig = PoseConfig(), p
             # a wide step (or the first one, with no motion to repeat): start from matched ORB features
             T_feat = reg.feature_motion(k - 1, k)
             if T_feat is not None:
-                e = reg.edge(k - 1, k, T_feat, "odometry")
+                e = reg.edge(k - 1, k, T_feat, "odometry", method="odometry-features")
                 e.reason = reg.verdict(e, config.min_fitness)
                 tried.append(e)
         # the best start: a good result first, then the highest fitness
