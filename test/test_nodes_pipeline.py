@@ -62,3 +62,22 @@ def test_sim_camera_to_grasp_pose_on_the_object_surface(graph, artefacts):
     assert wait_until(lambda: markers and heatmaps, TIMEOUT_S)
     assert {m.ns for m in markers[-1].markers} == {"grasp"}
     assert image_to_numpy(heatmaps[-1]).shape == (SIZE[0], SIZE[1], 3)
+
+
+def test_descriptor_preview_is_published_only_while_someone_subscribes(graph, artefacts):
+    from sensor_msgs.msg import Image
+
+    from dense_descriptor_grasp.image_msgs import image_to_numpy
+    from dense_descriptor_grasp.nodes.descriptor_node import DescriptorNode
+    from dense_descriptor_grasp.nodes.sim_camera_node import SimCameraNode
+
+    ckpt = artefacts[0]
+    sets = graph.collect(Image, "descriptors/image")
+    node = graph.add(DescriptorNode, {"model_path": str(ckpt)})
+    graph.add(SimCameraNode, {"width": SIZE[1], "height": SIZE[0], "rate": 10.0, "pose_period": 1000.0, "seed": 0})
+    assert wait_until(lambda: len(sets) >= 3, 3 * TIMEOUT_S), graph.log_text("descriptor_node")
+    assert node.previews == 0                       # no subscriber: the preview is never computed
+    previews = graph.collect(Image, "descriptors/preview")
+    assert wait_until(lambda: len(previews) >= 2, 3 * TIMEOUT_S), graph.log_text("descriptor_node")
+    assert node.previews >= 2
+    assert image_to_numpy(previews[-1]).shape == (SIZE[0], SIZE[1], 3)

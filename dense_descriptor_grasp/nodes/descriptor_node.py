@@ -5,7 +5,7 @@ time sync):
     camera/color/image_raw (rgb8 | bgr8 | rgba8 | bgra8), camera/depth/image_raw (16UC1 mm | 32FC1 m),
     camera/color/camera_info
 Publishes (reliable; one consistent set, every header copied from the colour image):
-    descriptors/image (32FC<D>), descriptors/preview (rgb8), descriptors/depth (32FC1 m, NaN = none),
+    descriptors/image (32FC<D>), descriptors/preview (rgb8, only while someone subscribes), descriptors/depth (32FC1 m, NaN = none),
     descriptors/camera_info (K scaled to the descriptor image size)
 
 Only the newest frame set is processed (a worker thread takes the latest; older sets are overwritten).
@@ -124,6 +124,7 @@ class DescriptorNode(SyncedInputNode):
                                               qos_overriding_options=overrides)
         self.frames = 0
         self.last_inference_s = float("nan")
+        self.previews = 0                        # preview images published (only while subscribed)
         self.frame_times = deque(maxlen=1000)   # monotonic time of each published descriptor set
         self.process_times = deque(maxlen=1000)  # (inference s, whole frame s) per published set
         self._start_inputs(("camera/color/image_raw", "camera/depth/image_raw", "camera/color/camera_info"),
@@ -189,7 +190,9 @@ class DescriptorNode(SyncedInputNode):
         depth_out = np.where(depth > 0, depth, np.nan).astype(np.float32)
         self.pub_desc.publish(numpy_to_image(np.ascontiguousarray(descriptors.transpose(1, 2, 0)),
                                              descriptor_encoding(self.descriptor_dim), header))
-        self.pub_preview.publish(numpy_to_image(descriptor_preview(descriptors), "rgb8", header))
+        if self.pub_preview.get_subscription_count() > 0:   # lazy: the preview is for RViz; nobody, no cost
+            self.pub_preview.publish(numpy_to_image(descriptor_preview(descriptors), "rgb8", header))
+            self.previews += 1
         self.pub_depth.publish(numpy_to_image(depth_out, "32FC1", header))
         self.pub_info.publish(make_camera_info(K, out_w, out_h, header))
         self.frames += 1
