@@ -177,10 +177,13 @@ def test_node_pipeline_small_mode_with_the_decoder(tmp_path, camera_process):
     report = json.loads((tmp_path / "np_fpn.json").read_text())
     assert (report["decoder"], report["output_stride"], report["size"]) == ("fpn", 4, "64x48"), report
     assert report["camera"] == ("own process" if camera_process else "in the descriptor node's process")
-    assert report["descriptor_node_sets_per_s"] > 0, report
+    # sets received per second: finite, and at least the published rate (each published set was received; one set
+    # may straddle the start of the 1.5 s window)
+    sets_per_s, alone_fps = report["descriptor_node_sets_per_s"], report["descriptor_node_alone_fps"]
+    assert _finite_positive(sets_per_s) and sets_per_s >= alone_fps - 1.0, report
     # the node's CPU accounting: its inference worker thread did the work of the published sets
     assert _finite_positive(report["cpu_cores_worker"]) and _finite_positive(report["worker_cpu_ms_per_set"]), report
-    assert report["cpu_cores_other_threads"] >= 0, report
+    assert math.isfinite(report["cpu_cores_other_threads"]) and report["cpu_cores_other_threads"] >= 0, report
     for key in ("trunk_fps", "network_fps", "descriptors_fps", "descriptor_image_fps", "descriptor_node_alone_fps"):
         assert _finite_positive(report[key]), (key, report[key])
     assert report["ratio_alone_network"] == pytest.approx(

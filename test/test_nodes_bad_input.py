@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("rclpy")
 
 from nodes_harness import (D, SIZE, TIMEOUT_S, RosGraph, isolate_ros_graph, restore_ros_env,  # noqa: E402
-                           wait_until, write_tiny_checkpoint)
+                           write_tiny_checkpoint)
 
 H, W = SIZE
 K = np.array([[70.0, 0, (W - 1) / 2], [0, 70.0, (H - 1) / 2], [0, 0, 1]])
@@ -81,11 +81,27 @@ def feed(g, color=("rgb8", (H, W)), depth=("32FC1", (H, W)), info=True, depth_va
     return stamps
 
 
+def feed_until(g, condition, timeout: float = TIMEOUT_S, **frames) -> tuple:
+    """Publish frame sets (``feed`` keywords, 0.3 s at a time) until ``condition()`` holds or ``timeout`` passes.
+
+    Returns ``(held, stamps)``: whether the condition held, and the stamps of every set published. The feeding
+    happens here and not inside an ``assert`` (which ``python -O`` removes, side effect included).
+    """
+    stamps = []
+    deadline = time.monotonic() + timeout
+    while True:
+        stamps += feed(g, duration=0.3, **frames)
+        if condition():
+            return True, stamps
+        if time.monotonic() >= deadline:
+            return False, stamps
+
+
 def still_alive(g):
     """A good frame set after the bad ones still yields descriptors and a processed grasp frame."""
     n_desc, n_heat = len(g.descriptors), len(g.heatmaps)
-    assert wait_until(lambda: (feed(g, duration=0.3) or True) and len(g.descriptors) > n_desc
-                      and len(g.heatmaps) > n_heat, TIMEOUT_S), "the nodes stopped processing frames"
+    alive, _ = feed_until(g, lambda: len(g.descriptors) > n_desc and len(g.heatmaps) > n_heat)
+    assert alive, "the nodes stopped processing frames"
 
 
 @pytest.mark.parametrize("case, kwargs, node, text", [
@@ -97,14 +113,9 @@ def still_alive(g):
 ])
 def test_bad_input_is_dropped_with_a_logged_reason(running, case, kwargs, node, text):
     g = running
-    bad_stamps = set()
-
-    def feed_bad_and_check_log():
-        bad_stamps.update(feed(g, duration=0.3, **kwargs))
-        return text in g.log_text(node)
-
-    assert wait_until(feed_bad_and_check_log, TIMEOUT_S), \
-        f"{case}: no log containing {text!r}; {node} logged:\n{g.log_text(node)[-2000:]}"
+    logged, stamps = feed_until(g, lambda: text in g.log_text(node), **kwargs)
+    bad_stamps = set(stamps)
+    assert logged, f"{case}: no log containing {text!r}; {node} logged:\n{g.log_text(node)[-2000:]}"
     time.sleep(0.5)  # let anything in flight arrive
     # poses of the good frames of earlier cases may still arrive now: only a pose stamped like a bad frame counts
     published = {(p.header.stamp.sec, p.header.stamp.nanosec) for p in g.poses}
@@ -116,8 +127,8 @@ def test_reference_with_another_descriptor_dimension(running, files):
     from dense_descriptor_grasp.nodes.grasp_node import GraspNode
 
     g = running
-    assert wait_until(lambda: (feed(g, duration=0.3) or True) and "needs 32FC4" in g.log_text("grasp_node_d4"),
-                      TIMEOUT_S), g.log_text("grasp_node_d4")
+    refused, _ = feed_until(g, lambda: "needs 32FC4" in g.log_text("grasp_node_d4"))
+    assert refused, g.log_text("grasp_node_d4")
     assert "32FC8" in g.log_text("grasp_node_d4") and not g.poses_d4
     # with the model known at startup the mismatch is refused before any frame, naming both dimensions
     ckpt, _, other_ref = files
