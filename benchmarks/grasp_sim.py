@@ -16,7 +16,7 @@ a **predictor** proposes a grasp (world position of the grasp point, quaternion 
 ``dense_descriptor_grasp.sim.grasp_sim`` executes it (approach, close, lift 10 cm, hold) and judges it.
 
 The **referenced part** is a named point in the object frame (default ``head_top`` of the duck, the highest
-vertex of its head; see ``grasp_sim.DUCK``); its true world position follows from the object pose. Reported:
+vertex of its head; see the registry, ``dense_descriptor_grasp/objects.py``); its true world position follows from the object pose. Reported:
 
 * success rate (with a Wilson 95 % interval) -- a trial without a published grasp counts as a failure;
 * semantic point error: mm between the predicted grasp point and the true position of the referenced part;
@@ -64,6 +64,8 @@ import numpy as np
 
 from benchmarks._common import (RESULTS_DIR, atomic_write_json, atomic_write_text, machine_description,
                                 machine_line, markdown_table, save_figure)
+from dense_descriptor_grasp.geometry.rendering import look_at
+from dense_descriptor_grasp.objects import named_parts, part_world, resolve_object
 from dense_descriptor_grasp.sim import grasp_sim as gs
 
 NAME = "grasp_sim"
@@ -117,8 +119,7 @@ class PartBlindPredictor:
 
     def predict(self, scene: gs.GraspScene, keypoint: str, rng: np.random.Generator) -> Prediction:
         T = scene.object_pose()
-        parts = gs.object_keypoints(scene.spec.name, scene.scale)
-        named = [p for name, p in parts.items() if name != "top"] or list(parts.values())
+        named = list(named_parts(scene.spec, scene.scale).values())
         centre = T[:3, :3] @ np.mean(named, axis=0) + T[:3, 3]
         G = gs.reference_grasp_world(scene.spec.name, T, keypoint, scene.scale)
         return Prediction(centre, gs.pose_from_matrix(G)[1], "part_blind")
@@ -140,7 +141,7 @@ class RenderedPredictor:
     def __init__(self, object_name: str, keypoint: str, scale: float, width: int = 320, height: int = 240,
                  fov_deg: float = 50.0, elevation_deg=(35.0, 75.0), label: str = "", settings=None,
                  extra_references: int = 6):
-        from dense_descriptor_grasp.data.render import RenderConfig, SceneRenderer, resolve_object
+        from dense_descriptor_grasp.data.render import RenderConfig, SceneRenderer
         from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings
 
         self.label = label
@@ -181,17 +182,15 @@ class RenderedPredictor:
         from dense_descriptor_grasp.grasping.reference import Reference, interior_samples
         from dense_descriptor_grasp.grasping.reference_view import camera_object_pose, visible_parts
 
-        spec = gs.object_spec(self.object_name)
         T_world_object = gs.random_object_pose(np.random.default_rng(0), self.object_name, self.scale,
                                                x_range=(0, 0), y_range=(0, 0), yaw_range=(0, 0))
-        centre = gs.keypoint_world(self.object_name, T_world_object, "top", self.scale) * np.array([1, 1, 0.5])
+        centre = part_world(self.object_name, T_world_object, "top", self.scale) * np.array([1, 1, 0.5])
         az, el, dist = math.radians(200.0), math.radians(50.0), 0.28 * self.scale
         eye = centre + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
-        view = self._render(T_world_object, np.random.default_rng(12345), gs.look_at(eye, centre))
+        view = self._render(T_world_object, np.random.default_rng(12345), look_at(eye, centre))
         desc = self.descriptors(view)
         T_camera_object = camera_object_pose(view.T_world_camera, T_world_object)
-        parts = {name: p for name, p in gs.object_keypoints(self.object_name, self.scale).items()
-                 if not (name == "top" and len(spec.keypoints) > 0)}
+        parts = named_parts(self.object_name, self.scale)
         seen = visible_parts(T_camera_object, view.K, view.depth, view.mask, parts, tolerance=0.005, border=0)
         names, pixels, points, descriptors = [], [], [], []
         for name, (u, v) in seen.items():   # the named parts in the image, on the object, not hidden
@@ -323,7 +322,7 @@ class ModelPredictor(RenderedPredictor):
             T = np.asarray(json.loads(Path(pose_path).read_text())["T_camera_object"], dtype=np.float64)
         except (OSError, KeyError, ValueError) as exc:
             raise ValueError(f"--reference-object-pose {pose_path}: expected JSON {{\"T_camera_object\": 4x4}}: {exc}")
-        return ref, np.linalg.inv(gs._check_pose(T, "T_camera_object"))
+        return ref, np.linalg.inv(gs.check_pose(T, "T_camera_object"))
 
 
 class GroundTruthDescriptorPredictor(RenderedPredictor):
@@ -538,9 +537,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                          "the same poses")
     ap.add_argument("--poses", type=int, default=50, help="seeded object poses per predictor (default 50)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--object", default="duck", help="object name (duck, cube, sphere, teddy) or pybullet_data URDF")
+    ap.add_argument("--object", default="duck", help="an object of the registry (dense_descriptor_grasp/objects.py: "
+                    "duck, teddy, cube_small, sphere_small, ...) or a URDF path (inside pybullet_data or not)")
     ap.add_argument("--keypoint", default=None, help="referenced part (default: the object's default part)")
-    ap.add_argument("--scale", type=float, default=1.0, help="object scale (1.0 = the URDF size)")
+    ap.add_argument("--scale", type=float, default=None,
+                    help="object scale (default: the registry's; the duck's is 1.0 = the URDF size)")
     ap.add_argument("--noise-mm", type=float, nargs="+", default=[0.0, 5.0, 10.0, 15.0, 20.0],
                     help="oracle: position noise levels, std per axis in mm")
     ap.add_argument("--rot-noise-deg", type=float, nargs="+", default=[],
@@ -577,9 +578,10 @@ def main(argv=None) -> int:
             args.noise_mm = [0.0, 10.0]
     if args.poses < 1:
         raise SystemExit(f"--poses must be >= 1, got {args.poses}")
-    spec = gs.object_spec(args.object)
-    args.keypoint = args.keypoint or spec.default_keypoint
-    gs.keypoint_world(args.object, np.eye(4), args.keypoint, args.scale)  # validates the part name
+    spec = resolve_object(args.object)
+    args.keypoint = args.keypoint or spec.default_part
+    args.scale = spec.scale if args.scale is None else args.scale
+    part_world(spec, np.eye(4), args.keypoint, args.scale)  # validates the part name
     params = gs.SimParams(lift_height=args.lift_height)
     if args.physics_sweep:
         physics_sweep(args)

@@ -92,7 +92,7 @@ def sim_reference(model, size, path, seed=0):
     """Reference of 5 object pixels spread over the sim camera's first view (same seed and size as the node)."""
     from dense_descriptor_grasp.grasping.reference import interior_samples, save_reference
     from dense_descriptor_grasp.make_reference import build_reference
-    from dense_descriptor_grasp.nodes.sim_camera_node import SimCamera
+    from dense_descriptor_grasp.sim.cameras import SimCamera
 
     sim = SimCamera(["duck"], size[1], size[0], seed=seed, backgrounds=("textured",))
     view = sim.new_pose()
@@ -176,7 +176,7 @@ def run(args) -> dict:
     from dense_descriptor_grasp.model import DenseDescriptorNet, load_model, save_checkpoint
     from dense_descriptor_grasp.nodes.common import reliable_qos
     from dense_descriptor_grasp.nodes.descriptor_node import DescriptorNode
-    from dense_descriptor_grasp.nodes.sim_camera_node import SimCameraNode
+    from dense_descriptor_grasp.sim.cameras import SimCameraNode
 
     size = (args.height, args.width)
     tmp = tempfile.TemporaryDirectory(prefix="node_pipeline_")

@@ -140,7 +140,7 @@ def reference_from_sim_view(checkpoint, path, seed: int = 0, n_refs: int = 4):
     from dense_descriptor_grasp.grasping.reference import Reference, save_reference
     from dense_descriptor_grasp.model import load_model
     from dense_descriptor_grasp.model.inference import descriptor_image, descriptors_at
-    from dense_descriptor_grasp.nodes.sim_camera_node import SimCamera
+    from dense_descriptor_grasp.sim.cameras import SimCamera
 
     sim = SimCamera(["duck"], SIZE[1], SIZE[0], seed=seed, backgrounds=("textured",))
     try:

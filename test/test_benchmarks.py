@@ -206,14 +206,15 @@ def test_part_blind_grasp_floor_is_the_centre_of_the_named_parts_away_from_the_p
     import numpy as np
 
     from benchmarks.grasp_sim import PartBlindPredictor
+    from dense_descriptor_grasp.objects import part_world, resolve_object
     from dense_descriptor_grasp.sim import grasp_sim as gs
 
     T = gs.random_object_pose(np.random.default_rng(3), "duck")
     with gs.GraspScene("duck", T, params=gs.SimParams(settle_time=0.0)) as scene:
         pred = PartBlindPredictor().predict(scene, "head_top", np.random.default_rng(0))
         T_now = scene.object_pose()
-    parts = gs.object_spec("duck").keypoints
+    parts = resolve_object("duck").parts
     centre = T_now[:3, :3] @ np.mean([np.asarray(p) for p in parts.values()], axis=0) + T_now[:3, 3]
     assert pred.mode == "part_blind" and np.allclose(pred.position, centre, atol=1e-9)
-    head = gs.keypoint_world("duck", T_now, "head_top")
+    head = part_world("duck", T_now, "head_top")
     assert 0.03 < np.linalg.norm(pred.position - head) < 0.06  # ~41 mm from the referenced part

@@ -9,8 +9,8 @@ import pytest
 
 from dense_descriptor_grasp.data.camera_spans import (TRAINING_CAMERA_SPANS, CameraSpans, camera_parameters,
                                                       fit_distance)
-from dense_descriptor_grasp.data.render import (RenderConfig, _object_vertices_local, resolve_object, sample_camera,
-                                                sample_scene)
+from dense_descriptor_grasp.data.render import RenderConfig, _object_vertices_local, sample_camera, sample_scene
+from dense_descriptor_grasp.objects import resolve_object
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def _sim_camera_settings():
 
 @pytest.mark.parametrize("which", [0, 1], ids=["grasp_yaml", "demo"])
 def test_the_sim_camera_lies_inside_the_training_spans(which):
-    from dense_descriptor_grasp.nodes.sim_camera_node import SimCamera
+    from dense_descriptor_grasp.sim.cameras import SimCamera
 
     _, cfg = _sim_camera_settings()[which]
     w, h = _small(cfg["width"], cfg["height"])
@@ -70,16 +70,17 @@ class _Captured(Exception):
 
 def _benchmark_probe():
     from benchmarks.grasp_sim import RenderedPredictor, get_args_parser
-    from dense_descriptor_grasp.sim import grasp_sim as gs
 
     class Probe(RenderedPredictor):
         def descriptors(self, view):  # make_reference renders its view, then asks for descriptors: stop there
             raise _Captured(view)
 
     defaults = get_args_parser()
-    obj, scale = defaults.get_default("object"), defaults.get_default("scale")
+    obj = defaults.get_default("object")
+    spec = resolve_object(obj)
+    scale = spec.scale if defaults.get_default("scale") is None else defaults.get_default("scale")
     w, h = _small(defaults.get_default("width"), defaults.get_default("height"))
-    keypoint = gs.object_spec(obj).default_keypoint
+    keypoint = spec.default_part
     return Probe(obj, keypoint, scale, width=w, height=h), obj, scale, w, h
 
 
@@ -140,7 +141,7 @@ def test_drawn_cameras_have_exactly_the_drawn_parameters_and_stay_inside():
 
 
 def _K(fov, w, h):
-    from dense_descriptor_grasp.data.render import intrinsics_from_fov
+    from dense_descriptor_grasp.geometry.rendering import intrinsics_from_fov
 
     return intrinsics_from_fov(fov, w, h)
 

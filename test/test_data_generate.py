@@ -223,7 +223,8 @@ def test_distractor_sets_are_disjoint_and_ranges_expand():
 
 
 def test_distractors_are_placed_around_the_target_at_table_top_size():
-    from dense_descriptor_grasp.data.render import expand_distractors, draw_distractors, sample_scene, resolve_object
+    from dense_descriptor_grasp.data.render import draw_distractors, expand_distractors, sample_scene
+    from dense_descriptor_grasp.objects import resolve_object
     from dense_descriptor_grasp.data.render import _object_vertices_local
 
     cfg = RenderConfig.training(width=64, height=48)

@@ -1,41 +1,11 @@
-"""Rendering: intrinsics, depth conversion, optical-frame poses, and that known 3-D points land where rendered."""
+"""Rendering: known 3-D points land where rendered, scene sampling (the camera maths: test_geometry_rendering.py)."""
 
 import numpy as np
-import pybullet as p
 import pytest
 import torch
 
-from dense_descriptor_grasp.data.render import (RenderConfig, SceneRenderer, depth_from_gl_buffer,
-                                                intrinsics_from_fov, look_at_pose, resolve_object, sample_camera,
-                                                sample_camera_pose, sample_scene)
-
-
-def test_intrinsics_match_pybullet_projection():
-    W, H, fov = 80, 64, 50.0
-    K = intrinsics_from_fov(fov, W, H)
-    P = np.asarray(p.computeProjectionMatrixFOV(fov, W / H, 0.01, 5.0)).reshape(4, 4, order="F")
-    assert K[0, 0] == pytest.approx(P[0, 0] * W / 2)
-    assert K[1, 1] == pytest.approx(P[1, 1] * H / 2)
-    assert (K[0, 2], K[1, 2]) == ((W - 1) / 2, (H - 1) / 2)
-
-
-def test_depth_from_gl_buffer_inverts_the_projection():
-    near, far = 0.01, 6.0
-    z = np.array([[0.02, 0.3], [1.0, 5.9]])
-    d = (far - near * far / z) / (far - near)
-    assert np.allclose(depth_from_gl_buffer(d, near, far), z, rtol=1e-5)
-    assert depth_from_gl_buffer(np.ones((1, 1)), near, far)[0, 0] == 0.0
-
-
-def test_look_at_pose_is_optical_frame():
-    eye, target = np.array([0.5, 0.2, 0.4]), np.array([0.0, 0.0, 0.05])
-    T = look_at_pose(eye, target)
-    assert np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-9) and np.linalg.det(T[:3, :3]) > 0
-    Tinv = np.linalg.inv(T)
-    t_cam = Tinv[:3, :3] @ target + Tinv[:3, 3]
-    assert np.allclose(t_cam[:2], 0, atol=1e-9) and t_cam[2] > 0            # target on the optical axis
-    above = Tinv[:3, :3] @ (target + [0, 0, 0.1]) + Tinv[:3, 3]
-    assert above[1] < 0                                                        # world up is image up (y down)
+from dense_descriptor_grasp.data.render import RenderConfig, SceneRenderer, sample_camera, sample_camera_pose, sample_scene
+from dense_descriptor_grasp.objects import resolve_object
 
 
 @pytest.mark.parametrize("name, tol", [("duck", 0.025), ("lego", 0.05)])

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dense_descriptor_grasp.geometry.rendering import intrinsics_from_fov, look_at
+from dense_descriptor_grasp.objects import part_world
 from dense_descriptor_grasp.sim import grasp_sim as gs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,9 +57,9 @@ def test_pose_helpers():
     assert np.isclose(T[:3, 2] @ [0, 0, 1], 0.0, atol=1e-9)  # duck up (object +y) is world up
     assert np.allclose(T[:3, 1], [0, 0, 1])
     # the head top lies ~8 cm above the table, whatever the yaw
-    assert 0.075 < gs.keypoint_world("duck", T)[2] < 0.09
+    assert 0.075 < part_world("duck", T)[2] < 0.09
     # camera-frame grasp -> world
-    T_wc = gs.look_at([0.3, 0.1, 0.4], [0.0, 0.0, 0.05])
+    T_wc = look_at([0.3, 0.1, 0.4], [0.0, 0.0, 0.05])
     G = gs.reference_grasp_world("duck", T)
     T_cg = np.linalg.inv(T_wc) @ G
     p, q = gs.grasp_pose_in_world(T_wc, T_cg[:3, 3], gs.pose_from_matrix(T_cg)[1])
@@ -67,9 +69,9 @@ def test_pose_helpers():
     assert gs.rotation_error_deg(G[:3, :3] @ flip, G[:3, :3]) < 1e-6
     assert abs(gs.rotation_error_deg(G[:3, :3] @ flip, G[:3, :3], gripper_symmetric=False) - 180) < 1e-4
     with pytest.raises(ValueError, match="unknown object"):
-        gs.object_spec("no_such_object")
+        gs.GraspScene("no_such_object")
     with pytest.raises(ValueError, match="no part"):
-        gs.keypoint_world("duck", T, "wing_tip")
+        gs.reference_grasp_world("duck", T, "wing_tip")
     with pytest.raises(ValueError, match="quaternion"):
         gs.pose_matrix([0, 0, 0], [0, 0, 0, 0])
 
@@ -78,9 +80,9 @@ def test_render_matches_the_part_projection():
     from dense_descriptor_grasp.geometry.camera import project
 
     T = gs.random_object_pose(np.random.default_rng(1), "duck")
-    top = gs.keypoint_world("duck", T)
-    T_wc = gs.look_at(top + np.array([0.15, 0.05, 0.2]), top - np.array([0, 0, 0.03]))
-    K = gs.intrinsics_from_fov(80, 64, 45.0)
+    top = part_world("duck", T)
+    T_wc = look_at(top + np.array([0.15, 0.05, 0.2]), top - np.array([0, 0, 0.03]))
+    K = intrinsics_from_fov(45.0, 80, 64)
     with gs.GraspScene("duck", T, params=gs.SimParams(settle_time=0.0)) as scene:
         rgb, depth, mask = scene.render(T_wc, K, 80, 64)
     assert rgb.shape == (64, 80, 3) and depth.shape == (64, 80) and mask.any()

@@ -115,7 +115,7 @@ def floor_texture(rng: np.random.Generator, size: int = 1024) -> np.ndarray:
 
 def orbit_poses(rng: np.random.Generator, center, orbit: OrbitConfig):
     """``([T_world_camera (4, 4)], [(azimuth_deg, elevation_deg)])`` of the orbit around ``center`` (3,)."""
-    from dense_descriptor_grasp.data.render import look_at_pose
+    from dense_descriptor_grasp.geometry.rendering import look_at
 
     center = np.asarray(center, dtype=np.float64)
     az0 = float(rng.uniform(0.0, 360.0)) if orbit.start_azimuth_deg is None else float(orbit.start_azimuth_deg)
@@ -130,7 +130,7 @@ def orbit_poses(rng: np.random.Generator, center, orbit: OrbitConfig):
         roll = math.radians(rng.uniform(-orbit.roll_jitter_deg, orbit.roll_jitter_deg))
         a, e = math.radians(az), math.radians(el)
         eye = target + dist * np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
-        poses.append(look_at_pose(eye, target, roll=roll))
+        poses.append(look_at(eye, target, roll=roll))
         angles.append((az % 360.0, el))
     return poses, angles
 
@@ -140,14 +140,15 @@ def simulate_capture(object_name: str = "duck", orbit: OrbitConfig = OrbitConfig
     """Render an orbit around one object on a textured table and add sensor noise.
 
     Args:
-        object_name: a library name (``render.OBJECT_LIBRARY``: duck, teddy, lego, mug, ...) or a .urdf / .obj path.
+        object_name: a registry name (``objects.OBJECT_LIBRARY``: duck, teddy, lego, mug, ...) or a .urdf / .obj path.
         orbit: the camera path and image size.
         noise: the sensor model; ``None`` or :meth:`NoiseConfig.none` = the clean renders.
         seed: everything random (light, texture, start azimuth, jitter, noise) follows from it.
     Returns:
         :class:`SimulatedCapture` (frames named ``000000``, ``000001``, ...; stamps 0.1 s apart).
     """
-    from dense_descriptor_grasp.data.render import RenderConfig, SceneRenderer, resolve_object, sample_scene
+    from dense_descriptor_grasp.data.render import RenderConfig, SceneRenderer, sample_scene
+    from dense_descriptor_grasp.objects import resolve_object
 
     spec = resolve_object(object_name)
     cfg = RenderConfig(width=orbit.width, height=orbit.height, fov_deg=orbit.fov_deg, plane_size=2.0,

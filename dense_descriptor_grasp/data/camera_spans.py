@@ -124,7 +124,7 @@ def camera_parameters(T_world_camera, K, width: int, height: int, target_center,
     R, eye = T[:3, :3], T[:3, 3]
     x_cam, z_cam = R[:, 0], R[:, 2]
     elevation = math.degrees(math.asin(float(np.clip(-z_cam[2], -1.0, 1.0))))
-    # the level camera with the same optical axis (look_at_pose without roll)
+    # the level camera with the same optical axis (geometry.rendering.look_at without roll)
     x0 = np.cross(z_cam, [0.0, 0.0, 1.0])
     if np.linalg.norm(x0) < 1e-9:
         x0 = np.cross(z_cam, [0.0, 1.0, 0.0])

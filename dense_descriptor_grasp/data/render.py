@@ -3,9 +3,9 @@
 Conventions (docs/ARCHITECTURE.md): ``T_world_camera`` is the optical frame (x right, y down, z forward);
 depth is metres along the optical axis with 0 = no depth; pixel centres sit at integer ``(u, v)``.
 
-The pure parts (intrinsics from a field of view, OpenGL depth buffer -> metres, optical pose -> OpenGL view
-matrix, look-at poses, scene sampling) are plain numpy functions; :class:`SceneRenderer` holds one pybullet
-``DIRECT`` client.
+The objects come from the registry (``dense_descriptor_grasp/objects.py``); intrinsics from a field of view, look-at
+poses and the OpenGL view / depth conventions from ``geometry/rendering.py``. Scene sampling is plain numpy;
+:class:`SceneRenderer` holds one pybullet ``DIRECT`` client.
 
 Two ways to randomise (``RenderConfig``): the plain ``RenderConfig(...)`` keeps the original fixed-fov camera
 sampler and light ranges (the grasp benchmark and the sim camera use it, draw for draw); ``RenderConfig.training()``
@@ -22,62 +22,24 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from dense_descriptor_grasp.geometry.rendering import depth_from_gl_buffer, gl_view_matrix, intrinsics_from_fov, look_at
+from dense_descriptor_grasp.objects import (RANDOM_URDF_COUNT, ObjectSpec, resolve_object,
+                                            rpy_matrix)
+
 from .backgrounds import BACKGROUND_KINDS, make_background
 from .camera_spans import TRAINING_CAMERA_SPANS, CameraSpans, fit_distance
 
+#: Old name of ``geometry.rendering.look_at``, kept while capture/fusion.py and the capture tests import it from here
+#: (as they import intrinsics_from_fov); new code imports both from geometry.rendering.
+look_at_pose = look_at
+
 __all__ = [
-    "OBJECT_LIBRARY", "ObjectSpec", "resolve_object", "intrinsics_from_fov", "depth_from_gl_buffer",
-    "gl_view_matrix", "look_at_pose", "RenderConfig", "SceneSpans", "TRAINING_SCENE_SPANS", "ScenePlan",
+    "RenderConfig", "SceneSpans", "TRAINING_SCENE_SPANS", "ScenePlan",
     "PlacedObject", "sample_scene", "sample_camera_pose", "sample_camera", "RenderedView", "SceneRenderer",
     "load_obj_vertices", "quaternion_to_matrix_np", "matrix_to_quaternion_np", "DISTRACTOR_SETS",
     "expand_distractors", "draw_distractors",
 ]
 
-
-@dataclass(frozen=True)
-class ObjectSpec:
-    """How to load one object: a URDF or OBJ file, a uniform scale, and the rotation that stands it upright.
-
-    ``upright_rpy`` (radians, fixed-axis roll/pitch/yaw) turns the model's own frame so that its "up" is world +z
-    before the random yaw is applied (the duck mesh is modelled y-up).
-    """
-
-    name: str
-    path: str
-    scale: float = 1.0
-    upright_rpy: tuple = (0.0, 0.0, 0.0)
-    tumble: bool = False       # as a distractor it may lie on any of its six bounding-box faces
-
-
-def _pybullet_data_path() -> str:
-    import pybullet_data
-
-    return pybullet_data.getDataPath()
-
-
-# Meshes shipped in the pybullet_data wheel, by short name: (file, scale, upright roll-pitch-yaw). The scales make
-# table-top objects (largest extent in brackets); as distractors every object is rescaled to a random size anyway
-# (RenderConfig.distractor_size).
-OBJECT_LIBRARY = {
-    "duck": ("duck_vhacd.urdf", 1.0, (math.pi / 2, 0.0, 0.0)),            # 8.3 cm
-    "teddy": ("teddy_vhacd.urdf", 1.0, (math.pi / 2, 0.0, 0.0)),          # 9.3 cm
-    "lego": ("lego/lego.urdf", 2.0, (0.0, 0.0, 0.0)),                     # 6.4 cm
-    "soccerball": ("soccerball.urdf", 0.15, (0.0, 0.0, 0.0)),             # 15 cm
-    "jenga": ("jenga/jenga.urdf", 0.5, (0.0, 0.0, 0.0)),                  # 7.5 cm block
-    "domino": ("domino/domino.urdf", 1.4, (0.0, 0.0, 0.0)),               # 7.1 cm
-    "cube": ("cube.urdf", 0.06, (0.0, 0.0, 0.0)),                         # 6 cm
-    "sphere": ("sphere2.urdf", 0.065, (0.0, 0.0, 0.0)),                   # 6.5 cm, checker texture
-    "mug": ("objects/mug.urdf", 0.6, (0.0, 0.0, 0.0)),                    # 7.3 cm
-    "block": ("block.urdf", 0.8, (0.0, 0.0, 0.0)),                        # 8 cm stick
-    "torus": ("torus/torus_textured.obj", 0.05, (math.pi / 2, 0.0, 0.0)),  # 7.5 cm ring, lying flat
-    "toy_cube": ("toys/cube.obj", 0.8, (0.0, 0.0, 0.0)),                  # 7 cm
-    "toy_cylinder": ("toys/cylinder.obj", 0.65, (0.0, 0.0, 0.0)),         # 7.5 cm
-    "toy_prism": ("toys/prism.obj", 0.65, (0.0, 0.0, 0.0)),               # 7.7 cm
-}
-# Library objects that may lie on any face as distractors (the others stand upright, random yaw).
-_TUMBLE = {"lego", "jenga", "domino", "cube", "block", "torus", "toy_cube", "toy_cylinder", "toy_prism"}
-
-RANDOM_URDF_COUNT = 1000  # pybullet_data/random_urdfs/000 .. 999
 
 # Named distractor sets: [(entry, weight)]; an entry is a library name or a range "random_urdfs/AAA-BBB" (one
 # random member per draw); a draw picks an entry with probability proportional to its weight. "train" and
@@ -88,10 +50,6 @@ DISTRACTOR_SETS = {
     "eval": [("teddy", 1), ("mug", 1), ("block", 1), ("torus", 1), ("toy_cube", 1), ("toy_cylinder", 1),
              ("toy_prism", 1), ("random_urdfs/500-999", 7)],
 }
-
-
-def _random_urdf_path(num: str) -> str:
-    return os.path.join(_pybullet_data_path(), "random_urdfs", num, f"{num}.urdf")
 
 
 def _parse_random_range(entry: str):
@@ -139,86 +97,6 @@ def draw_distractors(rng: np.random.Generator, pool: list, count_range) -> list:
     return specs
 
 
-def resolve_object(name_or_path: str) -> ObjectSpec:
-    """An :class:`ObjectSpec` for a library name (:data:`OBJECT_LIBRARY`: ``duck``, ``teddy``, ``lego``, ...),
-    ``random_urdfs/NNN`` or a path to a ``.urdf`` / ``.obj`` file. Raises ``ValueError`` naming the object."""
-    data = _pybullet_data_path()
-    if name_or_path in OBJECT_LIBRARY:
-        rel, scale, rpy = OBJECT_LIBRARY[name_or_path]
-        return ObjectSpec(name_or_path, os.path.join(data, rel), scale, rpy, name_or_path in _TUMBLE)
-    if name_or_path.startswith("random_urdfs/"):
-        num = name_or_path.split("/", 1)[1]
-        path = _random_urdf_path(num)
-        if not os.path.isfile(path):
-            raise ValueError(f"object {name_or_path!r}: no such pybullet_data model ({path} missing; NNN is 000..999)")
-        return ObjectSpec(name_or_path, path, 1.0, (0.0, 0.0, 0.0), True)
-    if name_or_path.lower().endswith((".urdf", ".obj")):
-        if not os.path.isfile(name_or_path):
-            raise ValueError(f"object file {name_or_path!r} does not exist")
-        name = os.path.splitext(os.path.basename(name_or_path))[0]
-        return ObjectSpec(name, os.path.abspath(name_or_path), 1.0, (0.0, 0.0, 0.0))
-    raise ValueError(
-        f"unknown object {name_or_path!r}: expected one of {sorted(OBJECT_LIBRARY)}, 'random_urdfs/NNN', "
-        "or a path to a .urdf / .obj file")
-
-
-def intrinsics_from_fov(fov_deg: float, width: int, height: int) -> np.ndarray:
-    """``K (3, 3)`` float64 of pybullet's ``computeProjectionMatrixFOV(fov_deg, width / height, ...)``.
-
-    ``fov_deg`` is the vertical field of view; pixels are square (``fx = fy``). With pixel centres at integer
-    coordinates the principal point is ``((W - 1) / 2, (H - 1) / 2)``.
-    """
-    if not (0.0 < fov_deg < 180.0) or width <= 0 or height <= 0:
-        raise ValueError(f"intrinsics_from_fov: need 0 < fov_deg < 180 and a positive size, "
-                         f"got {fov_deg}, {width}x{height}")
-    f = (height / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
-    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
-
-
-def depth_from_gl_buffer(buffer: np.ndarray, near: float, far: float) -> np.ndarray:
-    """Metric depth along the optical axis ``(H, W)`` float32 from an OpenGL depth buffer in [0, 1].
-
-    ``z = near * far / (far - (far - near) * d)``; pixels at the far plane (``d >= 1``, nothing hit) become 0.
-    """
-    d = np.asarray(buffer, dtype=np.float64)
-    z = near * far / (far - (far - near) * d)
-    z[d >= 1.0 - 1e-7] = 0.0
-    return z.astype(np.float32)
-
-
-def gl_view_matrix(T_world_camera: np.ndarray) -> list:
-    """pybullet ``viewMatrix`` (16 floats, column-major) for an optical-frame camera pose.
-
-    The OpenGL camera looks along its -z with y up: ``T_world_gl = T_world_camera @ diag(1, -1, -1, 1)``.
-    """
-    T_world_gl = np.asarray(T_world_camera, dtype=np.float64) @ np.diag([1.0, -1.0, -1.0, 1.0])
-    view = np.linalg.inv(T_world_gl)
-    return view.flatten(order="F").tolist()
-
-
-def look_at_pose(eye, target, up=(0.0, 0.0, 1.0), roll: float = 0.0) -> np.ndarray:
-    """``T_world_camera (4, 4)`` of an optical-frame camera at ``eye`` looking at ``target``.
-
-    x points right and y down in the image, with world ``up`` appearing upwards; ``roll`` (radians) then turns
-    the camera about its optical axis.
-    """
-    eye = np.asarray(eye, dtype=np.float64)
-    z = np.asarray(target, dtype=np.float64) - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, np.asarray(up, dtype=np.float64))
-    if np.linalg.norm(x) < 1e-9:  # looking straight along `up`
-        x = np.cross(z, np.array([0.0, 1.0, 0.0]))
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    R = np.stack([x, y, z], axis=1)
-    c, s = math.cos(roll), math.sin(roll)
-    R = R @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    T = np.eye(4)
-    T[:3, :3] = R
-    T[:3, 3] = eye
-    return T
-
-
 # The generator process stays free of torch (importing the CUDA build of torch costs ~700 MB of RSS, 1 GB instead
 # of 220 MB peak), so the two quaternion conversions pybullet needs are done here in numpy; test_data_render.py
 # checks them against geometry.se3.quaternion_from_matrix / matrix_from_quaternion.
@@ -257,14 +135,6 @@ def _pose(position, quaternion) -> np.ndarray:
     T[:3, :3] = quaternion_to_matrix_np(quaternion)
     T[:3, 3] = position
     return T
-
-
-def _rpy_matrix(rpy) -> np.ndarray:
-    r, p, y = rpy
-    Rx = np.array([[1, 0, 0], [0, math.cos(r), -math.sin(r)], [0, math.sin(r), math.cos(r)]])
-    Ry = np.array([[math.cos(p), 0, math.sin(p)], [0, 1, 0], [-math.sin(p), 0, math.cos(p)]])
-    Rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
-    return Rz @ Ry @ Rx
 
 
 def load_obj_vertices(path: str) -> np.ndarray:
@@ -535,15 +405,15 @@ def _place_distractors(rng, distractors, config, cache, anchor_xy, anchor_r, tar
     step = 0.002
     for spec in distractors:
         base = _unit_scale_vertices(spec, cache)
-        R_up = _rpy_matrix(spec.upright_rpy)
+        R_up = rpy_matrix(spec.upright_rpy)
         if spec.tumble:
-            R_up = _rpy_matrix(_TUMBLE_RPY[int(rng.integers(len(_TUMBLE_RPY)))]) @ R_up
+            R_up = rpy_matrix(_TUMBLE_RPY[int(rng.integers(len(_TUMBLE_RPY)))]) @ R_up
         extent = float(np.ptp(base @ R_up.T, axis=0).max())
         scale = rng.uniform(*config.distractor_size) / max(extent, 1e-9)
         local = base * scale
         spec = replace(spec, scale=float(scale))
         for _attempt in range(50):
-            R = _rpy_matrix((0.0, 0.0, rng.uniform(-math.pi, math.pi))) @ R_up
+            R = rpy_matrix((0.0, 0.0, rng.uniform(-math.pi, math.pi))) @ R_up
             pts = local @ R.T
             centre_xy, r_xy = _footprint(pts)
             hull = _hull_xy(pts) - centre_xy
@@ -593,10 +463,10 @@ def sample_scene(rng: np.random.Generator, specs: list, config: RenderConfig, ve
     placed, footprints, all_pts = [], [], []
     for i, spec in enumerate(specs):
         local = _object_vertices_local(spec, cache)
-        R_up = _rpy_matrix(spec.upright_rpy)
+        R_up = rpy_matrix(spec.upright_rpy)
         for _attempt in range(50):
             yaw = rng.uniform(-math.pi, math.pi)
-            R = _rpy_matrix((0.0, 0.0, yaw)) @ R_up
+            R = rpy_matrix((0.0, 0.0, yaw)) @ R_up
             pts = local @ R.T
             xy = rng.uniform(-config.position_range, config.position_range, size=2)
             centre_xy = 0.5 * (pts[:, :2].min(0) + pts[:, :2].max(0))
@@ -660,7 +530,7 @@ def sample_camera_pose(rng: np.random.Generator, scene: ScenePlan, config: Rende
     direction = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
     target = scene.center + rng.uniform(-1, 1, size=3) * config.target_jitter * scene.radius
     roll = math.radians(rng.uniform(-config.roll_deg, config.roll_deg))
-    return look_at_pose(target + distance * direction, target, roll=roll)
+    return look_at(target + distance * direction, target, roll=roll)
 
 
 def sample_camera(rng: np.random.Generator, scene: ScenePlan, config: RenderConfig):
@@ -683,7 +553,7 @@ def sample_camera(rng: np.random.Generator, scene: ScenePlan, config: RenderConf
     roll = math.radians(rng.uniform(-spans.roll_deg, spans.roll_deg))
     offset = rng.uniform(-spans.look_at_offset, spans.look_at_offset, size=2) * scene.radius
     direction = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
-    T = look_at_pose(scene.center + distance * direction, scene.center, roll=roll)
+    T = look_at(scene.center + distance * direction, scene.center, roll=roll)
     # slide the camera in its image plane: the target centre sits at (offset_x, offset_y, distance) in its frame
     T[:3, 3] -= T[:3, :2] @ offset
     return T, fov

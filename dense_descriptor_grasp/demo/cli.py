@@ -42,7 +42,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=d.threads,
                    help="torch threads for training (default 1: two threads spin against any other job on a 2-core "
                         "machine, 5 s instead of 0.5 s per step measured here)")
-    p.add_argument("--part", default=d.part, help="named duck part to grasp (sim.grasp_sim object registry)")
+    p.add_argument("--part", default=d.part, help="named duck part to grasp (the object registry, objects.py)")
     p.add_argument("--root", default=".", help="folder that holds data/, models/ and outputs/")
     p.add_argument("--stop-after", choices=STEPS[:-1], default=None, help="stop after this step")
     return p

@@ -48,9 +48,9 @@ def step_pipeline(s: DemoSettings) -> dict:
 
     from dense_descriptor_grasp import bringup
     from dense_descriptor_grasp.nodes.demo_observer import DemoObserver
-    from dense_descriptor_grasp.sim.grasp_sim import object_keypoints
+    from dense_descriptor_grasp.objects import object_parts
 
-    part_object = object_keypoints(OBJECT)[s.part]
+    part_object = object_parts(OBJECT)[s.part]
     ref_path = s.path(s.model_dir) / f"reference_{s.part}.npz"
     params = _pipeline_params(s)
     values = bringup.parse_arguments([f"model:={s.checkpoint}", f"reference:={ref_path}", "use_sim_camera:=true",

@@ -22,9 +22,9 @@ def choose_reference_view(dataset: Path, part: str) -> tuple[str, dict]:
     Returns ``(view_id, {name: (u, v)})``. Raises ``ValueError`` when no view sees the part.
     """
     from dense_descriptor_grasp.data.dataset import RGBDDataset
-    from dense_descriptor_grasp.sim.grasp_sim import object_keypoints
+    from dense_descriptor_grasp.objects import named_parts
 
-    parts = {k: v for k, v in object_keypoints(OBJECT).items() if k != "top"}
+    parts = named_parts(OBJECT)
     if part not in parts:
         raise ValueError(f"--part {part!r}: the {OBJECT} has parts {sorted(parts)}")
     ds = RGBDDataset(str(dataset), validate=False)

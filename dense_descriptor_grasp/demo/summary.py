@@ -17,9 +17,9 @@ def part_error_mm(grasp_position, T_camera_object, part_object) -> float:
 
 def centre_error_mm(part: str) -> float:
     """Distance (mm) from ``part`` to the mean of the object's named parts: the error of a part-blind guess."""
-    from dense_descriptor_grasp.sim.grasp_sim import object_keypoints
+    from dense_descriptor_grasp.objects import named_parts
 
-    parts = {k: v for k, v in object_keypoints(OBJECT).items() if k != "top"}
+    parts = named_parts(OBJECT)
     centre = np.mean(np.stack(list(parts.values())), axis=0)
     return float(np.linalg.norm(parts[part] - centre) * 1000.0)
 

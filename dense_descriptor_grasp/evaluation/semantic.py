@@ -19,7 +19,7 @@ Protocol
   ``object_name`` whose ``role`` is ``"target"`` (datasets without roles: the entry named ``object_name``); a view
   without one (or with two) is skipped and counted. The target mask is built here: raw mask PNG == the target's ``mask_value`` (so other objects are never
   "the object").
-- **Parts**: the object's named parts (``sim.grasp_sim.object_spec(name).keypoints``; the duck: head_top, beak_tip,
+- **Parts**: the object's named parts (``objects.named_parts(name)``, the registry's; the duck: head_top, beak_tip,
   tail, left_side, right_side, chest; an object without named parts uses ``top``), points in the object (URDF
   link) frame, the frame of the dataset's ``T_world_object``. For a view, a part's **true 3-D point** is
   ``T_camera_world T_world_object p`` and its **true pixel** the projection of that point (continuous, not
@@ -87,7 +87,6 @@ __all__ = [
     "REPORT_NAME",
     "PNG_NAME",
     "find_target",
-    "object_parts",
     "part_truth",
     "mask_centroid_pixel",
     "object_coordinate_descriptors",
@@ -136,16 +135,6 @@ def find_target(camera: dict, object_name: str):
     if len(named) > 1:
         return None, "ambiguous_target"
     return named[0], ""
-
-
-def object_parts(object_name: str) -> Dict[str, np.ndarray]:
-    """Named parts of ``object_name`` (object frame, metres): its spec's keypoints; ``top`` only when it has none."""
-    from dense_descriptor_grasp.sim.grasp_sim import object_keypoints, object_spec
-
-    points = object_keypoints(object_name)
-    named = list(object_spec(object_name).keypoints)
-    keep = named if named else ["top"]
-    return {name: np.asarray(points[name], dtype=np.float64).reshape(3) for name in keep}
 
 
 def part_truth(parts: Dict[str, np.ndarray], K, T_world_camera, T_world_object, depth: np.ndarray,
@@ -534,8 +523,10 @@ def semantic_point_evaluation(
     clash = reserved & set(models)
     if clash:
         raise ValueError(f"models: the names {sorted(clash)} are reserved for the floors / sanity rows")
+    from dense_descriptor_grasp.objects import named_parts
+
     parts_obj = ({str(k): np.asarray(v, dtype=np.float64).reshape(3) for k, v in parts.items()}
-                 if parts is not None else object_parts(object_name))
+                 if parts is not None else named_parts(object_name))
     gs = GraspSettings()
 
     # --- methods: name -> (kind, descriptor function or None, info)

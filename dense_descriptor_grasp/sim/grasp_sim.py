@@ -57,71 +57,31 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 
+from dense_descriptor_grasp.geometry.rendering import depth_from_gl_buffer, gl_projection_matrix, gl_view_matrix
+from dense_descriptor_grasp.objects import part_world, resolve_object, top_down_grasp_rotation
+
+from .bodies import (TABLE_Z, check_pose, com_offset, link_pose, pose_from_matrix, pose_matrix,
+                     quaternion_from_rotation, resting_geometry, set_link_pose)
+
 __all__ = [
-    "ObjectSpec",
-    "OBJECTS",
     "SimParams",
     "GraspResult",
     "GraspScene",
     "execute_grasp",
     "random_object_pose",
-    "object_spec",
-    "keypoint_world",
-    "object_keypoints",
     "reference_grasp_world",
     "pose_matrix",
     "pose_from_matrix",
     "grasp_pose_in_world",
     "grasp_matrix_in_world",
-    "look_at",
-    "intrinsics_from_fov",
     "rotation_error_deg",
     "approach_error_deg",
 ]
 
-TABLE_Z = 0.0  # the plane's top surface in the world
-
-
 # --------------------------------------------------------------------------------------------- poses
-def pose_matrix(position, quaternion) -> np.ndarray:
-    """(4, 4) pose from ``position (3,)`` and ``quaternion (4,)`` (x, y, z, w)."""
-    position = np.asarray(position, dtype=np.float64).reshape(3)
-    q = np.asarray(quaternion, dtype=np.float64).reshape(4)
-    n = np.linalg.norm(q)
-    if not np.isfinite(n) or n < 1e-9:
-        raise ValueError(f"quaternion must be a non-zero finite (x, y, z, w), got {q.tolist()}")
-    T = np.eye(4)
-    T[:3, :3] = np.asarray(pb.getMatrixFromQuaternion((q / n).tolist())).reshape(3, 3)
-    T[:3, 3] = position
-    return T
-
-
-def _quaternion_from_rotation(R: np.ndarray) -> np.ndarray:
-    """(x, y, z, w) with w >= 0 from a (3, 3) rotation (Shepperd's method)."""
-    from dense_descriptor_grasp.geometry.se3 import quaternion_from_matrix
-
-    return np.asarray(quaternion_from_matrix(np.asarray(R, dtype=np.float64)), dtype=np.float64)
-
-
-def pose_from_matrix(T) -> tuple[np.ndarray, np.ndarray]:
-    """``(position (3,), quaternion (4,) x, y, z, w)`` of a (4, 4) pose."""
-    T = _check_pose(T, "T")
-    return T[:3, 3].copy(), _quaternion_from_rotation(T[:3, :3])
-
-
-def _check_pose(T, name: str) -> np.ndarray:
-    T = np.asarray(T, dtype=np.float64)
-    if T.shape != (4, 4) or not np.all(np.isfinite(T)):
-        raise ValueError(f"{name} must be a finite (4, 4) homogeneous pose, got shape {T.shape}")
-    R = T[:3, :3]
-    if np.abs(R.T @ R - np.eye(3)).max() > 1e-4 or np.linalg.det(R) < 0:
-        raise ValueError(f"{name} must have a rotation in its top-left 3x3 block (R^T R = I, det = +1)")
-    return T
-
-
 def grasp_matrix_in_world(T_world_camera, T_camera_grasp) -> np.ndarray:
     """(4, 4) ``T_world_grasp = T_world_camera @ T_camera_grasp`` (camera = optical frame, z forward)."""
-    return _check_pose(T_world_camera, "T_world_camera") @ _check_pose(T_camera_grasp, "T_camera_grasp")
+    return check_pose(T_world_camera, "T_world_camera") @ check_pose(T_camera_grasp, "T_camera_grasp")
 
 
 def grasp_pose_in_world(T_world_camera, position_camera, quaternion_camera) -> tuple[np.ndarray, np.ndarray]:
@@ -131,36 +91,6 @@ def grasp_pose_in_world(T_world_camera, position_camera, quaternion_camera) -> t
     returns ``(position_world (3,), quaternion_world (4,))``.
     """
     return pose_from_matrix(grasp_matrix_in_world(T_world_camera, pose_matrix(position_camera, quaternion_camera)))
-
-
-def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
-    """(4, 4) ``T_world_camera`` of an optical-frame camera (x right, y down, z forward) at ``eye`` looking at
-    ``target``; image "up" follows ``up`` (falls back to world y when the view is parallel to it)."""
-    eye = np.asarray(eye, dtype=np.float64).reshape(3)
-    z = np.asarray(target, dtype=np.float64).reshape(3) - eye
-    if np.linalg.norm(z) < 1e-9:
-        raise ValueError("look_at: eye and target coincide")
-    z /= np.linalg.norm(z)
-    up = np.asarray(up, dtype=np.float64).reshape(3)
-    if abs(up @ z) > 0.999 * np.linalg.norm(up):
-        up = np.array([0.0, 1.0, 0.0])
-    x = np.cross(z, up)  # image right; then y = z x x points along -up (image down = world down)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    T = np.eye(4)
-    T[:3, :3] = np.stack([x, y, z], axis=1)
-    T[:3, 3] = eye
-    return T
-
-
-def intrinsics_from_fov(width: int, height: int, fov_y_deg: float = 45.0) -> np.ndarray:
-    """(3, 3) K of a square-pixel pinhole with the given vertical field of view; principal point at the centre
-    (pixel centres at integer coordinates, so cx = (W - 1) / 2)."""
-    if width < 1 or height < 1 or not 1.0 < fov_y_deg < 179.0:
-        raise ValueError(f"intrinsics_from_fov: need width, height >= 1 and 1 < fov_y_deg < 179, "
-                         f"got {width}, {height}, {fov_y_deg}")
-    f = 0.5 * height / math.tan(math.radians(fov_y_deg) / 2)
-    return np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
 
 
 def _symmetric_angle(R_err: np.ndarray) -> float:
@@ -188,154 +118,29 @@ def approach_error_deg(R_pred, R_true) -> float:
 
 
 # ------------------------------------------------------------------------------------------- objects
-def _rot_x(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
-
-
+# The objects, their parts and grasp rotations are the registry's (dense_descriptor_grasp/objects.py).
 def _rot_z(angle: float) -> np.ndarray:
     c, s = math.cos(angle), math.sin(angle)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-@dataclass(frozen=True)
-class ObjectSpec:
-    """A graspable object: URDF in ``pybullet_data``, how it rests upright, named parts, a reference grasp.
-
-    keypoints: part name -> point (3,) in the object (URDF link) frame at ``scale = 1``.
-    grasp_rotations: part name -> (3, 3) ``R_object_grasp``, the orientation of the reference grasp at that
-        part (z = approach into the part, y = finger closing axis); parts without one get a top-down grasp.
-    upright: (3, 3) ``R_world_object`` of the resting pose before the random yaw.
-    """
-
-    name: str
-    urdf: str
-    default_keypoint: str
-    keypoints: dict = field(default_factory=dict)
-    grasp_rotations: dict = field(default_factory=dict)
-    upright: tuple = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
-    default_scale: float = 1.0
-
-
-def _top_down_closing_along(closing_axis_object: np.ndarray, R_world_object_upright: np.ndarray) -> np.ndarray:
-    """R_object_grasp of a top-down grasp (approach = world -z in the upright pose) closing along an object axis."""
-    R_wo = np.asarray(R_world_object_upright)
-    z_w = np.array([0.0, 0.0, -1.0])
-    y_w = R_wo @ closing_axis_object
-    y_w = y_w - (y_w @ z_w) * z_w
-    y_w /= np.linalg.norm(y_w)
-    x_w = np.cross(y_w, z_w)
-    return R_wo.T @ np.stack([x_w, y_w, z_w], axis=1)
-
-
-_DUCK_UPRIGHT = _rot_x(math.pi / 2)  # the duck model's up is +y
-
-# Duck parts: vertices of the visual mesh duck.obj scaled by the URDF's 0.05 (object frame, metres at scale 1):
-#   head_top    the highest vertex of the head (the head spans y 0.045..0.082 m and is 4.2 cm across in z): the
-#               default part, grasped top-down with the fingers closing across the head (object z axis);
-#   beak_tip    the frontmost vertex (the beak points to -x);   tail  the rearmost vertex of the body;
-#   left_side / right_side  the body's extreme vertices in +z / -z;   chest  the frontmost body vertex below
-#   the head. Six parts so that a 6-DoF pose can be fitted from their matches.
-DUCK = ObjectSpec(
-    name="duck",
-    urdf="duck_vhacd.urdf",
-    default_keypoint="head_top",
-    keypoints={
-        "head_top": (-0.0166, 0.0820, 0.0027),
-        "beak_tip": (-0.0481, 0.0670, 0.0057),
-        "tail": (0.0346, 0.0260, 0.0010),
-        "left_side": (-0.0092, 0.0222, 0.0307),
-        "right_side": (-0.0051, 0.0219, -0.0270),
-        "chest": (-0.0430, 0.0244, -0.0016),
-    },
-    grasp_rotations={
-        "head_top": tuple(map(tuple, _top_down_closing_along(np.array([0.0, 0.0, 1.0]), _DUCK_UPRIGHT))),
-    },
-    upright=tuple(map(tuple, _DUCK_UPRIGHT)),
-)
-CUBE = ObjectSpec(name="cube", urdf="cube_small.urdf", default_keypoint="top_center",
-                  keypoints={"top_center": (0.0, 0.0, 0.025), "corner": (0.025, 0.025, 0.025)})
-SPHERE = ObjectSpec(name="sphere", urdf="sphere_small.urdf", default_keypoint="top",
-                    keypoints={"top": (0.0, 0.0, 0.03)})
-TEDDY = ObjectSpec(name="teddy", urdf="teddy_vhacd.urdf", default_keypoint="top", keypoints={},
-                   upright=tuple(map(tuple, _rot_x(math.pi / 2))))
-
-OBJECTS = {spec.name: spec for spec in (DUCK, CUBE, SPHERE, TEDDY)}
-
-
-def object_spec(object_name: str) -> ObjectSpec:
-    """The ObjectSpec of a registered name (``duck``, ``cube``, ``sphere``, ``teddy``) or of any URDF in
-    ``pybullet_data`` given by its relative path (e.g. ``"objects/mug.urdf"``; parts: ``top`` only)."""
-    if object_name in OBJECTS:
-        return OBJECTS[object_name]
-    path = os.path.join(pybullet_data.getDataPath(), object_name)
-    if object_name.endswith(".urdf") and os.path.isfile(path):
-        return ObjectSpec(name=object_name, urdf=object_name, default_keypoint="top", keypoints={})
-    raise ValueError(f"unknown object {object_name!r}: expected one of {sorted(OBJECTS)} or a URDF path inside "
-                     f"pybullet_data ({pybullet_data.getDataPath()})")
-
-
-@functools.lru_cache(maxsize=32)
-def _object_geometry(urdf: str, scale: float, upright: tuple) -> tuple[float, tuple]:
-    """(z offset that rests the upright object on the table, top-centre point (3,) in the object frame)."""
-    client = pb.connect(pb.DIRECT)
-    try:
-        pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=client)
-        body = pb.loadURDF(urdf, globalScaling=scale, physicsClientId=client)
-        T_com = _com_offset(body, client)
-        T_world_object = np.eye(4)
-        T_world_object[:3, :3] = np.asarray(upright)
-        _set_object_pose(body, T_world_object, T_com, client)
-        lo, hi = (np.asarray(v) for v in pb.getAABB(body, physicsClientId=client))
-        top_world = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[2]])
-        top_object = np.asarray(upright).T @ top_world
-        return TABLE_Z - float(lo[2]), tuple(top_object)
-    finally:
-        pb.disconnect(client)
-
-
-def object_keypoints(object_name: str, scale: float | None = None) -> dict:
-    """Named parts of an object: name -> point (3,) in the object frame, metres at ``scale`` (every object also
-    has ``top``, the top centre of its upright bounding box)."""
-    spec = object_spec(object_name)
-    return _keypoints(spec, spec.default_scale if scale is None else float(scale))
-
-
-def _keypoints(spec: ObjectSpec, scale: float) -> dict:
-    points = {name: np.asarray(p, dtype=np.float64) * scale for name, p in spec.keypoints.items()}
-    if "top" not in points:
-        points["top"] = np.asarray(_object_geometry(spec.urdf, float(scale), spec.upright)[1])
-    return points
-
-
-def keypoint_world(object_name: str, T_world_object, keypoint: str | None = None, scale: float | None = None):
-    """World position (3,) of a named object part (the *referenced part*) for an object pose (4, 4)."""
-    spec = object_spec(object_name)
-    scale = spec.default_scale if scale is None else float(scale)
-    keypoint = keypoint or spec.default_keypoint
-    points = _keypoints(spec, scale)
-    if keypoint not in points:
-        raise ValueError(f"object {spec.name!r} has no part {keypoint!r}; parts: {sorted(points)}")
-    T = _check_pose(T_world_object, "T_world_object")
-    return T[:3, :3] @ points[keypoint] + T[:3, 3]
-
-
 def reference_grasp_world(object_name: str, T_world_object, keypoint: str | None = None,
                           scale: float | None = None) -> np.ndarray:
     """(4, 4) ``T_world_grasp`` of the reference grasp at a part: position on the part, orientation the part's
-    ``R_object_grasp`` carried by the object pose (top-down, closing along world y in the object's frame,
-    when the part has none). This is the ground truth for the rotation error of 6-DoF grasps."""
-    spec = object_spec(object_name)
-    keypoint = keypoint or spec.default_keypoint
-    T = _check_pose(T_world_object, "T_world_object")
+    ``R_object_grasp`` (``ObjectSpec.grasp_rotations``) carried by the object pose (top-down, closing along world
+    y in the object's frame, when the part has none). This is the ground truth for the rotation error of 6-DoF
+    grasps."""
+    spec = resolve_object(object_name)
+    keypoint = keypoint or spec.default_part
+    T = check_pose(T_world_object, "T_world_object")
     if keypoint in spec.grasp_rotations:
         R_object_grasp = np.asarray(spec.grasp_rotations[keypoint])
     else:
-        R_up = np.asarray(spec.upright)
-        R_object_grasp = _top_down_closing_along(R_up.T @ np.array([0.0, 1.0, 0.0]), R_up)
+        R_up = spec.upright
+        R_object_grasp = np.asarray(top_down_grasp_rotation(R_up.T @ np.array([0.0, 1.0, 0.0]), R_up))
     G = np.eye(4)
     G[:3, :3] = T[:3, :3] @ R_object_grasp
-    G[:3, 3] = keypoint_world(object_name, T, keypoint, scale)
+    G[:3, 3] = part_world(spec, T, keypoint, scale)
     return G
 
 
@@ -346,31 +151,15 @@ def random_object_pose(rng: np.random.Generator, object_name: str = "duck", scal
     The default +-0.1 m matches the data generator's ``position_range`` so the rendered table is under it."""
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng)}")
-    spec = object_spec(object_name)
-    scale = spec.default_scale if scale is None else float(scale)
-    z0, _ = _object_geometry(spec.urdf, scale, spec.upright)
+    spec = resolve_object(object_name)
+    scale = spec.scale if scale is None else float(scale)
+    z0, _ = resting_geometry(spec.path, scale, tuple(spec.upright_rpy))
     x, y = rng.uniform(*x_range), rng.uniform(*y_range)
     yaw = rng.uniform(*yaw_range)
     T = np.eye(4)
-    T[:3, :3] = _rot_z(yaw) @ np.asarray(spec.upright)
+    T[:3, :3] = _rot_z(yaw) @ spec.upright
     T[:3, 3] = (x, y, z0 + 1e-4)
     return T
-
-
-def _com_offset(body: int, client: int, link: int = -1) -> np.ndarray:
-    """(4, 4) ``T_link_com``: pybullet's base pose is the centre-of-mass (inertial) frame, not the URDF frame."""
-    info = pb.getDynamicsInfo(body, link, physicsClientId=client)
-    return pose_matrix(info[3], info[4])
-
-
-def _set_object_pose(body: int, T_world_link: np.ndarray, T_link_com: np.ndarray, client: int) -> None:
-    pos, quat = pose_from_matrix(T_world_link @ T_link_com)
-    pb.resetBasePositionAndOrientation(body, pos.tolist(), quat.tolist(), physicsClientId=client)
-
-
-def _get_link_pose(body: int, T_link_com: np.ndarray, client: int) -> np.ndarray:
-    pos, quat = pb.getBasePositionAndOrientation(body, physicsClientId=client)
-    return pose_matrix(pos, quat) @ np.linalg.inv(T_link_com)
 
 
 # ------------------------------------------------------------------------------------------ the hand
@@ -482,8 +271,8 @@ class GraspScene:
 
     def __init__(self, object_name: str = "duck", T_world_object=None, scale: float | None = None,
                  params: SimParams | None = None, seed: int = 0):
-        self.spec = object_spec(object_name)
-        self.scale = self.spec.default_scale if scale is None else float(scale)
+        self.spec = resolve_object(object_name)
+        self.scale = self.spec.scale if scale is None else float(scale)
         if not self.scale > 0:
             raise ValueError(f"scale must be > 0, got {scale!r}")
         self.params = params or SimParams()
@@ -491,7 +280,7 @@ class GraspScene:
         self.rng = np.random.default_rng(self.seed)
         if T_world_object is None:
             T_world_object = random_object_pose(self.rng, object_name, self.scale)
-        self.T_world_object_given = _check_pose(T_world_object, "T_world_object")
+        self.T_world_object_given = check_pose(T_world_object, "T_world_object")
         self.client = pb.connect(pb.DIRECT)
         self._grasped = False
         self.hand = None
@@ -509,9 +298,9 @@ class GraspScene:
         pb.setPhysicsEngineParameter(fixedTimeStep=prm.time_step, numSolverIterations=prm.solver_iterations,
                                      deterministicOverlappingPairs=1, physicsClientId=c)
         self.plane = pb.loadURDF("plane.urdf", [0, 0, TABLE_Z], physicsClientId=c)
-        self.body = pb.loadURDF(self.spec.urdf, globalScaling=self.scale, physicsClientId=c)
-        self.T_object_com = _com_offset(self.body, c)
-        _set_object_pose(self.body, self.T_world_object_given, self.T_object_com, c)
+        self.body = pb.loadURDF(self.spec.path, globalScaling=self.scale, physicsClientId=c)
+        self.T_object_com = com_offset(self.body, c)
+        set_link_pose(self.body, self.T_world_object_given, self.T_object_com, c)
         mass = prm.object_mass if prm.object_mass is not None else pb.getDynamicsInfo(self.body, -1, physicsClientId=c)[0]
         jitter = (lambda: 1.0 + self.rng.uniform(-prm.physics_jitter, prm.physics_jitter)) \
             if prm.randomize_physics else (lambda: 1.0)
@@ -532,11 +321,11 @@ class GraspScene:
 
     def object_pose(self) -> np.ndarray:
         """(4, 4) current ``T_world_object`` (URDF frame)."""
-        return _get_link_pose(self.body, self.T_object_com, self.client)
+        return link_pose(self.body, self.T_object_com, self.client)
 
     def keypoint_world(self, keypoint: str | None = None) -> np.ndarray:
         """World position (3,) of a named part at the object's *current* pose."""
-        return keypoint_world(self.spec.name, self.object_pose(), keypoint, self.scale)
+        return part_world(self.spec, self.object_pose(), keypoint, self.scale)
 
     def render(self, T_world_camera, K, width: int, height: int, near: float = 0.05, far: float = 5.0):
         """Render RGB-D + mask with pybullet's CPU renderer.
@@ -545,29 +334,19 @@ class GraspScene:
         nothing was hit), ``mask (H, W) bool`` object pixels. Pixel centres are at integer coordinates, so
         ``project(points, K)`` lands on the pixel that shows the point.
         """
-        T_wc = _check_pose(T_world_camera, "T_world_camera")
+        T_wc = check_pose(T_world_camera, "T_world_camera")
         K = np.asarray(K, dtype=np.float64)
         if K.shape != (3, 3) or K[0, 0] <= 0 or K[1, 1] <= 0:
             raise ValueError(f"K must be a (3, 3) pinhole matrix with fx, fy > 0, got {K.tolist()}")
         W, H = int(width), int(height)
-        fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-        proj = np.array([
-            [2 * fx / W, 0.0, 1 - 2 * (cx + 0.5) / W, 0.0],
-            [0.0, 2 * fy / H, 2 * (cy + 0.5) / H - 1, 0.0],
-            [0.0, 0.0, -(far + near) / (far - near), -2 * far * near / (far - near)],
-            [0.0, 0.0, -1.0, 0.0],
-        ])
-        T_world_gl = T_wc @ np.diag([1.0, -1.0, -1.0, 1.0])
-        view = np.linalg.inv(T_world_gl)
         _, _, rgba, zbuf, seg = pb.getCameraImage(
-            W, H, viewMatrix=view.T.reshape(-1).tolist(), projectionMatrix=proj.T.reshape(-1).tolist(),
+            W, H, viewMatrix=gl_view_matrix(T_wc), projectionMatrix=gl_projection_matrix(K, W, H, near, far),
             renderer=pb.ER_TINY_RENDERER, shadow=0, physicsClientId=self.client)
         rgba = np.asarray(rgba, dtype=np.uint8).reshape(H, W, 4)
-        zbuf = np.asarray(zbuf, dtype=np.float64).reshape(H, W)
         seg = np.asarray(seg).reshape(H, W)
-        depth = far * near / (far - (far - near) * zbuf)
-        depth[(seg < 0) | (zbuf >= 1.0)] = 0.0
-        return rgba[..., :3].copy(), depth.astype(np.float32), seg == self.body
+        depth = depth_from_gl_buffer(np.asarray(zbuf, dtype=np.float64).reshape(H, W), near, far, far_tolerance=0.0)
+        depth[seg < 0] = 0.0
+        return rgba[..., :3].copy(), depth, seg == self.body
 
     # -- grasp
     def _load_hand(self, T_world_grasp: np.ndarray) -> None:
@@ -577,7 +356,7 @@ class GraspScene:
                  for j in range(pb.getNumJoints(self.hand, physicsClientId=c))}
         self.left, self.right, target = names["panda_leftfinger"], names["panda_rightfinger"], names["panda_grasptarget"]
         # T_hand_com from the inertial origin; the grasptarget joint's frame is given in the parent's COM frame
-        self.T_hand_com = _com_offset(self.hand, c)
+        self.T_hand_com = com_offset(self.hand, c)
         info = pb.getJointInfo(self.hand, target, physicsClientId=c)
         self.T_hand_grasp = self.T_hand_com @ pose_matrix(info[14], info[15])
         self.grasp_link = target
@@ -604,7 +383,7 @@ class GraspScene:
         pos = T[:3, 3]
         # the orientation is constant along the approach and the lift: convert it once
         if getattr(self, "_cached_R", None) is None or not np.array_equal(T[:3, :3], self._cached_R):
-            self._cached_R, self._cached_q = T[:3, :3].copy(), _quaternion_from_rotation(T[:3, :3])
+            self._cached_R, self._cached_q = T[:3, :3].copy(), quaternion_from_rotation(T[:3, :3])
         quat = self._cached_q
         if reset:
             pb.resetBasePositionAndOrientation(self.hand, pos.tolist(), quat.tolist(), physicsClientId=self.client)
