@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from dense_descriptor_grasp.grasping.backprojection import point_at_match
+from dense_descriptor_grasp.grasping.depth_at_match import point_at_match
 from dense_descriptor_grasp.grasping.grasp_pose import APPROACH_MODES, grasp_pose_at
 from dense_descriptor_grasp.grasping.reference import Reference, save_reference
 

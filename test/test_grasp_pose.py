@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from dense_descriptor_grasp.geometry.se3 import matrix_from_quaternion
-from dense_descriptor_grasp.grasping.backprojection import backproject_point
+from dense_descriptor_grasp.grasping.depth_at_match import backproject_point
 from dense_descriptor_grasp.grasping.grasp_pose import (grasp_pose_at, pose_from_matrix, rotation_from_approach,
                                                         surface_normal_at)
 

@@ -39,7 +39,7 @@ Protocol
   and method) and the reference descriptor.
 - **Errors**: pixel error = distance between the predicted pixel and the true pixel. 3-D error (mm) = distance
   between the part's true 3-D point (camera frame) and the grasp node's point at the predicted pixel:
-  ``grasping.backprojection.point_and_pixel_at_match`` with the grasp node's defaults (``GraspSettings``: 5 x 5
+  ``grasping.depth_at_match.point_and_pixel_at_match`` with the grasp node's defaults (``GraspSettings``: 5 x 5
   window median of the valid depth in (0.05, 5] m, foreground snapping 8 px at 2 cm depth steps). A predicted pixel
   without depth itself takes the median of the valid depth in its window; when fewer than 30 % of the window's
   pixels have valid depth the grasp node rejects the match, and here it is a **depth miss**: 3-D error = infinity
@@ -501,7 +501,7 @@ def semantic_point_evaluation(
     from tqdm import tqdm
 
     from dense_descriptor_grasp.data.dataset import RGBDDataset
-    from dense_descriptor_grasp.grasping.backprojection import point_and_pixel_at_match
+    from dense_descriptor_grasp.grasping.depth_at_match import point_and_pixel_at_match
     from dense_descriptor_grasp.geometry.camera import backproject, project
     from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings
     from dense_descriptor_grasp.grasping.object_pose import ransac_object_pose

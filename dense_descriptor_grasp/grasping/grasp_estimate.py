@@ -1,7 +1,7 @@
 """One descriptor frame -> one grasp (or a reason why not): the grasp node's whole computation, ROS-free.
 
 Steps: match every reference (:mod:`matching`), back-project the confident matches with robust depth
-(:mod:`backprojection`); with >= 3 references try the 6-DoF object pose (:mod:`object_pose`) and carry the
+(:mod:`depth_at_match`); with >= 3 references try the 6-DoF object pose (:mod:`object_pose`) and carry the
 reference grasp; otherwise, or when the pose fails, fall back to the single-point grasp at the
 ``grasp_index`` reference (:mod:`grasp_pose`) and report why. No pose at all when that reference's match
 is weak or its depth invalid.
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .backprojection import point_and_pixel_at_match
+from .depth_at_match import point_and_pixel_at_match
 from .grasp_pose import APPROACH_MODES, GraspPose, grasp_pose_at, pose_from_matrix
 from .matching import METRICS, SUBPIXEL_METHODS, match_references
 from .object_pose import ObjectPoseResult, carry_grasp, ransac_object_pose

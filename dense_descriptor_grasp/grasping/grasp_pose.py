@@ -26,7 +26,7 @@ import numpy as np
 from dense_descriptor_grasp.geometry.camera import backproject_depth_image, check_intrinsics, valid_depth
 from dense_descriptor_grasp.geometry.se3 import quaternion_from_matrix
 
-from .backprojection import window_slices
+from .depth_at_match import window_slices
 
 APPROACH_MODES = ("surface_normal", "camera_ray")
 

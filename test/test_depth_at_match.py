@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from dense_descriptor_grasp.grasping.backprojection import (backproject_point, point_and_pixel_at_match, point_at_match,
-                                                            robust_depth_at, snap_to_foreground)
+from dense_descriptor_grasp.grasping.depth_at_match import (backproject_point, point_and_pixel_at_match,
+                                                            point_at_match, robust_depth_at, snap_to_foreground)
 
 K = np.array([[100.0, 0, 40.0], [0, 110.0, 30.0], [0, 0, 1]])
 
