@@ -20,7 +20,7 @@ CONSOLE_SCRIPTS = {
     "sim_camera_node": "dense_descriptor_grasp.nodes.sim_camera_node:main",
     "capture_dataset": "dense_descriptor_grasp.nodes.capture_node:main",
     "bringup": "dense_descriptor_grasp.bringup:main",
-    "make_reference": "dense_descriptor_grasp.make_reference:main",
+    "make_reference": "dense_descriptor_grasp.grasping.make_reference:main",
     "train_model": "dense_descriptor_grasp.training.train:main",
     "evaluate_model": "dense_descriptor_grasp.evaluation.evaluate:main",
     "demo": "dense_descriptor_grasp.demo:main",

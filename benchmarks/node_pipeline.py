@@ -91,7 +91,7 @@ def forward_times(model, size, repeats: int = 15, warmup: int = 2) -> dict:
 def sim_reference(model, size, path, seed=0):
     """Reference of 5 object pixels spread over the sim camera's first view (same seed and size as the node)."""
     from dense_descriptor_grasp.grasping.reference import interior_samples, save_reference
-    from dense_descriptor_grasp.make_reference import build_reference
+    from dense_descriptor_grasp.grasping.make_reference import build_reference
     from dense_descriptor_grasp.sim.cameras import SimCamera
 
     sim = SimCamera(["duck"], size[1], size[0], seed=seed, backgrounds=("textured",))

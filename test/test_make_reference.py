@@ -3,8 +3,8 @@ import pytest
 
 from nodes_harness import write_tiny_checkpoint
 
+from dense_descriptor_grasp.grasping.make_reference import main
 from dense_descriptor_grasp.grasping.reference import load_reference
-from dense_descriptor_grasp.make_reference import main
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,16 @@ def test_reference_from_a_dataset_view(tmp_path, files, capsys):
     assert np.isfinite(ref.points).all() and "000001" in ref.source
     assert 0.05 < ref.points[:, 2].min() and ref.points[:, 2].max() < 3.0
     assert main(args[:-2] + ["--view", "7"] + args[-2:]) == 2 and "outside" in capsys.readouterr().err
+
+
+def test_the_make_reference_console_script_runs_this_main():
+    """setup.py's CONSOLE_SCRIPTS entry follows the module (it moved to grasping/ next to the grasping code)."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    setup = Path(__file__).resolve().parents[1] / "setup.py"
+    scripts = next(ast.literal_eval(n.value) for n in ast.parse(setup.read_text()).body
+                   if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "CONSOLE_SCRIPTS" for t in n.targets))
+    module, function = scripts["make_reference"].split(":")
+    assert getattr(importlib.import_module(module), function) is main

@@ -82,7 +82,7 @@ def test_make_reference_descriptor_node_and_benchmark_agree(tiny, tmp_path):
     """The three callers give identical arrays for the same model and image, at sub-pixel reference pixels."""
     pytest.importorskip("rclpy")
     from benchmarks.grasp_sim import ModelPredictor
-    from dense_descriptor_grasp.make_reference import build_reference
+    from dense_descriptor_grasp.grasping.make_reference import build_reference
     from dense_descriptor_grasp.nodes.descriptor_node import DescriptorNode
     from nodes_harness import ros_graph
 

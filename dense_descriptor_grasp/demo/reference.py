@@ -51,7 +51,7 @@ def step_reference(s: DemoSettings) -> dict:
     """Write ``<model_dir>/reference_<part>.npz`` for the current model unless it is there already."""
     from dense_descriptor_grasp.data.dataset import RGBDDataset
     from dense_descriptor_grasp.grasping.reference import interior_samples, load_reference, save_reference
-    from dense_descriptor_grasp.make_reference import build_reference
+    from dense_descriptor_grasp.grasping.make_reference import build_reference
     from dense_descriptor_grasp.model.checkpoint import load_checkpoint, load_model
 
     path = s.path(s.model_dir) / f"reference_{s.part}.npz"

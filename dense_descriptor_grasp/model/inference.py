@@ -1,8 +1,8 @@
 """The one inference path: an RGB image -> its dense descriptor image, and reference descriptors sampled from it.
 
-The descriptor node (``DescriptorNode.compute_descriptors``), ``make_reference.build_reference`` (and through it the
-demo and ``benchmarks/node_pipeline``) and ``benchmarks/grasp_sim``'s model predictor all call these two functions,
-so a reference is sampled exactly as the live frames it is matched against are computed.
+The descriptor node (``DescriptorNode.compute_descriptors``), ``grasping.make_reference.build_reference`` (and
+through it the demo and ``benchmarks/node_pipeline``) and ``benchmarks/grasp_sim``'s model predictor all call these
+two functions, so a reference is sampled exactly as the live frames it is matched against are computed.
 """
 from __future__ import annotations
 
