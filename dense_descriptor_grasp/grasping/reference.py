@@ -1,29 +1,8 @@
 """Reference file: the descriptors of named object parts, their pixels and 3D points in one reference view.
 
-Two interchangeable encodings, chosen by the file extension:
-
-* ``.npz`` (numpy, no pickles; the default written by ``make_reference``);
-* ``.json`` (human-readable, the same fields as lists).
-
-Fields (R references, descriptor dimension D)::
-
-    format          "dense_descriptor_grasp/reference@1"
-    model_identity  str, identity of the model that computed the descriptors (see model.checkpoint)
-    descriptor_dim  int D
-    method          str, the model's training method ("keypoint" or "ntxent")
-    normalized      bool, descriptors are L2-normalised (model.descriptors(normalize=True))
-    names           R str, e.g. "handle"
-    descriptors     (R, D) float32
-    pixels          (R, 2) float (u, v) in the reference image
-    points          (R, 3) float metres in the reference camera frame; NaN where the view had no depth
-    K               (3, 3) intrinsics of the reference view
-    image_size      (H, W) of the reference image
-    T_ref_grasp     (4, 4) the grasp in the reference camera frame (z = approach), carried by the object pose
-    grasp_index     int, the reference the grasp sits on (the single-point fallback grasps there)
-    source          str, where the reference view came from
-
-``load_reference`` refuses a file made with another model identity or another D with a message that
-names both, so a grasp node never matches descriptors from different networks.
+The format (two encodings, ``.npz`` and ``.json``; every field, its shape and meaning) is documented in
+docs/DATA.md, "Reference files". ``load_reference`` refuses a file made with another model identity or another D
+with a message that names both, so a grasp node never matches descriptors from different networks.
 
 ``interior_samples`` picks reference pixels spread over an object's mask (the demo's surface points, the grasp
 benchmark's extra references and the node pipeline benchmark's reference all come from it).
