@@ -19,12 +19,14 @@ import time
 
 import numpy as np
 
+from dense_descriptor_grasp.objects import resolve_object
+
 from .backgrounds import BACKGROUND_KINDS, list_background_images
 from .camera_spans import CAMERA_SPANS, TRAINING_CAMERA_SPANS, CameraSpans
 from .dataset_format import (DEFAULT_DEPTH_SCALE, FORMAT_NAME, FORMAT_VERSION, atomic_write_json, read_json,
                              remove_stale_temp_files, view_complete, write_view)
 from .render import (DISTRACTOR_SETS, TRAINING_SCENE_SPANS, RenderConfig, SceneRenderer, SceneSpans,
-                     draw_distractors, expand_distractors, resolve_object, sample_camera, sample_scene)
+                     draw_distractors, expand_distractors, sample_camera, sample_scene)
 
 __all__ = ["generate_dataset", "plan_scenes", "get_args_parser", "main", "MIN_MASK_PIXELS"]
 
