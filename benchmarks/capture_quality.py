@@ -122,11 +122,12 @@ def train_side_by_side(datasets: dict, args, work: Path) -> dict:
     procs, runs = {}, {}
     for label, data in datasets.items():
         out = work / f"run_{label}"
-        shutil.rmtree(out, ignore_errors=True)
         cmd = [sys.executable, "-m", "dense_descriptor_grasp.training.train", "--preset", "clutter",
                "--dataset", str(data), "--out", str(out), "--steps", "100000", "--max-minutes", str(args.train_minutes),
                "--threads", str(args.threads), "--set", "data.image_size=[120, 160]", "--set", "data.split=null",
                "--set", "train.tensorboard=false", "--set", f"train.seed={args.seed}"]
+        # an interrupted benchmark resumes its runs: the budget counts every run of the folder (train_model)
+        cmd += ["--resume", "auto"] if (out / "last.pt").is_file() else ["--overwrite"]
         log = open(work / f"run_{label}.log", "w")
         procs[label] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, cmd)
         runs[label] = out
