@@ -176,7 +176,7 @@ def run(args) -> dict:
     from dense_descriptor_grasp.model import DenseDescriptorNet, load_model, save_checkpoint
     from dense_descriptor_grasp.nodes.common import reliable_qos
     from dense_descriptor_grasp.nodes.descriptor_node import DescriptorNode
-    from dense_descriptor_grasp.sim.cameras import SimCameraNode
+    from dense_descriptor_grasp.nodes.sim_camera_node import SimCameraNode
 
     size = (args.height, args.width)
     tmp = tempfile.TemporaryDirectory(prefix="node_pipeline_")
