@@ -38,7 +38,8 @@ angles = st.one_of(
 def test_se3_exp_log_round_trip(axis, angle, rho):
     xi = np.concatenate([np.array(rho), _axis(axis) * angle])
     T = se3_exp(xi)
-    assert np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-12)
+    # below SMALL_ANGLE the series stop at t^4, exact to ~1e-10 (se3.py): e.g. t = 0.094 is off by 2e-12
+    assert np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-10)
     assert np.allclose(se3_log(T), xi, atol=1e-8)
 
 
