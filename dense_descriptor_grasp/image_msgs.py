@@ -364,3 +364,61 @@ def _cv_bridge_to_numpy(msg: Any) -> np.ndarray:
     encoding_info(str(msg.encoding))  # same error text for unknown encodings
     array = np.array(_cv_bridge_bridge().imgmsg_to_cv2(msg, desired_encoding="passthrough"), copy=True)
     return array
+
+
+# ----------------------------------------------------------------------------------------------- camera frame sets
+CAMERA_COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
+CAMERA_DEPTH_ENCODINGS = ("16UC1", "32FC1")
+
+
+class FrameSetError(ValueError):
+    """A colour + depth + camera_info set a node must drop; ``key`` names the kind of problem (for throttled logs)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+def color_to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
+    """``(H, W, 3|4)`` colour image of ``encoding`` -> ``(H, W, 3)`` RGB (BGR swapped, alpha dropped)."""
+    if encoding in ("bgr8", "bgra8"):
+        return np.ascontiguousarray(array[:, :, 2::-1])
+    return np.ascontiguousarray(array[:, :, :3])
+
+
+def decode_camera_set(color_msg: Any, depth_msg: Any, info_msg: Any, depth_scale: float | None = None,
+                      check_intrinsics: bool = False):
+    """One synchronised camera set -> ``(rgb (H, W, 3) uint8, depth (H, W) float32 metres, 0 = none, K (3, 3))``.
+
+    The checks every camera-reading node makes, in order: colour encoding in :data:`CAMERA_COLOR_ENCODINGS`, depth
+    encoding in :data:`CAMERA_DEPTH_ENCODINGS`, colour and depth of one size (depth registered to colour),
+    camera_info of that size (or 0 x 0: some drivers leave it unset), then decoding (``geometry.camera.decode_depth``
+    with ``depth_scale`` for 16UC1). With ``check_intrinsics`` K must also be plausible for the image
+    (:func:`intrinsics_problem`). Raises :class:`FrameSetError` (``key``: ``color_encoding``, ``depth_encoding``,
+    ``size_mismatch``, ``info_size`` or ``decode``) with a message naming the problem.
+    """
+    from dense_descriptor_grasp.geometry.camera import decode_depth
+
+    if color_msg.encoding not in CAMERA_COLOR_ENCODINGS:
+        raise FrameSetError("color_encoding", f"colour encoding {color_msg.encoding!r} is not one of "
+                                              f"{list(CAMERA_COLOR_ENCODINGS)}")
+    if depth_msg.encoding not in CAMERA_DEPTH_ENCODINGS:
+        raise FrameSetError("depth_encoding", f"depth encoding {depth_msg.encoding!r} is not one of "
+                                              f"{list(CAMERA_DEPTH_ENCODINGS)}")
+    w, h = color_msg.width, color_msg.height
+    if (w, h) != (depth_msg.width, depth_msg.height):
+        raise FrameSetError("size_mismatch", "colour and depth sizes differ; depth must be registered (aligned) to "
+                                             "the colour camera")
+    if (info_msg.width, info_msg.height) not in ((0, 0), (w, h)):
+        raise FrameSetError("info_size", "camera_info size differs from the colour image")
+    try:
+        K = camera_info_to_K(info_msg)
+        if check_intrinsics:
+            problem = intrinsics_problem(K, w, h)
+            if problem:
+                raise ValueError(f"implausible camera intrinsics: {problem}")
+        rgb = color_to_rgb(image_to_numpy(color_msg), color_msg.encoding)
+        depth = decode_depth(image_to_numpy(depth_msg), depth_msg.encoding, depth_scale)
+    except ValueError as exc:
+        raise FrameSetError("decode", str(exc)) from exc
+    return rgb, depth, K

@@ -314,3 +314,34 @@ def test_camera_info_for_image_refuses_another_size_and_absurd_k():
     info.k = [0.0] * 9
     with pytest.raises(ValueError, match="uncalibrated"):
         camera_info_for_image(info, 640, 480)
+
+
+def test_decode_camera_set_checks_in_order_and_names_the_problem():
+    from sensor_msgs.msg import CameraInfo
+
+    from dense_descriptor_grasp.image_msgs import FrameSetError, decode_camera_set, make_camera_info, numpy_to_image
+
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[..., 2] = 200                                            # blue in RGB = first channel 200 in BGR
+    depth = np.full((4, 6), 500, np.uint16)
+    K = np.array([[5.0, 0, 2.5], [0, 5.0, 1.5], [0, 0, 1]])
+    color, dmsg, info = numpy_to_image(rgb[..., ::-1].copy(), "bgr8"), numpy_to_image(depth, "16UC1"), \
+        make_camera_info(K, 6, 4)
+    out_rgb, out_depth, out_K = decode_camera_set(color, dmsg, info, depth_scale=0.001)
+    assert out_rgb[0, 0].tolist() == [0, 0, 200] and out_depth[0, 0] == pytest.approx(0.5)
+    np.testing.assert_allclose(out_K, K)
+    cases = [
+        (numpy_to_image(np.zeros((4, 6), np.uint8), "mono8"), dmsg, info, "color_encoding"),
+        (color, numpy_to_image(depth.astype(np.float64), "64FC1"), info, "depth_encoding"),
+        (color, numpy_to_image(np.zeros((2, 3), np.uint16), "16UC1"), info, "size_mismatch"),
+        (color, dmsg, make_camera_info(K, 12, 8), "info_size"),
+        (color, dmsg, CameraInfo(width=6, height=4), "decode"),                   # k all zero: uncalibrated
+    ]
+    for c, d, i, key in cases:
+        with pytest.raises(FrameSetError) as err:
+            decode_camera_set(c, d, i, depth_scale=0.001)
+        assert err.value.key == key, (key, str(err.value))
+    absurd = make_camera_info(np.array([[1e-9, 0, 2.5], [0, 1e-9, 1.5], [0, 0, 1]]), 6, 4)
+    decode_camera_set(color, dmsg, absurd, depth_scale=0.001)                     # accepted unless asked to check
+    with pytest.raises(FrameSetError, match="implausible"):
+        decode_camera_set(color, dmsg, absurd, depth_scale=0.001, check_intrinsics=True)

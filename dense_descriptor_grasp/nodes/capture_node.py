@@ -35,12 +35,9 @@ from sensor_msgs.msg import CameraInfo, Image
 from dense_descriptor_grasp.capture.frames import Frame
 from dense_descriptor_grasp.capture.keyframes import CaptureFolderWriter, KeyframeSelector
 from dense_descriptor_grasp.capture.tf_chain import TfLookupError, TransformTree
-from dense_descriptor_grasp.geometry.camera import decode_depth
-from dense_descriptor_grasp.image_msgs import (camera_info_for_image, camera_info_to_K, image_to_numpy,
-                                               intrinsics_problem)
+from dense_descriptor_grasp.image_msgs import FrameSetError, decode_camera_set
 
 from .common import SettingSpec, SyncedInputNode, camera_qos, run_node, stamp_seconds, synced_input_specs
-from .descriptor_node import COLOR_ENCODINGS, DEPTH_ENCODINGS, color_to_rgb
 from .descriptor_node import PARAMETERS as _DESCRIPTOR_PARAMETERS
 
 NODE_NAME = "capture_dataset"
@@ -222,18 +219,6 @@ class CaptureNode(SyncedInputNode):
         desc = (f"colour {color_msg.encoding} {color_msg.width}x{color_msg.height} frame "
                 f"'{color_msg.header.frame_id}', depth {depth_msg.encoding} {depth_msg.width}x{depth_msg.height}, "
                 f"camera_info {info_msg.width}x{info_msg.height}")
-        if color_msg.encoding not in COLOR_ENCODINGS:
-            self.log.warn("color_encoding", f"frame set dropped: colour encoding {color_msg.encoding!r} is not one "
-                                            f"of {list(COLOR_ENCODINGS)} ({desc})")
-            return
-        if depth_msg.encoding not in DEPTH_ENCODINGS:
-            self.log.warn("depth_encoding", f"frame set dropped: depth encoding {depth_msg.encoding!r} is not one "
-                                            f"of {list(DEPTH_ENCODINGS)} ({desc})")
-            return
-        if (color_msg.width, color_msg.height) != (depth_msg.width, depth_msg.height):
-            self.log.warn("size_mismatch", f"frame set dropped: colour and depth sizes differ; depth must be "
-                                           f"registered to the colour camera ({desc})")
-            return
         stamp = stamp_seconds(color_msg.header.stamp)
         T_world_camera = None
         if self.world_frame:
@@ -244,18 +229,13 @@ class CaptureNode(SyncedInputNode):
         if reason is None:
             return
         try:
-            w, h = color_msg.width, color_msg.height
-            if (info_msg.width, info_msg.height) == (0, 0):       # some drivers leave the size unset
-                K = camera_info_to_K(info_msg)
-                problem = intrinsics_problem(K, w, h)
-                if problem:
-                    raise ValueError(f"implausible camera intrinsics: {problem}")
-            else:
-                K = camera_info_for_image(info_msg, w, h)
-            rgb = color_to_rgb(image_to_numpy(color_msg), color_msg.encoding)
-            depth = decode_depth(image_to_numpy(depth_msg), depth_msg.encoding, self.param("depth_scale"))
+            rgb, depth, K = decode_camera_set(color_msg, depth_msg, info_msg, self.param("depth_scale"),
+                                              check_intrinsics=True)
             keyframe = Frame.from_arrays(rgb, depth, K, name=self.writer.next_name, T_world_camera=T_world_camera,
                                          stamp=stamp)
+        except FrameSetError as exc:
+            self.log.warn(exc.key, f"frame set dropped: {exc} ({desc})")
+            return
         except ValueError as exc:
             self.log.warn("decode", f"frame set dropped: {exc} ({desc})")
             return

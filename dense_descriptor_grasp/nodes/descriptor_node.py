@@ -20,16 +20,13 @@ import numpy as np
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 
-from dense_descriptor_grasp.geometry.camera import decode_depth
 from dense_descriptor_grasp.grasping.preview import descriptor_preview
-from dense_descriptor_grasp.image_msgs import (camera_info_to_K, descriptor_encoding, image_to_numpy,
+from dense_descriptor_grasp.image_msgs import (FrameSetError, decode_camera_set, descriptor_encoding,
                                                make_camera_info, numpy_to_image)
 
 from .common import (CAMERA_RELIABILITY, SettingSpec, SyncedInputNode, camera_qos, declare, reliable_qos, run_node,
                      synced_input_specs)
 
-COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
-DEPTH_ENCODINGS = ("16UC1", "32FC1")
 
 
 def scale_intrinsics(K: np.ndarray, from_size, to_size) -> np.ndarray:
@@ -49,12 +46,6 @@ def resize_depth_nearest(depth: np.ndarray, size) -> np.ndarray:
     rows = np.minimum(((np.arange(size[0]) + 0.5) * h / size[0]).astype(int), h - 1)
     cols = np.minimum(((np.arange(size[1]) + 0.5) * w / size[1]).astype(int), w - 1)
     return depth[rows[:, None], cols[None, :]]
-
-
-def color_to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
-    if encoding in ("bgr8", "bgra8"):
-        return np.ascontiguousarray(array[:, :, 2::-1])
-    return np.ascontiguousarray(array[:, :, :3])
 
 
 PARAMETERS = (
@@ -146,30 +137,12 @@ class DescriptorNode(SyncedInputNode):
                 f"frame '{color_msg.header.frame_id}', depth {depth_msg.encoding} {depth_msg.width}x{depth_msg.height} "
                 f"frame '{depth_msg.header.frame_id}', "
                 f"camera_info {info_msg.width}x{info_msg.height}")
-        if color_msg.encoding not in COLOR_ENCODINGS:
-            self.log.warn("color_encoding", f"frame dropped: colour encoding {color_msg.encoding!r} is not one of "
-                                            f"{list(COLOR_ENCODINGS)} ({desc})")
-            return
-        if depth_msg.encoding not in DEPTH_ENCODINGS:
-            self.log.warn("depth_encoding", f"frame dropped: depth encoding {depth_msg.encoding!r} is not one of "
-                                            f"{list(DEPTH_ENCODINGS)} ({desc})")
-            return
-        if (color_msg.width, color_msg.height) != (depth_msg.width, depth_msg.height):
-            self.log.warn("size_mismatch", f"frame dropped: colour and depth sizes differ; depth must be aligned to "
-                                           f"the colour camera ({desc})")
-            return
-        if (info_msg.width, info_msg.height) not in ((0, 0), (color_msg.width, color_msg.height)):
-            self.log.warn("info_size", f"frame dropped: camera_info size differs from the colour image ({desc})")
-            return
         if depth_msg.header.frame_id != color_msg.header.frame_id:
             self.log.warn("frame_id", f"depth frame_id differs from colour; assuming aligned depth ({desc})")
         try:
-            K = camera_info_to_K(info_msg)
-            rgb = color_to_rgb(image_to_numpy(color_msg), color_msg.encoding)
-            depth = decode_depth(image_to_numpy(depth_msg), depth_msg.encoding,
-                                 self.param("depth_scale"))
-        except ValueError as exc:
-            self.log.warn("decode", f"frame dropped: {exc} ({desc})")
+            rgb, depth, K = decode_camera_set(color_msg, depth_msg, info_msg, self.param("depth_scale"))
+        except FrameSetError as exc:
+            self.log.warn(exc.key, f"frame dropped: {exc} ({desc})")
             return
         h, w = rgb.shape[:2]
         out_h = self.get_parameter("output_height").value or h
