@@ -9,7 +9,7 @@ import pytest
 from dense_descriptor_grasp.capture import build, fusion, poses
 from dense_descriptor_grasp.capture.frames import Frame
 from dense_descriptor_grasp.data.dataset_format import read_json
-from dense_descriptor_grasp.data.render import intrinsics_from_fov
+from dense_descriptor_grasp.geometry.rendering import intrinsics_from_fov
 
 W, H, N = 96, 72, 10
 # 96x72 is coarse for the automatic voxel (2 pixel footprints = 10 mm here)

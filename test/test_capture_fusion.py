@@ -4,7 +4,7 @@ import pytest
 
 from dense_descriptor_grasp.capture import fusion
 from dense_descriptor_grasp.capture.frames import Frame
-from dense_descriptor_grasp.data.render import intrinsics_from_fov
+from dense_descriptor_grasp.geometry.rendering import intrinsics_from_fov
 
 W, H = 120, 90
 

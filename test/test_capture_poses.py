@@ -7,7 +7,7 @@ import pytest
 
 from dense_descriptor_grasp.capture import fusion, poses
 from dense_descriptor_grasp.capture.frames import Frame
-from dense_descriptor_grasp.data.render import intrinsics_from_fov, look_at_pose
+from dense_descriptor_grasp.geometry.rendering import intrinsics_from_fov, look_at
 
 
 def _scene(width=120, height=90):
@@ -37,7 +37,7 @@ def _strip_poses(frames):
 
 def test_odometry_recovers_a_known_small_motion():
     mesh, obj, K = _scene(160, 120)
-    T0 = look_at_pose([0.28, -0.12, 0.30], [0.0, 0.0, 0.04])
+    T0 = look_at([0.28, -0.12, 0.30], [0.0, 0.0, 0.04])
     # 2 cm sideways, 1 cm forward, 3 degrees about a tilted axis
     axis = np.array([0.3, 1.0, 0.2]) / np.linalg.norm([0.3, 1.0, 0.2])
     a = math.radians(3.0)
@@ -96,11 +96,11 @@ def test_pose_graph_with_loop_closure_reduces_drift_on_a_closed_orbit():
 
 def test_unregistrable_frames_raise_naming_the_pair():
     mesh, obj, K = _scene(96, 72)
-    T0 = look_at_pose([0.3, 0.0, 0.3], [0.0, 0.0, 0.04])
-    T1 = look_at_pose([0.3, 0.03, 0.3], [0.0, 0.0, 0.04])
+    T0 = look_at([0.3, 0.0, 0.3], [0.0, 0.0, 0.04])
+    T1 = look_at([0.3, 0.03, 0.3], [0.0, 0.0, 0.04])
     frames = fusion.render_mesh_frames(mesh, obj, K, [T0, T1], 96, 72)
     # the third view sees a bare patch of table far away, from the other side
-    far = look_at_pose([-0.1, 0.5, 0.25], [0.0, 1.2, 0.0])
+    far = look_at([-0.1, 0.5, 0.25], [0.0, 1.2, 0.0])
     big_mesh, big_obj = fusion.box_on_table_mesh(table_size=3.0, table_divisions=12)
     frames += fusion.render_mesh_frames(big_mesh, big_obj, K, [far], 96, 72, names=["000002"])
     with pytest.raises(poses.PoseEstimationError, match="000001 -> 000002"):
@@ -109,7 +109,7 @@ def test_unregistrable_frames_raise_naming_the_pair():
 
 def test_frames_of_different_cameras_are_refused():
     mesh, obj, K = _scene(96, 72)
-    T0 = look_at_pose([0.3, 0.0, 0.3], [0.0, 0.0, 0.04])
+    T0 = look_at([0.3, 0.0, 0.3], [0.0, 0.0, 0.04])
     a = fusion.render_mesh_frames(mesh, obj, K, [T0], 96, 72)[0]
     b = fusion.render_mesh_frames(mesh, obj, intrinsics_from_fov(40.0, 96, 72), [T0], 96, 72, names=["x"])[0]
     with pytest.raises(poses.PoseEstimationError, match="one camera"):

@@ -541,7 +541,7 @@ def orbit_poses(center, distance: float, elevation_deg: float, count: int, arc_d
     ``closed=True`` spaces ``count`` views evenly over the full ``arc_deg`` without repeating the start (a closed
     360-degree orbit returns next to the first view); ``closed=False`` puts the last view at ``start + arc``.
     """
-    from dense_descriptor_grasp.data.render import look_at_pose
+    from dense_descriptor_grasp.geometry.rendering import look_at
 
     center = np.asarray(center, dtype=np.float64)
     steps = count if closed else max(count - 1, 1)
@@ -550,7 +550,7 @@ def orbit_poses(center, distance: float, elevation_deg: float, count: int, arc_d
     for k in range(count):
         az = math.radians(start_deg + arc_deg * k / steps)
         eye = center + distance * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
-        out.append(look_at_pose(eye, center))
+        out.append(look_at(eye, center))
     return out
 
 

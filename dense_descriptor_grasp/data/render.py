@@ -33,10 +33,6 @@ from dense_descriptor_grasp.objects import (RANDOM_URDF_COUNT, ObjectSpec, resol
 from .backgrounds import BACKGROUND_KINDS, make_background
 from .camera_spans import TRAINING_CAMERA_SPANS, CameraSpans, fit_distance
 
-#: Old name of ``geometry.rendering.look_at``, kept while capture/fusion.py and the capture tests import it from here
-#: (as they import intrinsics_from_fov); new code imports both from geometry.rendering.
-look_at_pose = look_at
-
 __all__ = [
     "RenderConfig", "SceneSpans", "TRAINING_SCENE_SPANS", "ScenePlan",
     "PlacedObject", "sample_scene", "sample_camera_pose", "sample_camera", "RenderedView", "SceneRenderer",
