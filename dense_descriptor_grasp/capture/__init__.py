@@ -10,4 +10,7 @@ ROS-free core (numpy + open3d). Modules:
 * :mod:`poses` -- camera poses without a robot: RGB-D odometry + pose graph with loop closures.
 * :mod:`fusion` -- TSDF fusion, the object's surface, ray-cast depth and masks per view.
 * :mod:`build` -- frames -> a dataset in the format of docs/DATA.md (one scene per capture).
+* :mod:`keyframes` -- which camera frames to keep (motion / interval / request) and the one-frame-at-a-time,
+  resumable writer of a capture folder (the ``capture_dataset`` node's core).
+* :mod:`tf_chain` -- the latest ``/tf`` + ``/tf_static`` transforms chained between any two frames (no tf2_ros).
 """
