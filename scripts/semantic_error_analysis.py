@@ -1,0 +1,60 @@
+"""Where the wrong matches of a semantic-point evaluation go, and whether the error depends on the object's size.
+
+    .venv/bin/python scripts/semantic_error_analysis.py benchmarks/results/semantic_object_pose/semantic_report.json \
+        [--method demo]
+
+Reads a ``semantic_report.json`` written by ``evaluate_model --semantic`` and, for one method, prints per named
+part: how many predicted pixels land on the target, on a distractor or on the background (from the dataset's
+mask PNG and camera JSON), and the median pixel error; then the median pixel / mm error and the share within 10 mm
+per quartile of the target's size in the image (square root of its mask area, in pixels).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("report", help="semantic_report.json")
+    p.add_argument("--method", default=None, help="method row (default: the first one)")
+    args = p.parse_args(argv)
+    report = json.loads(Path(args.report).read_text())
+    root = Path(report["settings"]["dataset"])
+    method = args.method or next(iter(report["methods"]))
+    if method not in report["methods"]:
+        raise SystemExit(f"{args.report}: no method {method!r}; methods: {list(report['methods'])}")
+    where, px_by_part, rows, size_of = {}, {}, [], {}
+    for m in report["matches"]:
+        vid, part, r = m["view_id"], m["part"], m["methods"][method]
+        camera = json.loads((root / "camera" / f"{vid}.json").read_text())
+        mask = cv2.imread(str(root / "mask" / f"{vid}.png"), cv2.IMREAD_UNCHANGED)
+        targets = [o["mask_value"] for o in camera.get("objects", []) if o.get("role", "target") == "target"]
+        u, v = (int(round(c)) for c in r["uv"])
+        u, v = min(max(u, 0), mask.shape[1] - 1), min(max(v, 0), mask.shape[0] - 1)
+        kind = "target" if mask[v, u] in targets else ("distractor" if mask[v, u] > 0 else "background")
+        where.setdefault(part, {"target": 0, "distractor": 0, "background": 0})[kind] += 1
+        px_by_part.setdefault(part, []).append(r["px_error"])
+        if vid not in size_of:
+            size_of[vid] = float(np.sqrt(np.isin(mask, targets).sum()))
+        mm = r["mm_error"] if r["mm_error"] is not None else float("inf")
+        rows.append((size_of[vid], r["px_error"], mm))
+    print(f"{args.report}, method {method!r}: where the predicted pixel lands, per part")
+    for part, counts in where.items():
+        print(f"  {part:>12}: {counts}, median {np.median(px_by_part[part]):.1f} px ({len(px_by_part[part])} matches)")
+    rows = np.asarray(rows)
+    edges = np.quantile(rows[:, 0], [0, 0.25, 0.5, 0.75, 1])
+    print("by target size (sqrt of the target mask area, px):")
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = rows[(rows[:, 0] >= lo) & (rows[:, 0] <= hi)]
+        print(f"  {lo:5.1f}-{hi:5.1f} px: {len(sel)} matches, median {np.median(sel[:, 1]):.1f} px, "
+              f"{np.median(sel[:, 2]):.1f} mm, within 10 mm {np.mean(sel[:, 2] <= 10):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
