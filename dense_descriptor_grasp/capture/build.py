@@ -25,7 +25,6 @@ with other settings on the same folder is refused (as ``generate_dataset`` does)
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -132,11 +131,9 @@ class BuildResult:
 
 # --------------------------------------------------------------------------------------------- file helpers
 def _atomic_save_npy(path: str, array: np.ndarray) -> None:
-    from dense_descriptor_grasp.data.dataset_format import atomic_write_bytes
+    from dense_descriptor_grasp.atomic_io import atomic_write
 
-    buf = io.BytesIO()
-    np.save(buf, array)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write(path, lambda f: np.save(f, array))
 
 
 def _atomic_write_mesh(path: str, mesh) -> None:
@@ -158,16 +155,9 @@ def _atomic_write_mesh(path: str, mesh) -> None:
 
 
 def _remove_temporaries(root: str) -> None:
-    from dense_descriptor_grasp.atomic_io import TEMP_PREFIX
     from dense_descriptor_grasp.data.dataset_format import remove_stale_temp_files
 
-    remove_stale_temp_files(root)
-    for sub in (RAW_DEPTH_DIR, CAPTURE_DIR):
-        folder = os.path.join(root, sub)
-        if os.path.isdir(folder):
-            for name in os.listdir(folder):
-                if name.startswith(TEMP_PREFIX):
-                    os.remove(os.path.join(folder, name))
+    remove_stale_temp_files(root, extra_folders=(RAW_DEPTH_DIR, CAPTURE_DIR))
 
 
 def _manifest(view_ids, config: BuildConfig, complete: bool, extra: dict) -> dict:

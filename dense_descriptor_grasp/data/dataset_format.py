@@ -109,10 +109,11 @@ def write_view(root: str, view_id: str, rgb: np.ndarray, depth_m: np.ndarray, ma
     atomic_write_json(paths["camera"], cam)
 
 
-def remove_stale_temp_files(root: str) -> int:
-    """Delete temporary files an interrupted writer left in the dataset folders; returns how many."""
+def remove_stale_temp_files(root: str, extra_folders=()) -> int:
+    """Delete temporary files an interrupted writer left in the dataset folders (and ``extra_folders`` below
+    ``root``, e.g. a captured dataset's ``depth_raw``); returns how many."""
     n = 0
-    for sub in ("", "rgb", "depth", "mask", "camera"):
+    for sub in ("", "rgb", "depth", "mask", "camera", *extra_folders):
         folder = os.path.join(root, sub)
         if not os.path.isdir(folder):
             continue
