@@ -36,13 +36,13 @@ def restore_ros_env(previous: dict) -> None:
             os.environ[key] = value
 
 
-def write_tiny_checkpoint(path, descriptor_dim: int = D, seed: int = 0):
+def write_tiny_checkpoint(path, descriptor_dim: int = D, seed: int = 0, input: str = "rgb"):
     import torch
 
     from dense_descriptor_grasp.model import DenseDescriptorNet, save_checkpoint
 
     torch.manual_seed(seed)
-    model = DenseDescriptorNet(descriptor_dim=descriptor_dim, num_keypoints=3, output_stride=8)
+    model = DenseDescriptorNet(descriptor_dim=descriptor_dim, num_keypoints=3, output_stride=8, input=input)
     save_checkpoint(path, model, config={"input_size": list(SIZE)})
     return path
 

@@ -216,6 +216,14 @@ def test_background_replacement_keeps_the_distractors():
     objects = sample["objects_mask"]
     assert np.allclose(rgb_a[objects], sample["rgb"][objects], atol=1e-6)   # target and distractor untouched
     assert np.abs(rgb_a[~objects] - sample["rgb"][~objects]).max() > 0.1    # the rest replaced
+    depth = sample["depth"]
+    assert np.all(pair["depth_a"][~objects] == 0) and np.all(pair["depth_a"][objects] == depth[objects])
+    # for depth-input models the painted-over background keeps its depth (only its colour changes)
+    kept = make_augmentation_pair(sample, np.random.default_rng(8), 16,
+                                  AugmentConfig(background_prob=1.0, keep_background_depth=True),
+                                  JitterConfig.off(), cameras=(VirtualCamera(), VirtualCamera()))
+    np.testing.assert_array_equal(kept["depth_a"], depth)
+    np.testing.assert_array_equal(kept["rgb_a"], pair["rgb_a"])
 
 
 def test_jitter_off_is_off_and_both_modes_jitter(rendered):

@@ -56,3 +56,30 @@ def test_check_intrinsics_rejects_uncalibrated():
     with pytest.raises(ValueError, match="3x3"):
         check_intrinsics(np.eye(4))
     assert check_intrinsics(K).shape == (3, 3)
+
+
+def test_surface_normals_of_a_tilted_plane_a_step_and_missing_depth():
+    from dense_descriptor_grasp.geometry.camera import surface_normals
+
+    H, W = 40, 50
+    K = np.array([[60.0, 0, 24.5], [0, 60.0, 19.5], [0, 0, 1]])
+    # plane through (0, 0, 1) with normal n: n . X = n_z  ->  depth of pixel ray r = n_z / (n . r)
+    n = np.array([0.3, -0.2, -1.0])
+    n /= np.linalg.norm(n)
+    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
+    depth = (n[2] / (rays @ n)).astype(np.float32)
+    normals = surface_normals(depth, K)
+    assert normals.shape == (H, W, 3)
+    inner = normals[1:-1, 1:-1].reshape(-1, 3)
+    np.testing.assert_allclose(inner, np.broadcast_to(n, inner.shape), atol=1e-3)   # facing the camera: n_z < 0
+    assert np.all(normals[0] == 0) and np.all(normals[:, -1] == 0)                  # border: no neighbours
+    # a missing pixel zeroes itself and its four neighbours; a depth step zeroes the pixels across it
+    holed = depth.copy()
+    holed[20, 25] = 0.0
+    stepped = depth.copy()
+    stepped[:, 30:] += 0.2
+    nh, ns = surface_normals(holed, K), surface_normals(stepped, K)
+    for r, c in [(20, 25), (19, 25), (21, 25), (20, 24), (20, 26)]:
+        assert np.all(nh[r, c] == 0)
+    assert np.all(ns[5:-5, 29:31] == 0) and np.abs(np.linalg.norm(ns[5:-5, 10:28], axis=-1) - 1).max() < 1e-5

@@ -78,8 +78,10 @@ def test_descriptors_at_is_nearest_pixel_and_clips():
         descriptors_at(desc[0], [(1.0, 1.0)])
 
 
-def test_make_reference_descriptor_node_and_benchmark_agree(tiny, tmp_path):
-    """The three callers give identical arrays for the same model and image, at sub-pixel reference pixels."""
+@pytest.mark.parametrize("network_input", ["rgb", "rgbd"])
+def test_make_reference_descriptor_node_and_benchmark_agree(tiny, tmp_path, network_input):
+    """The three callers give identical arrays for the same model and image, at sub-pixel reference pixels; a
+    depth-input model gets the same depth and K from each of them."""
     pytest.importorskip("rclpy")
     from benchmarks.grasp_sim import ModelPredictor
     from dense_descriptor_grasp.grasping.make_reference import build_reference
@@ -87,10 +89,15 @@ def test_make_reference_descriptor_node_and_benchmark_agree(tiny, tmp_path):
     from nodes_harness import ros_graph
 
     path, model, rgb = tiny
+    if network_input == "rgbd":
+        path = write_tiny_checkpoint(tmp_path / "tiny_rgbd.pt", descriptor_dim=6, input="rgbd")
+        model = load_model(path)
     depth = np.full((H, W), 0.5, np.float32)
+    depth[10:30, 20:40] = 0.45 + 0.002 * np.arange(20)[None, :]   # a tilted box nearer than the floor
     K = np.array([[80.0, 0, 31.5], [0, 80.0, 23.5], [0, 0, 1]])
     pixels = np.array([[10.4, 20.7], [33.0, 12.0], [50.6, 40.3], [0.2, 47.0]])
-    nearest = descriptor_image(model, rgb)[:, np.rint(pixels[:, 1]).astype(int), np.rint(pixels[:, 0]).astype(int)].T
+    full = descriptor_image(model, rgb, depth=depth, K=K)
+    nearest = full[:, np.rint(pixels[:, 1]).astype(int), np.rint(pixels[:, 0]).astype(int)].T
 
     # make_reference (what the demo and node_pipeline ship)
     ref = build_reference(load_model(path), rgb, depth, K, pixels)
@@ -99,9 +106,9 @@ def test_make_reference_descriptor_node_and_benchmark_agree(tiny, tmp_path):
     # the descriptor node's compute function, on a real node
     with ros_graph(offset=13) as g:
         node = g.add(DescriptorNode, {"model_path": str(path), "num_threads": 0})
-        node_desc = node.compute_descriptors(rgb, (H, W), (H, W))
-        node_resized = node.compute_descriptors(rgb, (32, 40), (H, W))
-    np.testing.assert_array_equal(node_desc, descriptor_image(model, rgb))
+        node_desc = node.compute_descriptors(rgb, (H, W), (H, W), depth, K)
+        node_resized = node.compute_descriptors(rgb, (32, 40), (H, W), depth, K)
+    np.testing.assert_array_equal(node_desc, full)
     np.testing.assert_array_equal(descriptors_at(node_desc, pixels), nearest)
     ref_resized = build_reference(load_model(path), rgb, depth, K, pixels, input_size=(32, 40))
     np.testing.assert_array_equal(descriptors_at(node_resized, pixels), ref_resized.descriptors)
@@ -109,7 +116,29 @@ def test_make_reference_descriptor_node_and_benchmark_agree(tiny, tmp_path):
     # the grasp benchmark's model predictor (its descriptor image and its reference sampling)
     predictor = ModelPredictor.__new__(ModelPredictor)
     predictor.model, predictor.device = load_model(path), "cpu"
-    bench_desc = predictor.descriptors(types.SimpleNamespace(rgb=rgb))
+    bench_desc = predictor.descriptors(types.SimpleNamespace(rgb=rgb, depth=depth, K=K))
     np.testing.assert_array_equal(bench_desc, node_desc)
     bench_ref = np.stack([predictor.reference_descriptor(bench_desc, u, v, None) for u, v in pixels])
     np.testing.assert_array_equal(bench_ref, ref.descriptors)
+
+
+def test_depth_input_model_reads_depth_and_refuses_without_it(tmp_path, one_torch_thread):
+    """input 'rgbd': the descriptors change with the depth image, and a call without depth names what is missing."""
+    path = write_tiny_checkpoint(tmp_path / "rgbd.pt", descriptor_dim=6, input="rgbd")
+    model = load_model(path)
+    assert model.input == "rgbd" and model.config["input"] == "rgbd"
+    rgb = np.random.default_rng(3).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    K = np.array([[80.0, 0, 31.5], [0, 80.0, 23.5], [0, 0, 1]])
+    flat = np.full((H, W), 0.5, np.float32)
+    box = flat.copy()
+    box[10:30, 20:40] = 0.4
+    a = descriptor_image(model, rgb, depth=flat, K=K)
+    b = descriptor_image(model, rgb, depth=box, K=K)
+    assert np.abs(a - b).max() > 1e-3
+    with pytest.raises(ValueError, match="depth"):
+        descriptor_image(model, rgb)
+    with pytest.raises(ValueError, match="size"):
+        descriptor_image(model, rgb, depth=flat[:, :10], K=K)
+    # an RGB model ignores depth
+    rgb_model = DenseDescriptorNet(descriptor_dim=4, num_keypoints=2, output_stride=8).eval()
+    np.testing.assert_array_equal(descriptor_image(rgb_model, rgb, depth=box, K=K), descriptor_image(rgb_model, rgb))

@@ -83,7 +83,7 @@ def test_descriptor_node_resize_keeps_rays_and_valid_depth():
 
     from dense_descriptor_grasp.geometry.camera import backproject
     from dense_descriptor_grasp.image_msgs import color_to_rgb
-    from dense_descriptor_grasp.nodes.descriptor_node import resize_depth_nearest, scale_intrinsics
+    from dense_descriptor_grasp.geometry.camera import resize_depth_nearest, scale_intrinsics
 
     K = np.array([[100.0, 0, 39.5], [0, 100.0, 31.5], [0, 0, 1]])
     K2 = scale_intrinsics(K, (64, 80), (32, 40))

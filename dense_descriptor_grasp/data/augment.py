@@ -40,6 +40,8 @@ class AugmentConfig:
     background_prob: float = 0.5         # chance to replace the background of a view
     background_kinds: tuple = ("plain", "noise", "textured")
     background_dir: str | None = None    # adds "images" from this folder
+    keep_background_depth: bool = False  # a replaced background keeps the scene's depth (set for depth-input
+                                         # models: only the colour changes, as under another floor texture)
 
     def __post_init__(self):
         lo, hi = self.scale
@@ -197,11 +199,13 @@ def photometric_jitter(rgb: np.ndarray, rng: np.random.Generator, config: Jitter
 
 
 def replace_background(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
-                       kinds, files=None):
-    """Paint a random background behind the mask; depth there becomes 0 (unknown). Returns ``rgb, depth``."""
+                       kinds, files=None, keep_depth: bool = False):
+    """Paint a random background behind the mask; depth there becomes 0 (unknown) unless ``keep_depth``.
+    Returns ``rgb, depth``."""
     h, w = mask.shape
     kind = str(rng.choice(list(kinds)))
     bg = make_background(kind, h, w, rng, files).astype(np.float32) / 255.0
     rgb = np.where(mask[..., None], rgb, bg).astype(np.float32)
-    depth = np.where(mask, depth, 0.0).astype(np.float32)
-    return rgb, depth
+    if not keep_depth:
+        depth = np.where(mask, depth, 0.0)
+    return rgb, np.asarray(depth, dtype=np.float32)

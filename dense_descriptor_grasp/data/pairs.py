@@ -114,7 +114,7 @@ def _finish_views(rgb, depth, objects_mask, rng, jitter: JitterConfig, augment: 
     """Background replacement behind every object (target and distractors), then photometric jitter."""
     if augment is not None and augment.background_prob > 0 and rng.random() < augment.background_prob:
         kinds = list(augment.background_kinds) + (["images"] if files else [])
-        rgb, depth = replace_background(rgb, depth, objects_mask, rng, kinds, files)
+        rgb, depth = replace_background(rgb, depth, objects_mask, rng, kinds, files, augment.keep_background_depth)
     return photometric_jitter(rgb, rng, jitter), depth
 
 

@@ -170,6 +170,13 @@ def _to_image(rgb: torch.Tensor) -> np.ndarray:
     return (rgb.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 
 
+def _geometry(model, batch: dict, view: str, device) -> dict:
+    """``depth`` and ``K`` of view ``a`` / ``b`` for a model that reads depth (input 'rgbd'), else nothing."""
+    if getattr(model, "input", "rgb") != "rgbd":
+        return {}
+    return {"depth": batch[f"depth_{view}"].to(device), "K": batch[f"K_{view}"].to(device)}
+
+
 def _evaluate_kind(
     models: Dict[str, torch.nn.Module],
     pairs,
@@ -213,8 +220,8 @@ def _evaluate_kind(
         for name, model in models.items():
             t0 = time.perf_counter()
             with torch.inference_mode():
-                desc_a = model.descriptors(rgb_a)[0]
-                desc_b = model.descriptors(rgb_b)[0]
+                desc_a = model.descriptors(rgb_a, **_geometry(model, batch, "a", device))[0]
+                desc_b = model.descriptors(rgb_b, **_geometry(model, batch, "b", device))[0]
             seconds[name] += time.perf_counter() - t0
             err = correspondence_pixel_errors(desc_a, desc_b, uv_a, uv_b, mask_b=mask_b)
             errors[name].append(err)

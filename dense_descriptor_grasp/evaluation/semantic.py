@@ -849,7 +849,8 @@ def semantic_point_evaluation(
 
 
 def _net_fn(model, size, device, descriptor_image):
-    return lambda view: descriptor_image(model, view["rgb"], input_size=size, output_size=None, device=device)
+    return lambda view: descriptor_image(model, view["rgb"], input_size=size, output_size=None, device=device,
+                                         depth=view["depth"], K=view["K"])
 
 
 # ----------------------------------------------------------------------------------------------- CLI

@@ -8,7 +8,7 @@ import importlib
 
 _EXPORTS = {
     "camera": ("backproject", "backproject_depth_image", "check_intrinsics", "decode_depth", "pixel_grid", "project",
-               "valid_depth"),
+               "resize_depth_nearest", "scale_intrinsics", "surface_normals", "valid_depth"),
     "rigid_fit": ("DegeneratePointsError", "fit_residual", "kabsch"),
     "se3": ("hat", "make_se3", "matrix_from_quaternion", "quaternion_from_matrix", "rotation_angle", "se3_apply",
             "se3_compose", "se3_exp", "se3_inverse", "se3_log", "so3_exp", "so3_log"),

@@ -19,6 +19,9 @@ __all__ = [
     "decode_depth",
     "valid_depth",
     "check_intrinsics",
+    "scale_intrinsics",
+    "resize_depth_nearest",
+    "surface_normals",
 ]
 
 
@@ -155,3 +158,58 @@ def check_intrinsics(K, source: str = "K") -> np.ndarray:
             f"{source}: focal lengths must be positive (fx={K[0, 0]}, fy={K[1, 1]}); an all-zero K means the camera is uncalibrated"
         )
     return K
+
+
+def scale_intrinsics(K: np.ndarray, from_size, to_size) -> np.ndarray:
+    """``(3, 3)`` K for an image resized from ``(H, W)`` to ``(H', W')`` (pixel centres at integer coordinates)."""
+    sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
+    K2 = np.array(K, dtype=np.float64, copy=True)
+    K2[0, 0] *= sx
+    K2[1, 1] *= sy
+    K2[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
+    K2[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
+    return K2
+
+
+def resize_depth_nearest(depth: np.ndarray, size) -> np.ndarray:
+    """``(H, W)`` depth -> ``(H', W')`` by the nearest source pixel (never mixes valid and invalid depth)."""
+    h, w = depth.shape
+    rows = np.minimum(((np.arange(size[0]) + 0.5) * h / size[0]).astype(int), h - 1)
+    cols = np.minimum(((np.arange(size[1]) + 0.5) * w / size[1]).astype(int), w - 1)
+    return depth[rows[:, None], cols[None, :]]
+
+
+@numpy_compatible
+def surface_normals(depth, K, max_relative_step: float = 0.05):
+    """Unit surface normals of a depth image, in the camera optical frame, facing the camera (``n_z <= 0``).
+
+    Central differences of the back-projected points along image rows and columns, crossed. A pixel gets the
+    zero vector when its depth or a neighbour's is missing (0 / non-finite), at the image border, or when the two
+    neighbours' depths differ by more than ``max_relative_step`` times its own (a depth edge, where no surface
+    is measured).
+
+    Args:
+        depth: ``(*B, H, W)`` metres, 0 = missing.
+        K: ``(*B, 3, 3)`` or ``(3, 3)`` intrinsics.
+    Returns:
+        ``(*B, H, W, 3)`` unit normals or zeros.
+    """
+    depth = torch.where(torch.isfinite(depth), depth, torch.zeros_like(depth))
+    P = backproject_depth_image(depth, K)
+    z = depth
+    valid = z > 0
+    du = torch.zeros_like(P)
+    dv = torch.zeros_like(P)
+    du[..., :, 1:-1, :] = P[..., :, 2:, :] - P[..., :, :-2, :]
+    dv[..., 1:-1, :, :] = P[..., 2:, :, :] - P[..., :-2, :, :]
+    ok = torch.zeros_like(valid)
+    step = float(max_relative_step)
+    ok_u = valid[..., :, 2:] & valid[..., :, :-2] & ((z[..., :, 2:] - z[..., :, :-2]).abs() <= step * z[..., :, 1:-1])
+    ok_v = valid[..., 2:, :] & valid[..., :-2, :] & ((z[..., 2:, :] - z[..., :-2, :]).abs() <= step * z[..., 1:-1, :])
+    ok[..., 1:-1, 1:-1] = ok_u[..., 1:-1, :] & ok_v[..., :, 1:-1] & valid[..., 1:-1, 1:-1]
+    n = torch.cross(du, dv, dim=-1)
+    n = torch.where(n[..., 2:3] > 0, -n, n)  # face the camera (which looks along +z)
+    norm = n.norm(dim=-1, keepdim=True)
+    ok = ok & (norm[..., 0] > 0)
+    n = n / norm.clamp_min(1e-12)
+    return torch.where(ok[..., None], n, torch.zeros_like(n))

@@ -39,7 +39,7 @@ def build_reference(model, rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, pi
         raise ValueError(f"--grasp-index {grasp_index} outside 0..{len(pixels) - 1}")
     from dense_descriptor_grasp.model.inference import descriptor_image, descriptors_at  # torch: imported late
 
-    descriptors = descriptors_at(descriptor_image(model, rgb, input_size, device=device), pixels)
+    descriptors = descriptors_at(descriptor_image(model, rgb, input_size, device=device, depth=depth, K=K), pixels)
     points = np.full((len(pixels), 3), np.nan)
     for i, uv in enumerate(pixels):
         point, sample = point_at_match(depth, K, uv, depth_window)

@@ -11,37 +11,61 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-__all__ = ["descriptor_image", "descriptors_at"]
+__all__ = ["descriptor_image", "descriptors_at", "needs_depth"]
+
+
+def needs_depth(model) -> bool:
+    """True when ``model`` reads the depth image (``input="rgbd"``): callers must pass ``depth`` and ``K``."""
+    return getattr(model, "input", "rgb") == "rgbd"
 
 
 def descriptor_image(model, rgb: np.ndarray, input_size: Optional[Sequence[int]] = None,
-                     output_size: Optional[Sequence[int]] = None, device="cpu", normalize: bool = True) -> np.ndarray:
+                     output_size: Optional[Sequence[int]] = None, device="cpu", normalize: bool = True,
+                     depth: Optional[np.ndarray] = None, K: Optional[np.ndarray] = None) -> np.ndarray:
     """Dense descriptors of one image as the descriptor node computes them.
 
     Args:
-        model: a :class:`~dense_descriptor_grasp.model.network.DenseDescriptorNet` (any decoder / method).
+        model: a :class:`~dense_descriptor_grasp.model.network.DenseDescriptorNet` (any decoder / method / input).
         rgb: ``(H, W, 3)`` uint8 RGB.
-        input_size: ``(H_in, W_in)`` the network sees (antialiased bilinear resize); None = ``(H, W)``.
+        input_size: ``(H_in, W_in)`` the network sees (antialiased bilinear resize; depth by the nearest pixel and
+            K scaled with it); None = ``(H, W)``.
         output_size: ``(H_out, W_out)`` of the descriptor image; None = ``(H, W)``.
         normalize: L2-normalise over D (what references and matching use).
+        depth: ``(H, W)`` metres (0 / NaN = missing) registered to ``rgb``; required by ``input="rgbd"`` models,
+            ignored by the others.
+        K: ``(3, 3)`` intrinsics of ``rgb``; required with ``depth``.
     Returns:
         ``(D, H_out, W_out)`` float32.
     """
+    from dense_descriptor_grasp.geometry.camera import resize_depth_nearest, scale_intrinsics
+
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"descriptor_image: expected (H, W, 3) uint8 RGB, got {rgb.dtype} {rgb.shape}")
     h, w = rgb.shape[:2]
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)[None]
-    if input_size is not None and tuple(int(s) for s in input_size) != (h, w):
-        x = torch.nn.functional.interpolate(x, size=tuple(int(s) for s in input_size), mode="bilinear",
-                                            align_corners=False, antialias=True)
+    size_in = (h, w) if input_size is None else tuple(int(s) for s in input_size)
+    if size_in != (h, w):
+        x = torch.nn.functional.interpolate(x, size=size_in, mode="bilinear", align_corners=False, antialias=True)
+    depth_t = K_t = None
+    if needs_depth(model):
+        if depth is None or K is None:
+            raise ValueError("descriptor_image: the model reads depth (input 'rgbd'): pass depth and K of the image")
+        depth = np.asarray(depth, dtype=np.float32)
+        if depth.shape != (h, w):
+            raise ValueError(f"descriptor_image: depth {depth.shape} must have the colour image's size {(h, w)}")
+        K = np.asarray(K, dtype=np.float64)
+        if size_in != (h, w):
+            depth, K = resize_depth_nearest(depth, size_in), scale_intrinsics(K, (h, w), size_in)
+        depth_t = torch.from_numpy(np.ascontiguousarray(depth))[None].to(device)
+        K_t = torch.as_tensor(K, dtype=torch.float32)[None].to(device)
     out = (h, w) if output_size is None else tuple(int(s) for s in output_size)
     was_training = bool(model.training)
     if was_training:  # BatchNorm statistics of a model in training mode would depend on the batch
         model.eval()
     try:
         with torch.inference_mode():
-            d = model.descriptors(x.to(device), out_size=out, normalize=normalize)
+            d = model.descriptors(x.to(device), out_size=out, normalize=normalize, depth=depth_t, K=K_t)
     finally:
         if was_training:
             model.train()

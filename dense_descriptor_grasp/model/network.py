@@ -5,6 +5,8 @@ Data flow (``s`` = output stride, ``h = ceil(H / s)``, ``w = ceil(W / s)``):
 ```
 decoder="none" (the paper's setting; s = 32, or 16 / 8 with dilated last stages):
 rgb (B,3,H,W) in [0,1] -> ImageNet normalisation -> ResNet-34 trunk (no avgpool / fc) -> (B,512,h,w)
+    input="rgbd": the trunk's first convolution reads 3 + 4 channels, RGB and geometry_channels(depth, K)
+    (surface normals and log depth relative to the image's median), so geometry as well as colour tells parts apart
     -> 1x1 conv "projection" (the paper's identity layer)                          -> features (B,D,h,w)
 decoder="fpn" (s = 4 or 8): a feature pyramid over the trunk's stages (Lin et al. 2017, as torchvision's
 FeaturePyramidNetwork): layer1..layer4 (strides 4, 8, 16, 32) -> 1x1 lateral convs to C channels, top-down
@@ -33,12 +35,14 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["DenseDescriptorNet", "FeaturePyramidDecoder", "IMAGENET_MEAN", "IMAGENET_STD", "METHODS", "DECODERS",
-           "OUTPUT_STRIDES", "DECODER_STRIDES", "spatial_expectation"]
+           "INPUTS", "OUTPUT_STRIDES", "DECODER_STRIDES", "spatial_expectation", "geometry_channels"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 METHODS = ("keypoint", "ntxent")
 DECODERS = ("none", "fpn")
+INPUTS = ("rgb", "rgbd")  # rgbd: RGB + the depth image's geometry_channels (surface normals, relative depth)
+GEOMETRY_CHANNELS = 4
 OUTPUT_STRIDES = (8, 16, 32)  # decoder "none" (dilated trunk)
 DECODER_STRIDES = (4, 8)  # decoder "fpn"
 # which of layer2, layer3, layer4 trade their stride 2 for dilation (torchvision's replace_stride_with_dilation
@@ -77,6 +81,39 @@ def spatial_expectation(logits: torch.Tensor, depth_map: torch.Tensor, size: Seq
     return torch.stack([u, v], dim=-1), depth, prob
 
 
+def geometry_channels(depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """What an ``input="rgbd"`` network sees of the depth image, next to the colour: ``(B, 4, H, W)``.
+
+    Channels 0-2: the unit surface normal in the camera frame (:func:`~..geometry.camera.surface_normals`; zeros
+    where the depth is missing or jumps). Channel 3: ``log(z / median z)`` over the image's valid depth, clipped to
+    [-1, 1] (0 where missing): nearer or farther than the scene, independent of the camera's distance.
+
+    Args:
+        depth: ``(B, H, W)`` or ``(B, 1, H, W)`` metres, 0 / non-finite = missing.
+        K: ``(B, 3, 3)`` or ``(3, 3)`` intrinsics of that depth image.
+    """
+    from dense_descriptor_grasp.geometry.camera import surface_normals
+
+    if depth.dim() == 4 and depth.shape[1] == 1:
+        depth = depth[:, 0]
+    if depth.dim() != 3:
+        raise ValueError(f"geometry_channels: depth must be (B, H, W) or (B, 1, H, W), got {tuple(depth.shape)}")
+    depth = depth.float()
+    depth = torch.where(torch.isfinite(depth) & (depth > 0), depth, torch.zeros_like(depth))
+    K = torch.as_tensor(K, dtype=torch.float32, device=depth.device)
+    if K.shape[-2:] != (3, 3) or (K.dim() == 3 and K.shape[0] != depth.shape[0]) or K.dim() not in (2, 3):
+        raise ValueError(f"geometry_channels: K must be (3, 3) or (B, 3, 3) for depth {tuple(depth.shape)}, "
+                         f"got {tuple(K.shape)}")
+    normals = surface_normals(depth, K).permute(0, 3, 1, 2)
+    valid = depth > 0
+    rel = torch.zeros_like(depth)
+    for b in range(depth.shape[0]):
+        if valid[b].any():
+            median = depth[b][valid[b]].median()
+            rel[b] = torch.where(valid[b], torch.log(depth[b].clamp_min(1e-6) / median).clamp(-1.0, 1.0), rel[b])
+    return torch.cat([normals, rel[:, None]], dim=1)
+
+
 class DenseDescriptorNet(nn.Module):
     """Dense descriptor network; see the module docstring for the data flow.
 
@@ -92,6 +129,8 @@ class DenseDescriptorNet(nn.Module):
         pretrained: start the trunk from torchvision's ImageNet weights (downloads them once; never in tests).
         weights_path: a local ResNet-34 state dict (``.pth``) to start the trunk from instead of downloading.
         depth_init: metres; the depth head's bias is set so that its initial output is about this value.
+        input: "rgb" (the paper) or "rgbd": the first convolution also reads :func:`geometry_channels` of the
+            depth image, so every call then needs ``depth`` and ``K`` (``forward``, ``features``, ``descriptors``).
     """
 
     def __init__(
@@ -105,8 +144,11 @@ class DenseDescriptorNet(nn.Module):
         depth_init: float = 0.5,
         decoder: str = "none",
         decoder_channels: int = 128,
+        input: str = "rgb",
     ):
         super().__init__()
+        if input not in INPUTS:
+            raise ValueError(f"input must be one of {INPUTS}, got {input!r}")
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
         strides = OUTPUT_STRIDES if decoder == "none" else DECODER_STRIDES
@@ -129,10 +171,13 @@ class DenseDescriptorNet(nn.Module):
         self.depth_init = float(depth_init)
         self.decoder_name = decoder
         self.decoder_channels = int(decoder_channels) if decoder == "fpn" else 0
+        self.input = input
 
         self.register_buffer("image_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("image_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.trunk = _resnet34_trunk(self.output_stride if decoder == "none" else 32, pretrained, weights_path)
+        if input == "rgbd":
+            self.trunk[0] = _widen_first_conv(self.trunk[0], 3 + GEOMETRY_CHANNELS)
         if decoder == "fpn":
             self.decoder = FeaturePyramidDecoder((64, 128, 256, 512), self.decoder_channels, self.output_stride)
             self.projection = nn.Conv2d(self.decoder_channels, self.descriptor_dim, kernel_size=1)
@@ -154,11 +199,14 @@ class DenseDescriptorNet(nn.Module):
     def config(self) -> dict:
         """JSON-safe constructor arguments (without weight sources) plus the input normalisation.
 
-        The decoder keys appear only for decoder "fpn", so a model without decoder has the same config (and
-        :func:`~.checkpoint.model_identity`) as before the decoder existed: old checkpoints and references load.
+        The decoder keys appear only for decoder "fpn" and the input key only for "rgbd", so a model without them
+        has the same config (and :func:`~.checkpoint.model_identity`) as before they existed: old checkpoints and
+        references load.
         """
         decoder = {} if self.decoder is None else {"decoder": self.decoder_name,
                                                    "decoder_channels": self.decoder_channels}
+        if self.input != "rgb":
+            decoder["input"] = self.input
         return {**decoder,
             "backbone": "resnet34",
             "method": self.method,
@@ -182,10 +230,26 @@ class DenseDescriptorNet(nn.Module):
                 f"DenseDescriptorNet: image {rgb.shape[2]}x{rgb.shape[3]} is smaller than the output stride {self.output_stride}"
             )
 
-    def features(self, rgb: torch.Tensor) -> torch.Tensor:
-        """Low-resolution descriptors: ``(B, 3, H, W)`` in [0, 1] -> ``(B, D, h, w)`` (trunk + projection)."""
-        self._check_input(rgb)
+    def _network_input(self, rgb: torch.Tensor, depth, K) -> torch.Tensor:
         x = (rgb - self.image_mean.to(rgb.dtype)) / self.image_std.to(rgb.dtype)
+        if self.input == "rgb":
+            return x
+        if depth is None or K is None:
+            raise ValueError("DenseDescriptorNet: this model reads depth (input 'rgbd'): pass depth (B, H, W) "
+                             "metres and K (B, 3, 3) of the same image")
+        if tuple(depth.shape[-2:]) != tuple(rgb.shape[-2:]):
+            raise ValueError(f"DenseDescriptorNet: depth {tuple(depth.shape)} and rgb {tuple(rgb.shape)} must "
+                             "have the same height and width")
+        return torch.cat([x, geometry_channels(depth, K).to(x.dtype)], dim=1)
+
+    def features(self, rgb: torch.Tensor, depth: Optional[torch.Tensor] = None,
+                 K: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Low-resolution descriptors: ``(B, 3, H, W)`` in [0, 1] -> ``(B, D, h, w)`` (trunk + projection).
+
+        ``depth (B, H, W)`` metres and ``K (B, 3, 3)`` are read by ``input="rgbd"`` models (ignored otherwise).
+        """
+        self._check_input(rgb)
+        x = self._network_input(rgb, depth, K)
         if self.decoder is None:
             return self.projection(self.trunk(x))
         stages = []
@@ -205,16 +269,17 @@ class DenseDescriptorNet(nn.Module):
         return {"uv": uv, "depth": depth, "prob": prob}
 
     # ------------------------------------------------------------------ public
-    def forward(self, rgb: torch.Tensor) -> dict:
+    def forward(self, rgb: torch.Tensor, depth: Optional[torch.Tensor] = None,
+                K: Optional[torch.Tensor] = None) -> dict:
         """Training forward pass.
 
-        ``(B, 3, H, W)`` float RGB in [0, 1] ->
+        ``(B, 3, H, W)`` float RGB in [0, 1] (+ ``depth``, ``K`` for ``input="rgbd"``) ->
           - keypoint: ``{"uv": (B,N,2) pixels, "depth": (B,N) metres, "prob": (B,N,H,W), "features": (B,D,h,w)}``
           - ntxent: ``{"features": (B,D,h,w)}`` (not normalised, not upsampled: the loss samples them at the
             correspondences, :func:`~dense_descriptor_grasp.training.ntxent.sample_descriptors`, so the
             full-resolution D-channel image is never built in training)
         """
-        feats = self.features(rgb)
+        feats = self.features(rgb, depth, K)
         size = rgb.shape[-2:]
         if self.method == "ntxent":
             return {"features": feats}
@@ -222,11 +287,12 @@ class DenseDescriptorNet(nn.Module):
         out["features"] = feats
         return out
 
-    def descriptors(self, rgb: torch.Tensor, out_size: Optional[Sequence[int]] = None, normalize: bool = True) -> torch.Tensor:
+    def descriptors(self, rgb: torch.Tensor, out_size: Optional[Sequence[int]] = None, normalize: bool = True,
+                    depth: Optional[torch.Tensor] = None, K: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Eq. 1, the dense descriptor image: ``(B, 3, H, W)`` in [0, 1] -> ``(B, D, H', W')``.
 
         ``(H', W') = out_size`` or the input size; bilinear upsampling of the projected features, then (by default)
-        L2 normalisation over D. The keypoint heads are not evaluated. In ``eval()`` mode this runs without
+        L2 normalisation over D (``depth``, ``K``: as :meth:`features`). The keypoint heads are not evaluated. In ``eval()`` mode this runs without
         autograd (``torch.no_grad``); in ``train()`` mode it follows the caller's grad mode.
         """
         size = tuple(rgb.shape[-2:]) if out_size is None else tuple(int(s) for s in out_size)
@@ -234,7 +300,7 @@ class DenseDescriptorNet(nn.Module):
             raise ValueError(f"out_size must be (H, W) with positive entries, got {out_size!r}")
         grad = torch.is_grad_enabled() and self.training
         with torch.set_grad_enabled(grad):
-            feats = self.features(rgb)
+            feats = self.features(rgb, depth, K)
             if grad:
                 desc = _upsample(feats, size)
                 return F.normalize(desc, dim=1) if normalize else desc
@@ -282,6 +348,16 @@ def _resnet34_trunk(output_stride: int, pretrained: bool, weights_path: Optional
     return nn.Sequential(
         net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
     )
+
+
+def _widen_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    """A copy of ``conv`` reading ``in_channels``: the old channels keep their weights (ImageNet or random), the
+    new ones start as torchvision initialises a ResNet convolution (Kaiming normal, fan out)."""
+    wide = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=False)
+    nn.init.kaiming_normal_(wide.weight, mode="fan_out", nonlinearity="relu")
+    with torch.no_grad():
+        wide.weight[:, :conv.in_channels] = conv.weight
+    return wide
 
 
 def _dilate_stages(net: nn.Module, replace: Sequence[bool]) -> None:

@@ -20,32 +20,13 @@ import numpy as np
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 
+from dense_descriptor_grasp.geometry.camera import resize_depth_nearest, scale_intrinsics
 from dense_descriptor_grasp.grasping.preview import descriptor_preview
 from dense_descriptor_grasp.image_msgs import (FrameSetError, decode_camera_set, descriptor_encoding,
                                                make_camera_info, numpy_to_image)
 
 from .common import (CAMERA_RELIABILITY, SettingSpec, SyncedInputNode, camera_qos, declare, reliable_qos, run_node,
                      synced_input_specs)
-
-
-
-def scale_intrinsics(K: np.ndarray, from_size, to_size) -> np.ndarray:
-    """K for an image resized from (H, W) to (H', W') (pixel centres at integer coordinates)."""
-    sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
-    K2 = np.array(K, dtype=np.float64, copy=True)
-    K2[0, 0] *= sx
-    K2[1, 1] *= sy
-    K2[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
-    K2[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
-    return K2
-
-
-def resize_depth_nearest(depth: np.ndarray, size) -> np.ndarray:
-    """Nearest-neighbour resize (never mixes valid and invalid depth)."""
-    h, w = depth.shape
-    rows = np.minimum(((np.arange(size[0]) + 0.5) * h / size[0]).astype(int), h - 1)
-    cols = np.minimum(((np.arange(size[1]) + 0.5) * w / size[1]).astype(int), w - 1)
-    return depth[rows[:, None], cols[None, :]]
 
 
 PARAMETERS = (
@@ -151,7 +132,7 @@ class DescriptorNode(SyncedInputNode):
         in_w = self.get_parameter("input_width").value or w
         t0 = time.perf_counter()
         try:
-            descriptors = self.compute_descriptors(rgb, (in_h, in_w), (out_h, out_w))
+            descriptors = self.compute_descriptors(rgb, (in_h, in_w), (out_h, out_w), depth, K)
         except ValueError as exc:
             self.log.warn("model_input", f"frame dropped: the network refused the image: {exc} ({desc})")
             return
@@ -172,12 +153,13 @@ class DescriptorNode(SyncedInputNode):
         self.frame_times.append(time.monotonic())
         self.process_times.append((self.last_inference_s, time.perf_counter() - t_start))
 
-    def compute_descriptors(self, rgb: np.ndarray, input_size, output_size) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (D, H_out, W_out) float32 descriptors (``model.inference.descriptor_image``)."""
+    def compute_descriptors(self, rgb: np.ndarray, input_size, output_size, depth=None, K=None) -> np.ndarray:
+        """(H, W, 3) uint8 RGB (+ (H, W) depth in metres and K, read by depth-input models) -> (D, H_out, W_out)
+        float32 descriptors (``model.inference.descriptor_image``)."""
         from dense_descriptor_grasp.model.inference import descriptor_image  # torch: imported with the model
 
         return descriptor_image(self.model, rgb, input_size, output_size, device=self.device,
-                                normalize=bool(self.get_parameter("normalize").value))
+                                normalize=bool(self.get_parameter("normalize").value), depth=depth, K=K)
 
 
 def main(args=None):

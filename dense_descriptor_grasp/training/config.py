@@ -55,6 +55,7 @@ class ModelConfig:
     output_stride: int = 32  # decoder none: 32 (paper) | 16 | 8; decoder fpn: 4 | 8
     decoder: str = "none"  # none (paper: projected trunk output) | fpn (feature pyramid, skip connections)
     decoder_channels: int = 128  # channels of the pyramid levels (decoder fpn)
+    input: str = "rgb"  # rgb (paper) | rgbd (RGB + surface normals and relative depth of the depth image)
     pretrained: bool = False  # torchvision ImageNet weights (downloads once)
     weights_path: Optional[str] = None  # local ResNet-34 state dict instead of downloading
     depth_init: float = 0.5  # metres, initial output of the depth head
@@ -71,6 +72,8 @@ class ModelConfig:
             raise ValueError(f"model.output_stride must be one of {strides} with model.decoder {self.decoder!r}, "
                              f"got {self.output_stride!r}")
         self.decoder_channels = _number("model.decoder_channels", self.decoder_channels, 8, 512, integer=True)
+        if self.input not in ("rgb", "rgbd"):
+            raise ValueError(f"model.input must be 'rgb' or 'rgbd', got {self.input!r}")
         if not isinstance(self.pretrained, bool):
             raise ValueError(f"model.pretrained must be true or false, got {self.pretrained!r}")
         if self.weights_path is not None and not isinstance(self.weights_path, str):

@@ -50,7 +50,8 @@ def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterato
     views = RGBDDataset(cfg.data.dataset, split=cfg.data.split, val_fraction=cfg.data.val_fraction,
                         image_size=cfg.data.image_size, validate=True, progress=progress)
     try:
-        augment = AugmentConfig(**cfg.data.augment)
+        # a depth-input network must not learn "depth present = object" from painted-over backgrounds
+        augment = AugmentConfig(**{"keep_background_depth": cfg.model.input == "rgbd", **cfg.data.augment})
     except TypeError as exc:
         raise ValueError(f"data.augment: {exc}") from None
     pairs = PairDataset(views, mode=cfg.data.mode, num_correspondences=cfg.data.num_correspondences, seed=seed,

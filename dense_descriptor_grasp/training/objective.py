@@ -42,7 +42,13 @@ def _twin_forward(model, batch: dict) -> tuple[dict, dict]:
     rgb_a, rgb_b = batch["rgb_a"], batch["rgb_b"]
     if rgb_a.shape != rgb_b.shape:
         raise ValueError(f"pair batch: rgb_a {tuple(rgb_a.shape)} and rgb_b {tuple(rgb_b.shape)} must have the same shape")
-    out = model(torch.cat([rgb_a, rgb_b], dim=0))
+    depth = K = None
+    if getattr(model, "input", "rgb") == "rgbd":
+        if not all(k in batch for k in ("depth_a", "depth_b", "K_a", "K_b")):
+            raise KeyError("pair batch lacks depth_a / depth_b / K_a / K_b needed by a model with input 'rgbd'")
+        depth = torch.cat([batch["depth_a"], batch["depth_b"]], dim=0)
+        K = torch.cat([batch["K_a"], batch["K_b"]], dim=0)
+    out = model(torch.cat([rgb_a, rgb_b], dim=0), depth, K)
     B = rgb_a.shape[0]
     return {k: v[:B] for k, v in out.items()}, {k: v[B:] for k, v in out.items()}
 

@@ -169,6 +169,7 @@ def build_model(cfg: TrainConfig) -> DenseDescriptorNet:
         depth_init=m.depth_init,
         decoder=m.decoder,
         decoder_channels=m.decoder_channels,
+        input=m.input,
     )
 
 
