@@ -308,7 +308,7 @@ class ModelPredictor(RenderedPredictor):
     def descriptors(self, view) -> np.ndarray:
         from dense_descriptor_grasp.model.inference import descriptor_image
 
-        return descriptor_image(self.model, view.rgb, device=self.device)
+        return descriptor_image(self.model, view.rgb, device=self.device, depth=view.depth, K=view.K)
 
     def _load_reference(self, path: str, pose_path: str | None):
         from dense_descriptor_grasp.grasping.reference import load_reference
