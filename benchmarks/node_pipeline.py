@@ -41,7 +41,7 @@ grasp_node runs in its own process (as ``grasp.launch.py`` starts it) and report
 ``stats_period`` log on /rosout.
 ``--skip-grasp`` leaves out the grasp node (items 2 "full pipeline" and 3), e.g. for a short smoke run.
 Without ``--model`` the network is untrained (random init, seed 0): ``--decoder``, ``--output-stride``,
-``--decoder-channels`` and ``--dim`` choose it; speed does not depend on the weights.
+``--decoder-channels``, ``--input`` and ``--dim`` choose it; speed does not depend on the weights.
 Writes ``benchmarks/results/<name>.{json,md}`` and ``<name>.png`` (``--name``, default ``node_pipeline``; colour
 image, descriptor preview and match heatmap as published by the running pipeline).
 """
@@ -74,9 +74,15 @@ def forward_times(model, size, repeats: int = 15, warmup: int = 2) -> dict:
     g = torch.Generator().manual_seed(0)
     rgb = torch.rand(1, 3, size[0], size[1], generator=g)
     rgb8 = (rgb[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-    x = (rgb - model.image_mean) / model.image_std
-    steps = {"trunk": lambda: model.trunk(x), "network": lambda: model.features(rgb),
-             "descriptors": lambda: model.descriptors(rgb), "descriptor_image": lambda: descriptor_image(model, rgb8)}
+    # a depth-input model (input 'rgbd') also gets a depth image (a tilted plane) and K; "network" then includes
+    # its geometry channels, "trunk" is the bare trunk on the stacked input
+    depth = 0.4 + 0.1 * torch.linspace(0, 1, size[0])[:, None].expand(size[0], size[1]).contiguous()
+    K = torch.tensor([[size[1] * 0.8, 0.0, size[1] / 2 - 0.5], [0.0, size[1] * 0.8, size[0] / 2 - 0.5], [0, 0, 1.0]])
+    geo = {"depth": depth[None], "K": K[None]} if getattr(model, "input", "rgb") == "rgbd" else {}
+    x = model._network_input(rgb, geo.get("depth"), geo.get("K"))
+    steps = {"trunk": lambda: model.trunk(x), "network": lambda: model.features(rgb, **geo),
+             "descriptors": lambda: model.descriptors(rgb, **geo),
+             "descriptor_image": lambda: descriptor_image(model, rgb8, depth=depth.numpy(), K=K.numpy())}
     times = {k: [] for k in FORWARD_STEPS}
     with torch.inference_mode():
         for i in range(repeats + warmup):
@@ -185,7 +191,7 @@ def run(args) -> dict:
         torch.manual_seed(0)
         model_path = save_checkpoint(Path(tmp.name) / "untrained.pt", DenseDescriptorNet(
             descriptor_dim=args.dim, decoder=args.decoder, output_stride=args.output_stride,
-            decoder_channels=args.decoder_channels))
+            decoder_channels=args.decoder_channels, input=args.input))
     model = load_model(model_path)
     if args.skip_grasp:
         reference = None
@@ -488,6 +494,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-stride", type=int, default=None,
                    help="output stride of the untrained network (default 32 for decoder none, 4 for fpn)")
     p.add_argument("--decoder-channels", type=int, default=128, help="C of the fpn decoder (untrained network)")
+    p.add_argument("--input", choices=("rgb", "rgbd"), default="rgb",
+                   help="what the untrained network reads: rgb, or rgbd (also the depth image's normals)")
     p.add_argument("--skip-grasp", action="store_true",
                    help="descriptor node vs bare forward only: no grasp node, full pipeline or replay phase")
     p.add_argument("--name", default="node_pipeline", help="output file stem (default node_pipeline)")
