@@ -121,7 +121,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="benchmarks.time_to_quality", description=__doc__.split("\n\n")[0])
     p.add_argument("--train-dataset")
     p.add_argument("--eval-dataset", help="held-out cluttered scenes (another seed, eval distractors)")
-    p.add_argument("--presets", nargs="+", default=["clutter", "paper"])
+    p.add_argument("--presets", nargs="+", default=["clutter_rgbd", "paper"])
     p.add_argument("--minutes", type=float, default=30.0, help="training minutes per preset")
     p.add_argument("--eval-every", type=float, default=5.0, help="minutes of training between evaluations")
     p.add_argument("--threads", type=int, default=1, help="torch threads per preset process")

@@ -79,9 +79,9 @@ def test_default_datasets_are_clutter_with_disjoint_distractor_sets():
     assert train["config"].camera_spans is not None and (train["config"].width, train["config"].height) == (160, 120)
 
 
-def test_preset_default_clutter_and_method_is_a_deprecated_alias():
+def test_preset_default_clutter_rgbd_and_method_is_a_deprecated_alias():
     parser = demo.get_args_parser()
-    assert demo.settings_from_args(parser.parse_args([])).preset == "clutter"
+    assert demo.settings_from_args(parser.parse_args([])).preset == "clutter_rgbd"
     for name in PRESETS:
         assert demo.settings_from_args(parser.parse_args(["--preset", name])).preset == name
     assert demo.settings_from_args(parser.parse_args(["--method", "keypoint"])).preset == "paper"
@@ -115,9 +115,12 @@ def test_config_mismatch_tells_presets_and_old_demo_models_apart(tmp_path):
 
     clutter = demo.DemoSettings(root=tmp_path)
     cfg = load_config(None, demo.training_overrides(clutter, 15.0))
-    keys = [o.split("=")[0] for o in PRESETS["clutter"]] + ["data.num_correspondences"]
-    assert demo.config_mismatch(info("clutter"), cfg, keys) == []
-    same_net = demo.config_mismatch(info("ntxent"), cfg, keys)          # one architecture, other training recipe
+    keys = [o.split("=")[0] for o in PRESETS["clutter_rgbd"]] + ["data.num_correspondences"]
+    assert demo.config_mismatch(info("clutter_rgbd"), cfg, keys) == []
+    assert "model.input: 'rgb' (demo: 'rgbd')" in demo.config_mismatch(info("clutter"), cfg, keys)
+    rgb = load_config(None, demo.training_overrides(demo.DemoSettings(root=tmp_path, preset="clutter"), 15.0))
+    same_net = demo.config_mismatch(info("ntxent"), rgb, [o.split("=")[0] for o in PRESETS["clutter"]])
+    # one architecture (clutter and ntxent), another training recipe
     assert any(d.startswith("data.num_negatives") for d in same_net)
     assert not any(d.startswith("model.") for d in same_net)
     old = {"model_config": {"method": "ntxent", "output_stride": 16, "descriptor_dim": 16}, "config": {}}
@@ -157,7 +160,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for step in ("1/6 dataset", "2/6 train", "3/6 evaluate", "4/6 reference", "5/6 pipeline", "6/6 pictures"):
         assert f"[demo] {step}" in proc.stdout, step
-    assert "| clutter |" in proc.stdout and "| untrained |" in proc.stdout and "| mask_centroid |" in proc.stdout
+    assert "| clutter_rgbd |" in proc.stdout and "| untrained |" in proc.stdout and "| mask_centroid |" in proc.stdout
     last = proc.stdout.strip().splitlines()[-1]
     match = SUMMARY.match(last)
     assert match, last
@@ -168,17 +171,17 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
 
     out = tmp_path / "outputs" / "demo_quick"
     results = json.loads((out / "results.json").read_text())
-    assert results["summary"] == last and results["preset"] == "clutter"
+    assert results["summary"] == last and results["preset"] == "clutter_rgbd"
     semantic = results["semantic_evaluation"]
-    assert semantic["model"] == "clutter" and semantic["views"] == 8
-    for name, (p, m) in {"clutter": (px, mm), "untrained": (u_px, u_mm), "mask_centroid": (c_px, c_mm)}.items():
+    assert semantic["model"] == "clutter_rgbd" and semantic["views"] == 8
+    for name, (p, m) in {"clutter_rgbd": (px, mm), "untrained": (u_px, u_mm), "mask_centroid": (c_px, c_mm)}.items():
         row = semantic["methods"][name]
         assert row["matches"] == int(matches)
         assert _finite(row["median_px"]) and _finite(row["median_mm"]) and _finite(row["within_10mm"]), (name, row)
         assert f"{row['median_px']:.1f}" == p and f"{row['median_mm']:.1f}" == m
-    assert f"{semantic['methods']['clutter']['within_10mm']:.2f}" == within
+    assert f"{semantic['methods']['clutter_rgbd']['within_10mm']:.2f}" == within
     report = out / "clutter_eval" / "semantic_report.json"
-    assert json.loads(report.read_text())["methods"]["clutter"]["matches"] == int(matches)
+    assert json.loads(report.read_text())["methods"]["clutter_rgbd"]["matches"] == int(matches)
     assert (out / "clutter_eval" / "semantic_matches.png").stat().st_size > 0
 
     rows = results["rows"]
@@ -192,7 +195,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert (tmp_path / "models" / "demo_quick" / "last.pt").is_file()
     state_path = tmp_path / "models" / "demo_quick" / demo.TRAIN_STATE
     state = json.loads(state_path.read_text())
-    assert state["stop_reason"] == "steps" and state["step"] == 2 and state["preset"] == "clutter"
+    assert state["stop_reason"] == "steps" and state["step"] == 2 and state["preset"] == "clutter_rgbd"
 
     def rerun(stop_after):
         r = subprocess.run([sys.executable, "-m", "dense_descriptor_grasp.demo", "--quick", "--root", str(tmp_path),
@@ -203,7 +206,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
 
     # a second run skips both datasets, the training, the evaluation (its table printed again) and the reference
     again = rerun("reference")
-    assert again.count("- skipped") == 5 and "| clutter |" in again, again
+    assert again.count("- skipped") == 5 and "| clutter_rgbd |" in again, again
     assert "2/6 train: " in again and "exists (step 2, " in again
 
     # a larger budget continues the run from last.pt (train_model counts the minutes of both runs)

@@ -9,8 +9,9 @@ Steps (each prints what it does, and skips work already done, so a second run is
                 3 views per scene) into ``data/demo_duck_clutter`` and a held-out evaluation set (another seed,
                 distractors of the disjoint "eval" set, 2 views per scene) into ``data/demo_duck_eval`` (resumable)
   2. train      train the descriptor model into ``models/demo/`` under a wall-clock budget (resumes a partial run):
-                a training preset of training/presets.py, ``--preset clutter`` by default (NT-Xent with
-                off-object negatives on two-view pairs, feature-pyramid decoder at stride 4)
+                a training preset of training/presets.py, ``--preset clutter_rgbd`` by default (NT-Xent with
+                off-object negatives on mixed pairs, feature-pyramid decoder at stride 4, the network reading the
+                depth image's normals as well as RGB; ``--preset clutter``: the same on RGB alone)
   3. evaluate   the semantic-point evaluation of the trained model on the held-out set (evaluation/semantic.py):
                 the duck's named parts found in cluttered scenes it never saw, beside the untrained network and the
                 part-blind mask centroid; table printed, report in ``outputs/demo/clutter_eval/``

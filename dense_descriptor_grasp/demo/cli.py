@@ -29,8 +29,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="tiny datasets, a few training steps, 2 poses, own folders (*_quick; for tests)")
     p.add_argument("--preset", choices=sorted(PRESETS), default=argparse.SUPPRESS,
-                   help=f"training recipe (training/presets.py; default {d.preset}): clutter = NT-Xent with "
-                        "off-object negatives on two-view pairs, paper = the paper's keypoint task on augmentation "
+                   help=f"training recipe (training/presets.py; default {d.preset}): clutter_rgbd = NT-Xent "
+                        "with off-object negatives on mixed pairs, the network reading RGB and the depth image's "
+                        "normals; clutter = the same on RGB alone, paper = the paper's keypoint task on augmentation "
                         "pairs, ntxent = the Dense Object Nets baseline (two-view pairs, no off-object negatives), "
                         "paper_stride32 = the paper's keypoint task on the paper's own network (no decoder)")
     p.add_argument("--method", choices=sorted(METHOD_ALIASES), default=argparse.SUPPRESS,

@@ -45,7 +45,7 @@ class DemoSettings:
     eval_seed_offset: int = 1000                # eval seed = seed + this (other scenes than the training set's)
     width: int = 160
     height: int = 120
-    preset: str = "clutter"                     # training/presets.py
+    preset: str = "clutter_rgbd"                # training/presets.py (the best measured: README)
     num_correspondences: int = 256              # data.num_correspondences unless the preset sets it
     train_minutes: float = 15.0
     max_steps: int | None = 100000   # the wall-clock budget ends training (None: the training config's train.steps)

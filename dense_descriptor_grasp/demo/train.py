@@ -42,14 +42,15 @@ def training_overrides(s: DemoSettings, budget_minutes: float) -> list:
     return overrides
 
 
-_ARCHITECTURE = ("method", "decoder", "output_stride", "descriptor_dim")
+_ARCHITECTURE = ("method", "decoder", "output_stride", "descriptor_dim", "input")
+_ARCHITECTURE_DEFAULTS = {"decoder": "none", "input": "rgb"}   # keys an older model_config leaves out
 _MISSING = "(not recorded)"
 
 
 def config_mismatch(checkpoint_info: dict, cfg, keys) -> list:
     """Where a checkpoint's model differs from what ``cfg`` trains: ``["model.decoder: 'none' (demo: 'fpn')", ...]``.
 
-    Compares the network (``model_config``: method, decoder, output stride, D) and, in the training config stored
+    Compares the network (``model_config``: method, decoder, output stride, D, input) and, in the training config stored
     with the checkpoint, every ``section.key`` of ``keys`` (the preset's overrides and the correspondence count),
     so that presets with one architecture (``clutter`` and ``ntxent``) are told apart too.
     """
@@ -58,7 +59,7 @@ def config_mismatch(checkpoint_info: dict, cfg, keys) -> list:
     stored = checkpoint_info.get("config") or {}
     diffs = []
     for k in _ARCHITECTURE:
-        have = model_config.get(k, "none" if k == "decoder" else _MISSING)
+        have = model_config.get(k, _ARCHITECTURE_DEFAULTS.get(k, _MISSING))
         if have != want["model"][k]:
             diffs.append(f"model.{k}: {have!r} (demo: {want['model'][k]!r})")
     for key in dict.fromkeys(keys):
