@@ -322,3 +322,29 @@ def test_object_pose_rows_carry_parts_through_the_fitted_pose(handmade):
     assert rows["constant + object pose"]["median_px"] == pytest.approx(rows["constant"]["median_px"])
     with pytest.raises(ValueError, match="reserved"):
         sem.semantic_point_evaluation({sem.PERFECT: constant}, handmade, parts=PARTS)
+
+
+def test_sensor_noise_reaches_the_methods_but_not_the_truth(clutter):
+    """--sensor-noise: the methods see noisy colour and depth (a depth-reading callable sees missing and changed
+    depth), while visibility and the part matches (the truth) stay those of the clean render."""
+    seen = {"clean": [], "noisy": []}
+
+    def recorder(kind):
+        def fn(view):
+            seen[kind].append(view["depth"].copy())
+            return view["rgb"].astype(np.float32).transpose(2, 0, 1)   # colour as a 3-D "descriptor"
+        return fn
+
+    clean = sem.semantic_point_evaluation({"m": recorder("clean")}, clutter, include_floors=False)
+    noisy = sem.semantic_point_evaluation({"m": recorder("noisy")}, clutter, include_floors=False, sensor_noise=True)
+    assert noisy["settings"]["sensor_noise"] and clean["settings"]["sensor_noise"] is None
+    assert noisy["methods"]["m"]["matches"] == clean["methods"]["m"]["matches"] > 0
+    assert [v["matched_parts"] for v in noisy["views"]] == [v["matched_parts"] for v in clean["views"]]
+    a, b = np.stack(seen["clean"]), np.stack(seen["noisy"])
+    assert a.shape == b.shape
+    valid = (a > 0) & (b > 0)
+    assert np.mean(b == 0) > np.mean(a == 0)                       # dropouts (edges, stereo shadow, range)
+    assert np.median(np.abs(a[valid] - b[valid])) > 1e-4           # depth noise
+    # deterministic: the same seed gives the same noisy views
+    again = sem.semantic_point_evaluation({"m": recorder("noisy")}, clutter, include_floors=False, sensor_noise=True)
+    assert again["methods"]["m"]["median_px"] == noisy["methods"]["m"]["median_px"]

@@ -467,6 +467,7 @@ def semantic_point_evaluation(
     num_visual_views: int = 3,
     progress: bool = False,
     object_pose_references: int = 0,
+    sensor_noise: bool = False,
 ) -> dict:
     """Semantic-point evaluation (protocol: module docstring); returns the report dict.
 
@@ -497,6 +498,10 @@ def semantic_point_evaluation(
             ``GraspSettings`` inlier threshold, iterations, minimum inliers) fits the object pose; a part's
             prediction is then its reference point carried by that pose (pixel = its projection). When the pose
             fails, the part falls back to its own match (as the node falls back to the single-point grasp).
+        sensor_noise: the views the methods see carry the RGB-D sensor noise model of ``capture.noise``
+            (``apply_rgbd_noise`` with its defaults, a RealSense-D435-like camera; seeded per view with ``seed``):
+            descriptors, references and the depth at the predicted pixel all come from the noisy images, as on a
+            real camera. What is visible and where the parts truly are still come from the clean render.
     """
     from tqdm import tqdm
 
@@ -651,6 +656,11 @@ def semantic_point_evaluation(
     def load(i):
         rec = data.records[i]
         rgb, depth, mask_raw = _read_view(rec, with_rgb=True)
+        if sensor_noise:
+            from dense_descriptor_grasp.capture.noise import NoiseConfig, apply_rgbd_noise
+
+            rgb, depth = apply_rgbd_noise(rgb, depth, np.random.default_rng([int(seed), int(i)]), NoiseConfig(),
+                                          K=np.asarray(rec.K, np.float64))
         t = truths[i]
         return {"rgb": rgb, "depth": depth, "K": rec.K, "T_world_camera": rec.T_world_camera,
                 "T_world_object": t["T_world_object"], "target_mask": mask_raw == t["mask_value"],
@@ -818,6 +828,7 @@ def semantic_point_evaluation(
                                     "depth_discontinuity": gs.depth_discontinuity,
                                     "no_depth": "miss: 3-D error = inf (null in JSON per match)"},
             "search_region": "whole image",
+            "sensor_noise": ("capture.noise.apply_rgbd_noise, NoiseConfig() defaults" if sensor_noise else None),
         },
         "dataset": {
             "num_views": len(data),
@@ -873,6 +884,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-pose-references", type=int, default=0, metavar="N",
                    help="also a '<model> + object pose' row per model: the grasp node's 6-DoF path with the named "
                         "parts plus N surface points as references (0 = off)")
+    p.add_argument("--sensor-noise", action="store_true",
+                   help="the methods see the views with the RGB-D sensor noise model of capture/noise.py "
+                        "(RealSense-like depth noise, dropouts and colour noise); truth stays clean")
     p.add_argument("--visual-views", type=int, default=3, help=f"query views (rows) in {PNG_NAME}")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (1 is best on a shared machine)")
     p.add_argument("--no-progress", action="store_true")
@@ -909,7 +923,7 @@ def main(argv=None) -> int:
             dict(zip(names, args.models)), args.dataset, object_name=args.object, max_views=args.max_views,
             device=args.device, include_floors=True, seed=args.seed, input_size=input_size, out_dir=args.out,
             include_perfect=args.perfect, num_visual_views=args.visual_views, progress=not args.no_progress,
-            object_pose_references=args.object_pose_references)
+            object_pose_references=args.object_pose_references, sensor_noise=args.sensor_noise)
     except (FileNotFoundError, ValueError) as exc:
         print(f"evaluate_model --semantic: error: {exc}", file=sys.stderr)
         return 2
