@@ -315,3 +315,25 @@ def test_mixed_mode_makes_augmentation_pairs_at_the_given_share(cluttered):
     assert not any(kinds(0.0)) and all(kinds(1.0))  # rendered cameras are never the identity
     with pytest.raises(ValueError, match="augment_fraction"):
         PairDataset(cluttered, mode="mixed", augment_fraction=1.5)
+
+
+@pytest.mark.parametrize("mode", ["multiview", "augment"])
+def test_sensor_noise_changes_what_the_network_sees_not_the_correspondences(rendered, mode):
+    from dataclasses import replace
+
+    clean = PairDataset(rendered, mode=mode, num_correspondences=64, jitter=JitterConfig.off(), seed=3)
+    noisy = PairDataset(rendered, mode=mode, num_correspondences=64, seed=3,
+                        jitter=replace(JitterConfig.off(), sensor_noise=1.0))
+    a, b = clean.numpy_pair(0), noisy.numpy_pair(0)
+    if mode == "multiview":   # the noise comes after the correspondences are drawn: the same ones
+        np.testing.assert_array_equal(a["uv_a"], b["uv_a"])
+        np.testing.assert_array_equal(a["uv_b"], b["uv_b"])
+        np.testing.assert_array_equal(a["valid"], b["valid"])
+    else:                     # augmentation pairs draw their correspondences after it: other ones, as many
+        assert b["valid"].sum() == a["valid"].sum() > 0
+    both = (a["depth_a"] > 0) & (b["depth_a"] > 0)
+    assert np.median(np.abs(a["depth_a"][both] - b["depth_a"][both])) > 1e-4     # depth noise
+    assert np.mean(b["depth_a"] == 0) >= np.mean(a["depth_a"] == 0)               # dropouts only add holes
+    assert np.abs(a["rgb_a"] - b["rgb_a"]).max() > 0                              # colour noise
+    with pytest.raises(ValueError, match="sensor_noise"):
+        JitterConfig(sensor_noise=1.5)

@@ -26,7 +26,7 @@ from ..geometry.se3 import so3_exp
 from .backgrounds import make_background
 
 __all__ = ["AugmentConfig", "JitterConfig", "VirtualCamera", "sample_virtual_camera", "warp_view", "warp_mask",
-           "photometric_jitter", "replace_background", "rotation_about_axis"]
+           "photometric_jitter", "replace_background", "rotation_about_axis", "sensor_noise_view"]
 
 
 @dataclass
@@ -68,10 +68,34 @@ class JitterConfig:
     hue: float = 0.04          # fraction of the hue circle
     noise_std: float = 0.02    # additive Gaussian noise on [0, 1] colours
     channel_gain: float = 0.1  # per-channel gain (light colour / white balance)
+    sensor_noise: float = 0.0  # chance that a view first gets capture.noise's RGB-D sensor noise (sensor_noise_view)
+
+    def __post_init__(self):
+        if not (0.0 <= self.sensor_noise <= 1.0):
+            raise ValueError(f"JitterConfig.sensor_noise must be a probability in [0, 1], got {self.sensor_noise}")
 
     @classmethod
     def off(cls) -> "JitterConfig":
         return cls(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, noise_std=0.0, channel_gain=0.0)
+
+
+def sensor_noise_view(rgb: np.ndarray, depth: np.ndarray, K, rng: np.random.Generator, config: JitterConfig):
+    """With probability ``config.sensor_noise``, the view as a RealSense-like camera would give it
+    (``capture.noise.apply_rgbd_noise`` with its default model: depth noise growing with distance, dropouts at
+    edges, in the stereo shadow and on dark surfaces, 1 mm steps, colour noise); otherwise unchanged.
+
+    Applied after the pair's correspondences are computed (they come from the clean depth), so only what the
+    network sees changes. ``rgb (H, W, 3)`` float32 [0, 1], ``depth (H, W)`` metres, ``K (3, 3)``.
+    Returns ``rgb, depth`` (float32).
+    """
+    if config.sensor_noise <= 0 or rng.random() >= config.sensor_noise:
+        return rgb, depth
+    from dense_descriptor_grasp.capture.noise import NoiseConfig, apply_rgbd_noise
+
+    rgb8 = np.clip(np.rint(np.asarray(rgb, np.float32) * 255.0), 0, 255).astype(np.uint8)
+    noisy_rgb, noisy_depth = apply_rgbd_noise(rgb8, np.asarray(depth, np.float32), rng, NoiseConfig(),
+                                              K=np.asarray(K, np.float64))
+    return noisy_rgb.astype(np.float32) / 255.0, noisy_depth.astype(np.float32)
 
 
 def rotation_about_axis(axis, angle: float) -> np.ndarray:

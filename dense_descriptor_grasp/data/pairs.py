@@ -24,7 +24,7 @@ import torch
 
 from ..geometry.camera import backproject, project
 from ..geometry.rigid_fit import fit_residual, kabsch
-from .augment import (AugmentConfig, JitterConfig, photometric_jitter, replace_background,
+from .augment import (AugmentConfig, JitterConfig, photometric_jitter, replace_background, sensor_noise_view,
                       sample_virtual_camera, warp_mask, warp_view)
 from .backgrounds import list_background_images
 
@@ -110,11 +110,12 @@ def _object_coordinates(X_cam: np.ndarray, T_world_camera, T_world_object) -> np
     return (np.asarray(X_cam, dtype=np.float64) @ T[:3, :3].T + T[:3, 3]).astype(np.float32)
 
 
-def _finish_views(rgb, depth, objects_mask, rng, jitter: JitterConfig, augment: AugmentConfig | None, files):
-    """Background replacement behind every object (target and distractors), then photometric jitter."""
+def _finish_views(rgb, depth, objects_mask, K, rng, jitter: JitterConfig, augment: AugmentConfig | None, files):
+    """Background replacement behind every object (target and distractors), sensor noise, photometric jitter."""
     if augment is not None and augment.background_prob > 0 and rng.random() < augment.background_prob:
         kinds = list(augment.background_kinds) + (["images"] if files else [])
         rgb, depth = replace_background(rgb, depth, objects_mask, rng, kinds, files, augment.keep_background_depth)
+    rgb, depth = sensor_noise_view(rgb, depth, K, rng, jitter)
     return photometric_jitter(rgb, rng, jitter), depth
 
 
@@ -179,8 +180,8 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
     files = background_files
     objects_a, inside_a = warp_mask(objects, grid_a)
     objects_b, inside_b = warp_mask(objects, grid_b)
-    rgb_a, depth_a = _finish_views(rgb_a, depth_a, objects_a, rng, jitter, augment, files)
-    rgb_b, depth_b = _finish_views(rgb_b, depth_b, objects_b, rng, jitter, augment, files)
+    rgb_a, depth_a = _finish_views(rgb_a, depth_a, objects_a, K, rng, jitter, augment, files)
+    rgb_b, depth_b = _finish_views(rgb_b, depth_b, objects_b, K, rng, jitter, augment, files)
     cand = np.nonzero(ok)[0]
     pick, valid = _choose(rng, len(cand), num_correspondences)
     sel = cand[pick]
@@ -234,8 +235,10 @@ def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator
     cand = np.nonzero(ok)[0]
     pick, valid = _choose(rng, len(cand), num_correspondences)
     sel = cand[pick] if len(cand) else pick
-    rgb_a = photometric_jitter(_float_rgb(sample_a["rgb"]), rng, jitter)
-    rgb_b = photometric_jitter(_float_rgb(sample_b["rgb"]), rng, jitter)
+    rgb_a, depth_a = sensor_noise_view(_float_rgb(sample_a["rgb"]), depth_a, K_a, rng, jitter)
+    rgb_b, depth_b = sensor_noise_view(_float_rgb(sample_b["rgb"]), depth_b, K_b, rng, jitter)
+    rgb_a = photometric_jitter(rgb_a, rng, jitter)
+    rgb_b = photometric_jitter(rgb_b, rng, jitter)
     uv_a_sel = uv_a[sel] if len(uv_a) else np.zeros((num_correspondences, 2))
     uv_b_sel = uv_b[sel] if len(uv_b) else np.zeros((num_correspondences, 2))
     xyz = (_object_coordinates(X_a[sel], T_wa, sample_a.get("T_world_object")) if len(uv_a)

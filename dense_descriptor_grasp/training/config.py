@@ -94,6 +94,7 @@ class DataConfig:
     num_correspondences: int = 128  # M correspondences per pair
     num_negatives: int = 0  # off-object pixels per view (background, other objects): NT-Xent negatives
     num_workers: int = 0  # DataLoader workers
+    sensor_noise: float = 0.0  # chance per view of capture.noise's RGB-D sensor noise on what the network sees
     augment: dict = field(default_factory=dict)  # AugmentConfig fields (rotation_deg, translation, scale, ...)
 
     def __post_init__(self):
@@ -102,6 +103,7 @@ class DataConfig:
         if self.mode not in ("augment", "multiview", "mixed"):
             raise ValueError(f"data.mode must be 'augment', 'multiview' or 'mixed', got {self.mode!r}")
         self.augment_fraction = _number("data.augment_fraction", self.augment_fraction, 0, 1)
+        self.sensor_noise = _number("data.sensor_noise", self.sensor_noise, 0, 1)
         if self.split not in (None, "train", "val"):
             raise ValueError(f"data.split must be 'train', 'val' or null, got {self.split!r}")
         self.val_fraction = _number("data.val_fraction", self.val_fraction, 0, 0.99)

@@ -43,7 +43,7 @@ def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterato
         raise ValueError("data.dataset: no dataset folder given (use --dataset PATH or set data.dataset in the config)")
     if not Path(cfg.data.dataset).exists():
         raise FileNotFoundError(f"data.dataset: no dataset at {cfg.data.dataset}")
-    from dense_descriptor_grasp.data.augment import AugmentConfig
+    from dense_descriptor_grasp.data.augment import AugmentConfig, JitterConfig
     from dense_descriptor_grasp.data.dataset import RGBDDataset
     from dense_descriptor_grasp.data.pairs import PairDataset, collate_pairs
 
@@ -55,7 +55,8 @@ def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterato
     except TypeError as exc:
         raise ValueError(f"data.augment: {exc}") from None
     pairs = PairDataset(views, mode=cfg.data.mode, num_correspondences=cfg.data.num_correspondences, seed=seed,
-                        augment=augment, num_negatives=cfg.data.num_negatives,
+                        augment=augment, jitter=JitterConfig(sensor_noise=cfg.data.sensor_noise),
+                        num_negatives=cfg.data.num_negatives,
                         augment_fraction=cfg.data.augment_fraction)
     if len(pairs) == 0:
         raise ValueError(f"data.dataset: {cfg.data.dataset} yields no training pairs")
