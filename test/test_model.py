@@ -1,4 +1,5 @@
 """DenseDescriptorNet: shapes for both methods and every stride, eq. 4, descriptors(), input checks, gradients."""
+import math
 import pytest
 import torch
 
@@ -154,3 +155,39 @@ def test_weights_path_loads_a_local_resnet34_state_dict(tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="weights_path"):
         DenseDescriptorNet(weights_path=str(tmp_path / "bad.pth"))
+
+
+def test_geometry_channels_normals_relative_depth_and_missing_depth():
+    from dense_descriptor_grasp.model.network import geometry_channels
+
+    depth = torch.full((1, 30, 40), 0.5)
+    depth[0, 10:20, 10:20] = 0.4            # a box nearer than the floor
+    depth[0, 25, 30] = 0.0                   # one missing pixel
+    K = torch.tensor([[50.0, 0, 19.5], [0, 50.0, 14.5], [0, 0, 1]])
+    g = geometry_channels(depth, K)
+    assert g.shape == (1, 4, 30, 40)
+    # fronto-parallel surfaces face the camera: (0, 0, -1)
+    assert torch.allclose(g[0, :3, 5, 5], torch.tensor([0.0, 0.0, -1.0]), atol=1e-5)
+    assert torch.allclose(g[0, :3, 15, 15], torch.tensor([0.0, 0.0, -1.0]), atol=1e-5)
+    # relative depth: log(z / median z), the floor is the median
+    assert abs(float(g[0, 3, 5, 5])) < 1e-6 and abs(float(g[0, 3, 15, 15]) - math.log(0.4 / 0.5)) < 1e-5
+    assert torch.all(g[0, :, 25, 30] == 0)   # missing depth: every channel 0
+    assert torch.all(g[0, :3, 10, 12] == 0)  # the box's edge: a depth jump, no normal
+    with pytest.raises(ValueError, match="K must be"):
+        geometry_channels(depth, torch.eye(4))
+
+
+def test_depth_input_keeps_the_rgb_weights_of_the_first_convolution():
+    from dense_descriptor_grasp.model.network import _widen_first_conv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 8, 7, 2, 3, bias=False)
+    wide = _widen_first_conv(conv, 7)
+    assert wide.weight.shape == (8, 7, 7, 7) and torch.equal(wide.weight[:, :3], conv.weight)
+    assert wide.weight[:, 3:].abs().sum() > 0
+    net = DenseDescriptorNet(descriptor_dim=4, num_keypoints=2, output_stride=8, input="rgbd")
+    assert net.trunk[0].in_channels == 7
+    with pytest.raises(ValueError, match="input must be"):
+        DenseDescriptorNet(descriptor_dim=4, num_keypoints=2, output_stride=8, input="depth")
+    with pytest.raises(ValueError, match="reads depth"):
+        net.features(torch.rand(1, 3, 32, 32))
