@@ -79,7 +79,7 @@ def forward_times(model, size, repeats: int = 15, warmup: int = 2) -> dict:
     depth = 0.4 + 0.1 * torch.linspace(0, 1, size[0])[:, None].expand(size[0], size[1]).contiguous()
     K = torch.tensor([[size[1] * 0.8, 0.0, size[1] / 2 - 0.5], [0.0, size[1] * 0.8, size[0] / 2 - 0.5], [0, 0, 1.0]])
     geo = {"depth": depth[None], "K": K[None]} if getattr(model, "input", "rgb") == "rgbd" else {}
-    x = model._network_input(rgb, geo.get("depth"), geo.get("K"))
+    x = model.network_input(rgb, geo.get("depth"), geo.get("K"))
     steps = {"trunk": lambda: model.trunk(x), "network": lambda: model.features(rgb, **geo),
              "descriptors": lambda: model.descriptors(rgb, **geo),
              "descriptor_image": lambda: descriptor_image(model, rgb8, depth=depth.numpy(), K=K.numpy())}

@@ -230,7 +230,10 @@ class DenseDescriptorNet(nn.Module):
                 f"DenseDescriptorNet: image {rgb.shape[2]}x{rgb.shape[3]} is smaller than the output stride {self.output_stride}"
             )
 
-    def _network_input(self, rgb: torch.Tensor, depth, K) -> torch.Tensor:
+    def network_input(self, rgb: torch.Tensor, depth: Optional[torch.Tensor] = None,
+                      K: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """What the trunk reads: ``(B, 3, H, W)`` RGB in [0, 1] -> ``(B, 3, H, W)`` ImageNet-normalised, or for
+        ``input="rgbd"`` ``(B, 7, H, W)`` with :func:`geometry_channels` of ``depth (B, H, W)`` and ``K (B, 3, 3)``."""
         x = (rgb - self.image_mean.to(rgb.dtype)) / self.image_std.to(rgb.dtype)
         if self.input == "rgb":
             return x
@@ -249,7 +252,7 @@ class DenseDescriptorNet(nn.Module):
         ``depth (B, H, W)`` metres and ``K (B, 3, 3)`` are read by ``input="rgbd"`` models (ignored otherwise).
         """
         self._check_input(rgb)
-        x = self._network_input(rgb, depth, K)
+        x = self.network_input(rgb, depth, K)
         if self.decoder is None:
             return self.projection(self.trunk(x))
         stages = []
