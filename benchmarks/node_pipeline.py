@@ -69,7 +69,7 @@ def forward_times(model, size, repeats: int = 15, warmup: int = 2) -> dict:
     """Median seconds per image of each of ``FORWARD_STEPS`` (see the module docstring), interleaved per repeat."""
     import torch
 
-    from dense_descriptor_grasp.model.inference import descriptor_image
+    from dense_descriptor_grasp.model.inference import descriptor_image, needs_depth
 
     g = torch.Generator().manual_seed(0)
     rgb = torch.rand(1, 3, size[0], size[1], generator=g)
@@ -78,7 +78,7 @@ def forward_times(model, size, repeats: int = 15, warmup: int = 2) -> dict:
     # its geometry channels, "trunk" is the bare trunk on the stacked input
     depth = 0.4 + 0.1 * torch.linspace(0, 1, size[0])[:, None].expand(size[0], size[1]).contiguous()
     K = torch.tensor([[size[1] * 0.8, 0.0, size[1] / 2 - 0.5], [0.0, size[1] * 0.8, size[0] / 2 - 0.5], [0, 0, 1.0]])
-    geo = {"depth": depth[None], "K": K[None]} if getattr(model, "input", "rgb") == "rgbd" else {}
+    geo = {"depth": depth[None], "K": K[None]} if needs_depth(model) else {}
     x = model.network_input(rgb, geo.get("depth"), geo.get("K"))
     steps = {"trunk": lambda: model.trunk(x), "network": lambda: model.features(rgb, **geo),
              "descriptors": lambda: model.descriptors(rgb, **geo),

@@ -172,7 +172,9 @@ def _to_image(rgb: torch.Tensor) -> np.ndarray:
 
 def _geometry(model, batch: dict, view: str, device) -> dict:
     """``depth`` and ``K`` of view ``a`` / ``b`` for a model that reads depth (input 'rgbd'), else nothing."""
-    if getattr(model, "input", "rgb") != "rgbd":
+    from dense_descriptor_grasp.model.inference import needs_depth
+
+    if not needs_depth(model):
         return {}
     return {"depth": batch[f"depth_{view}"].to(device), "K": batch[f"K_{view}"].to(device)}
 

@@ -194,9 +194,8 @@ def surface_normals(depth, K, max_relative_step: float = 0.05):
     Returns:
         ``(*B, H, W, 3)`` unit normals or zeros.
     """
-    depth = torch.where(torch.isfinite(depth), depth, torch.zeros_like(depth))
-    P = backproject_depth_image(depth, K)
-    z = depth
+    z = torch.where(torch.isfinite(depth), depth, torch.zeros_like(depth))
+    P = backproject_depth_image(z, K)
     valid = z > 0
     du = torch.zeros_like(P)
     dv = torch.zeros_like(P)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from dense_descriptor_grasp.model.inference import needs_depth
+
 from .config import LossConfig
 from .losses import (
     keypoints_to_camera,
@@ -43,7 +45,7 @@ def _twin_forward(model, batch: dict) -> tuple[dict, dict]:
     if rgb_a.shape != rgb_b.shape:
         raise ValueError(f"pair batch: rgb_a {tuple(rgb_a.shape)} and rgb_b {tuple(rgb_b.shape)} must have the same shape")
     depth = K = None
-    if getattr(model, "input", "rgb") == "rgbd":
+    if needs_depth(model):
         if not all(k in batch for k in ("depth_a", "depth_b", "K_a", "K_b")):
             raise KeyError("pair batch lacks depth_a / depth_b / K_a / K_b needed by a model with input 'rgbd'")
         depth = torch.cat([batch["depth_a"], batch["depth_b"]], dim=0)
