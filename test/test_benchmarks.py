@@ -186,8 +186,9 @@ def test_node_pipeline_small_mode_with_the_decoder(tmp_path, camera_process):
     assert math.isfinite(report["cpu_cores_other_threads"]) and report["cpu_cores_other_threads"] >= 0, report
     for key in ("trunk_fps", "network_fps", "descriptors_fps", "descriptor_image_fps", "descriptor_node_alone_fps"):
         assert _finite_positive(report[key]), (key, report[key])
+    # the report rounds fps to 2 and the ratio to 3 decimals: allow both roundings (a starved node's ratio is ~0.01)
     assert report["ratio_alone_network"] == pytest.approx(
-        report["descriptor_node_alone_fps"] / report["network_fps"], rel=2e-2)
+        report["descriptor_node_alone_fps"] / report["network_fps"], rel=2e-2, abs=1e-3)
     assert set(report["forward_ms"]) == set(node_pipeline.FORWARD_STEPS)
     assert all(_finite_positive(v) for v in report["forward_ms"].values()), report["forward_ms"]
     assert _finite_positive(report["descriptor_node_frame_ms_median"])

@@ -213,3 +213,92 @@ def test_the_time_budget_counts_every_run_of_the_folder(tmp_path, make_pair_batc
     assert more["stop_reason"] == "time" and more["steps_run"] >= 1 and 1.0 < more["seconds"] < 6.0
     assert more["train_seconds"] == pytest.approx(total + more["seconds"], abs=0.1)
     assert load_checkpoint(out / "last.pt")["metadata"]["train_seconds"] == pytest.approx(more["train_seconds"], abs=0.1)
+
+
+def _small_ntxent_cfg(out, steps, **optim):
+    return TrainConfig.from_dict({
+        "model": {"descriptor_dim": 4, "num_keypoints": 0, "output_stride": 32, "method": "ntxent"},
+        "optim": {"lr": 1.0e-3, **optim},
+        "train": {"steps": steps, "out": str(out), "checkpoint_every": 100, "tensorboard": False, "seed": 0},
+    })
+
+
+def test_cosine_schedule_decays_the_learning_rate_over_the_steps_and_resumes_on_it(tmp_path, make_pair_batch):
+    """optim.schedule=cosine without a time budget: lr_t = lr (1 + cos(pi (t - 1) / steps)) / 2, and a resumed run
+    continues on the same curve (its horizon is train.steps of the folder, not of the new run)."""
+    import math
+
+    batch = make_pair_batch(batch_size=1, H=64, W=64, M=16)
+    out = tmp_path / "run"
+    cfg = _small_ntxent_cfg(out, 6, schedule="cosine")
+    run_training(cfg, batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    cfg.train.steps = 10
+    # the horizon is train.steps: a resumed run with more steps stretches the rest of the curve
+    run_training(cfg, resume="auto", batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    lrs = [row["lr"] for row in json.loads((out / "history.json").read_text())]
+    expect = [1e-3 * 0.5 * (1 + math.cos(math.pi * (t - 1) / 6)) for t in range(1, 7)]
+    expect += [1e-3 * 0.5 * (1 + math.cos(math.pi * (t - 1) / 10)) for t in range(7, 11)]
+    assert lrs == pytest.approx(expect, rel=1e-6)
+    assert load_checkpoint(out / "last.pt")["scheduler_state"]["progress"] == pytest.approx(0.9)
+
+
+def test_cosine_schedule_follows_the_time_budget(tmp_path, make_pair_batch):
+    """With train.max_minutes (or optim.schedule_minutes) the clock is training time: the rate falls from optim.lr
+    towards 0 as the budget is used, whatever the step count."""
+    batch = make_pair_batch(batch_size=1, H=64, W=64, M=16)
+    cfg = _small_ntxent_cfg(tmp_path / "run", 100000, schedule="cosine", schedule_minutes=2.0 / 60.0)
+    cfg.train.max_minutes = 2.0 / 60.0
+    summary = run_training(cfg, batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    lrs = [row["lr"] for row in json.loads((tmp_path / "run" / "history.json").read_text())]
+    assert summary["stop_reason"] == "time" and len(lrs) >= 3
+    assert lrs[0] == pytest.approx(1e-3, rel=1e-3) and lrs[-1] < 0.2e-3
+    assert all(b <= a for a, b in zip(lrs, lrs[1:]))
+
+
+def test_weight_average_is_the_saved_model_and_resume_keeps_both(tmp_path, make_pair_batch):
+    """optim.ema: the checkpoint's model is the running average (not the trained weights, which are stored beside
+    it), its identity is the average's, and --resume restores both so the average goes on where it stopped."""
+    from dense_descriptor_grasp.model.checkpoint import model_identity
+
+    batch = make_pair_batch(batch_size=1, H=64, W=64, M=16)
+    out = tmp_path / "run"
+    cfg = _small_ntxent_cfg(out, 4, ema=0.9)
+    run_training(cfg, batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    ckpt = load_checkpoint(out / "last.pt")
+    avg, trained = ckpt["model_state"], ckpt["trained_model_state"]
+    name = "trunk.conv1.weight" if "trunk.conv1.weight" in avg else next(k for k in avg if k.endswith("weight"))
+    assert not torch.equal(avg[name], trained[name])
+    model = load_model(out / "last.pt")
+    assert model_identity(model) == ckpt["model_identity"]
+    assert "moving average" in ckpt["metadata"]["weights"]
+
+    # the average after 4 steps equals the recursion over the trained weights of each step
+    plain = _small_ntxent_cfg(tmp_path / "plain", 4)
+    from dense_descriptor_grasp.training import train as train_mod
+    run = train_mod.start_run(plain, tmp_path / "plain", torch.device("cpu"))
+    expected = {k: v.clone() for k, v in run.model.state_dict().items()}
+    for step in range(1, 5):
+        train_mod.train_step(run.model, batch, run.optimizer, plain, step)
+        d = min(0.9, (1.0 + step) / (10.0 + step))
+        for k, v in run.model.state_dict().items():
+            if v.is_floating_point():
+                expected[k] = d * expected[k] + (1 - d) * v
+            else:
+                expected[k] = v.clone()
+    assert torch.allclose(avg[name], expected[name], atol=1e-6)
+    assert torch.equal(trained[name], run.model.state_dict()[name])
+
+    cfg.train.steps = 6
+    run_training(cfg, resume="auto", batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    resumed = load_checkpoint(out / "last.pt")
+    assert resumed["step"] == 6 and not torch.equal(resumed["model_state"][name], avg[name])
+    assert not torch.equal(resumed["trained_model_state"][name], trained[name])
+
+
+def test_bad_schedule_and_average_settings_are_refused():
+    with pytest.raises(ValueError, match="optim.schedule"):
+        TrainConfig.from_dict({"optim": {"schedule": "linear"}})
+    with pytest.raises(ValueError, match="optim.ema"):
+        TrainConfig.from_dict({"optim": {"ema": 1.0}})
+    with pytest.raises(ValueError, match="optim.schedule_minutes"):
+        TrainConfig.from_dict({"optim": {"schedule_minutes": 0}})

@@ -88,6 +88,7 @@ def save_checkpoint(
     config: Optional[dict] = None,
     metadata: Optional[dict] = None,
     rng_state: Optional[dict] = None,
+    extra: Optional[dict] = None,
 ) -> Path:
     """Write one checkpoint file atomically; returns its path.
 
@@ -100,6 +101,8 @@ def save_checkpoint(
         metadata: JSON-safe extras; ``created`` (UTC) is added when absent.
         rng_state: stored as given (the trainer's ``training.reproducibility.capture_rng_state()``, for an exact
             ``--resume``).
+        extra: more top-level entries (e.g. the trainer's ``trained_model_state`` when ``model`` is a weight
+            average); they may not replace the entries above.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +121,10 @@ def save_checkpoint(
         "metadata": _json_safe(meta, "metadata"),
         "rng_state": rng_state,
     }
+    clash = set(extra or {}) & set(payload)
+    if clash:
+        raise ValueError(f"save_checkpoint: extra entries {sorted(clash)} would replace the checkpoint's own")
+    payload.update(extra or {})
     atomic_write(path, lambda f: torch.save(payload, f), fsync=True)
     return path
 

@@ -30,6 +30,9 @@ __all__ = [
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "train.yaml"
 
 
+SCHEDULES = ("step", "cosine")
+
+
 def _number(name: str, value, lo=None, hi=None, integer=False, lo_open=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         hint = " (PyYAML reads '3e-4' as a string: write 3.0e-4)" if isinstance(value, str) else ""
@@ -159,19 +162,30 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam + StepLR (paper)."""
+    """Adam + StepLR (paper), or Adam + a cosine decay over the run's budget; optionally an average of the weights."""
 
     lr: float = 1.0e-4
     weight_decay: float = 0.0
+    schedule: str = "step"  # step (paper: StepLR lr_step / lr_gamma) | cosine (optim.lr -> 0 over the budget)
     lr_step: int = 2000  # StepLR step_size, in optimisation steps
     lr_gamma: float = 0.5
+    schedule_minutes: Optional[float] = None  # cosine: horizon in training minutes (null: train.max_minutes, or
+    #                                           train.steps when there is no time budget)
+    ema: float = 0.0  # decay of an exponential moving average of the weights, saved as the model (0 = off)
     grad_clip: Optional[float] = 10.0  # max global gradient norm (null: off); not in the paper, a safety net
 
     def __post_init__(self):
         self.lr = _number("optim.lr", self.lr, 0, lo_open=True)
         self.weight_decay = _number("optim.weight_decay", self.weight_decay, 0)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"optim.schedule: expected one of {list(SCHEDULES)}, got {self.schedule!r}")
         self.lr_step = _number("optim.lr_step", self.lr_step, 1, integer=True)
         self.lr_gamma = _number("optim.lr_gamma", self.lr_gamma, 0, 1, lo_open=True)
+        if self.schedule_minutes is not None:
+            self.schedule_minutes = _number("optim.schedule_minutes", self.schedule_minutes, 0, lo_open=True)
+        self.ema = _number("optim.ema", self.ema, 0, 1)
+        if self.ema >= 1.0:
+            raise ValueError(f"optim.ema must be < 1 (a decay; 0 = off), got {self.ema!r}")
         if self.grad_clip is not None:
             self.grad_clip = _number("optim.grad_clip", self.grad_clip, 0, lo_open=True)
 

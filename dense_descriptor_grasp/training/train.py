@@ -24,6 +24,7 @@ state ``training/reproducibility.py``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -50,6 +51,8 @@ __all__ = [
     "config_from_args",
     "build_model",
     "build_optimizer",
+    "CosineBudgetLR",
+    "WeightAverage",
     "pair_batches",
     "TrainingRun",
     "start_run",
@@ -173,9 +176,65 @@ def build_model(cfg: TrainConfig) -> DenseDescriptorNet:
     )
 
 
+class CosineBudgetLR:
+    """``lr = optim.lr * (1 + cos(pi * progress)) / 2``: a cosine decay to 0 over the run's horizon.
+
+    ``progress`` in [0, 1] is the share of the horizon used (:meth:`TrainingRun.progress`: training minutes of
+    ``optim.schedule_minutes`` or ``train.max_minutes``, else steps of ``train.steps``); the loop sets it before
+    every step. Its state (the last progress) is saved with the checkpoint like a torch scheduler's.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, base_lr: float):
+        self.optimizer, self.base_lr, self.progress = optimizer, float(base_lr), 0.0
+        self.set_progress(0.0)
+
+    def set_progress(self, progress: float) -> float:
+        self.progress = min(max(float(progress), 0.0), 1.0)
+        lr = self.base_lr * 0.5 * (1.0 + math.cos(math.pi * self.progress))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def step(self) -> None:
+        """Nothing per step: the learning rate follows :meth:`set_progress`."""
+
+    def state_dict(self) -> dict:
+        return {"progress": self.progress, "base_lr": self.base_lr}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.set_progress(state.get("progress", 0.0))
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights and buffers (``optim.ema``): after step ``t``,
+    ``avg = d_t avg + (1 - d_t) weights`` with ``d_t = min(optim.ema, (1 + t) / (10 + t))`` (short memory early, so
+    the random initialisation fades). ``model`` is a copy of the network holding the average; checkpoints save it as
+    *the* model (what evaluation and the nodes load) and the trained weights beside it for ``--resume``.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float, averaged: Optional[torch.nn.Module] = None):
+        self.decay = float(decay)
+        self.model = averaged if averaged is not None else copy.deepcopy(model)
+        self.model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1.0 + step) / (10.0 + step))
+        live = model.state_dict()
+        for name, avg in self.model.state_dict().items():
+            if avg.is_floating_point():
+                avg.lerp_(live[name].detach(), 1.0 - d)
+            else:
+                avg.copy_(live[name])
+
+
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig):
-    """Adam + StepLR (the paper's choice); the scheduler steps once per optimisation step."""
+    """Adam + StepLR (the paper's choice; steps once per optimisation step) or Adam + :class:`CosineBudgetLR`."""
     opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    if cfg.optim.schedule == "cosine":
+        return opt, CosineBudgetLR(opt, cfg.optim.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.optim.lr_step, gamma=cfg.optim.lr_gamma)
     return opt, sched
 
@@ -224,6 +283,7 @@ class TrainingRun:
     history: list = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     commit: Optional[str] = None
+    average: Optional[WeightAverage] = None   # optim.ema > 0
 
     @property
     def checkpoint_path(self) -> Path:
@@ -239,6 +299,15 @@ class TrainingRun:
             return None
         return self.started + 60.0 * self.cfg.train.max_minutes - self.seconds_before
 
+    def progress(self, step: int) -> float:
+        """Share of the run's horizon used at ``step`` (the cosine schedule's clock): training minutes of
+        ``optim.schedule_minutes`` (or ``train.max_minutes``) counted over every run of the folder, else
+        ``step / train.steps``."""
+        minutes = self.cfg.optim.schedule_minutes or self.cfg.train.max_minutes
+        if minutes:
+            return (self.seconds_before + self.seconds()) / (60.0 * minutes)
+        return step / max(self.cfg.train.steps, 1)
+
     def save(self, step: int, record: RunLog) -> Path:
         """``last.pt`` at ``step`` (with the training seconds of all runs so far) and the history files."""
         seconds = self.seconds()
@@ -250,9 +319,14 @@ class TrainingRun:
             "train_seconds": round(self.seconds_before + seconds, 1),
             "git_commit": self.commit,
         }
-        path = save_checkpoint(self.checkpoint_path, self.model, self.optimizer, self.scheduler, step=step,
+        saved, extra = self.model, None
+        if self.average is not None:   # the average is the model; the trained weights go beside it for --resume
+            saved = self.average.model
+            extra = {"trained_model_state": {k: v.detach().to("cpu") for k, v in self.model.state_dict().items()}}
+            meta["weights"] = f"exponential moving average, decay {self.average.decay}"
+        path = save_checkpoint(self.checkpoint_path, saved, self.optimizer, self.scheduler, step=step,
                                config={**self.cfg.to_dict(), "train_input_size": list(record.input_size)},
-                               metadata=meta, rng_state=capture_rng_state())
+                               metadata=meta, rng_state=capture_rng_state(), extra=extra)
         record.write_history()
         return path
 
@@ -272,13 +346,24 @@ def start_run(cfg: TrainConfig, out: Path, device, resume: Optional[str] = None,
         seed_everything(cfg.train.seed)
         model = build_model(cfg).to(device)
         optimizer, scheduler = build_optimizer(model, cfg)
-        return TrainingRun(cfg, out, model, optimizer, scheduler, commit=git_commit())
+        average = WeightAverage(model, cfg.optim.ema) if cfg.optim.ema > 0 else None
+        return TrainingRun(cfg, out, model, optimizer, scheduler, commit=git_commit(), average=average)
     path = resume_path(resume, out)
     ckpt = load_checkpoint(path)
     stored_method = ckpt["model_config"].get("method")
     if stored_method != cfg.model.method:
         raise ValueError(f"--resume: {path} holds a {stored_method!r} model but the config says {cfg.model.method!r}")
     model = model_from_checkpoint(ckpt, source=str(path)).to(device)
+    average = None
+    if ckpt.get("trained_model_state") is not None:   # saved with optim.ema: the model is the average
+        averaged = model
+        model = copy.deepcopy(averaged)
+        model.load_state_dict(ckpt["trained_model_state"], strict=True)
+        model.train()
+        if cfg.optim.ema > 0:
+            average = WeightAverage(model, cfg.optim.ema, averaged=averaged)
+    elif cfg.optim.ema > 0:
+        average = WeightAverage(model, cfg.optim.ema)
     optimizer, scheduler = build_optimizer(model, cfg)
     if ckpt.get("optimizer_state") is not None:
         optimizer.load_state_dict(ckpt["optimizer_state"])
@@ -288,7 +373,7 @@ def start_run(cfg: TrainConfig, out: Path, device, resume: Optional[str] = None,
         restore_rng_state(ckpt["rng_state"])
     step = int(ckpt["step"])
     run = TrainingRun(cfg, out, model, optimizer, scheduler, start_step=step, seconds_before=training_seconds(ckpt),
-                      history=read_history(out, step), commit=git_commit())
+                      history=read_history(out, step), commit=git_commit(), average=average)
     log(f"train_model: resuming from {path} at step {step} ({run.seconds_before / 60.0:.1f} min of training so far)")
     return run
 
@@ -313,8 +398,12 @@ def train_steps(run: TrainingRun, batches: Iterator[dict], record: RunLog, progr
                 break
             batch = next(batches)
             step += 1
+            if isinstance(run.scheduler, CosineBudgetLR):
+                run.scheduler.set_progress(run.progress(step - 1))
             values, outputs = train_step(run.model, batch, run.optimizer, cfg, step)
             run.scheduler.step()
+            if run.average is not None:
+                run.average.update(run.model, step)
             values["lr"] = run.optimizer.param_groups[0]["lr"]
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if k != "lr"}, refresh=False)
