@@ -76,8 +76,8 @@ def test_ntxent_method_returns_low_resolution_features():
     assert net.keypoint_logits is None and not any(k.startswith("keypoint") for k in net.state_dict())
 
 
-@pytest.mark.parametrize("stride", [4, 8])
-def test_fpn_decoder_gives_stride_4_or_8_features_from_all_stages(stride):
+@pytest.mark.parametrize("stride", [2, 4, 8])
+def test_fpn_decoder_gives_stride_2_4_or_8_features_from_all_stages(stride):
     torch.manual_seed(0)
     net = DenseDescriptorNet(descriptor_dim=5, num_keypoints=3, output_stride=stride, decoder="fpn",
                              decoder_channels=16)
@@ -88,7 +88,8 @@ def test_fpn_decoder_gives_stride_4_or_8_features_from_all_stages(stride):
     assert out["prob"].shape == (1, 3, 72, 96) and out["features"].shape == f.shape  # heads read decoded features
     out["uv"].sum().backward()
     lateral_grads = [lat.weight.grad for lat in net.decoder.laterals]
-    assert len(lateral_grads) == (4 if stride == 4 else 3)  # skip connections from layer1 (stride 4) / layer2 up
+    # skip connections from the stem (stride 2) / layer1 (stride 4) / layer2 up
+    assert len(lateral_grads) == {2: 5, 4: 4, 8: 3}[stride]
     assert all(g is not None and g.abs().sum() > 0 for g in lateral_grads)
     d = net.eval().descriptors(rgb)
     assert d.shape == (1, 5, 72, 96) and torch.allclose(d.norm(dim=1), torch.ones(1, 72, 96), atol=1e-5)
@@ -191,3 +192,13 @@ def test_depth_input_keeps_the_rgb_weights_of_the_first_convolution():
         DenseDescriptorNet(descriptor_dim=4, num_keypoints=2, output_stride=8, input="depth")
     with pytest.raises(ValueError, match="reads depth"):
         net.features(torch.rand(1, 3, 32, 32))
+
+
+def test_the_stride_2_option_keeps_stride_4_checkpoints_loading():
+    """Adding the stem to the pyramid must not rename the stride-4 decoder's weights (old checkpoints load)."""
+    net4 = DenseDescriptorNet(descriptor_dim=4, method="ntxent", output_stride=4, decoder="fpn", decoder_channels=8)
+    keys = [k for k in net4.state_dict() if k.startswith("decoder.")]
+    assert "decoder.laterals.0.weight" in keys and net4.decoder.laterals[0].weight.shape[1] == 64   # layer1
+    assert net4.decoder.laterals[3].weight.shape[1] == 512 and len(net4.decoder.laterals) == 4
+    net2 = DenseDescriptorNet(descriptor_dim=4, method="ntxent", output_stride=2, decoder="fpn", decoder_channels=8)
+    assert len(net2.decoder.laterals) == 5 and net2.features(torch.rand(1, 3, 32, 48)).shape == (1, 4, 16, 24)

@@ -44,7 +44,7 @@ DECODERS = ("none", "fpn")
 INPUTS = ("rgb", "rgbd")  # rgbd: RGB + the depth image's geometry_channels (surface normals, relative depth)
 GEOMETRY_CHANNELS = 4
 OUTPUT_STRIDES = (8, 16, 32)  # decoder "none" (dilated trunk)
-DECODER_STRIDES = (4, 8)  # decoder "fpn"
+DECODER_STRIDES = (2, 4, 8)  # decoder "fpn" (2: also the stem's stride-2 output, for thin parts)
 # which of layer2, layer3, layer4 trade their stride 2 for dilation (torchvision's replace_stride_with_dilation
 # semantics; torchvision's BasicBlock refuses dilation, so _dilate_stages does it for ResNet-34)
 _DILATION = {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}
@@ -179,7 +179,7 @@ class DenseDescriptorNet(nn.Module):
         if input == "rgbd":
             self.trunk[0] = _widen_first_conv(self.trunk[0], 3 + GEOMETRY_CHANNELS)
         if decoder == "fpn":
-            self.decoder = FeaturePyramidDecoder((64, 128, 256, 512), self.decoder_channels, self.output_stride)
+            self.decoder = FeaturePyramidDecoder((64, 64, 128, 256, 512), self.decoder_channels, self.output_stride)
             self.projection = nn.Conv2d(self.decoder_channels, self.descriptor_dim, kernel_size=1)
         else:
             self.decoder = None
@@ -258,7 +258,7 @@ class DenseDescriptorNet(nn.Module):
         stages = []
         for i, module in enumerate(self.trunk):
             x = module(x)
-            if i >= 4:  # layer1..layer4
+            if i == 2 or i >= 4:  # the stem after conv1 + BN + ReLU (stride 2), layer1..layer4
                 stages.append(x)
         return self.projection(self.decoder(stages))
 
@@ -385,7 +385,8 @@ def _dilate_stages(net: nn.Module, replace: Sequence[bool]) -> None:
 
 
 class FeaturePyramidDecoder(nn.Module):
-    """Top-down feature pyramid over ResNet stages: ``[(B,C_i,H/s_i,W/s_i)]`` (strides 4, 8, 16, 32) -> ``(B,C,h,w)``.
+    """Top-down feature pyramid over ResNet stages: ``[(B,C_i,H/s_i,W/s_i)]`` (strides 2, 4, 8, 16, 32: the stem and
+    layer1..layer4) -> ``(B,C,h,w)``.
 
     ``p_32 = L_32(c_32)``, ``p_s = L_s(c_s) + nearest_up(p_2s)`` down to the output stride, then a 3x3 conv + BN +
     ReLU. ``L`` are 1x1 lateral convs to ``channels``. Levels below the output stride are not used.
@@ -393,9 +394,9 @@ class FeaturePyramidDecoder(nn.Module):
 
     def __init__(self, in_channels: Sequence[int], channels: int, output_stride: int):
         super().__init__()
-        strides = (4, 8, 16, 32)
+        strides = (2, 4, 8, 16, 32)
         if output_stride not in strides[:-1]:
-            raise ValueError(f"FeaturePyramidDecoder: output_stride must be 4, 8 or 16, got {output_stride}")
+            raise ValueError(f"FeaturePyramidDecoder: output_stride must be 2, 4, 8 or 16, got {output_stride}")
         self.first = strides.index(output_stride)  # first stage used
         self.laterals = nn.ModuleList(nn.Conv2d(c, channels, kernel_size=1) for c in in_channels[self.first:])
         self.smooth = nn.Sequential(nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False),

@@ -55,7 +55,7 @@ class ModelConfig:
     method: str = "keypoint"  # keypoint (this paper) | ntxent (Dense Object Nets baseline)
     descriptor_dim: int = 16  # D, 3..512
     num_keypoints: int = 8  # N (>= 3: the pose loss fits a rigid motion)
-    output_stride: int = 32  # decoder none: 32 (paper) | 16 | 8; decoder fpn: 4 | 8
+    output_stride: int = 32  # decoder none: 32 (paper) | 16 | 8; decoder fpn: 2 | 4 | 8
     decoder: str = "none"  # none (paper: projected trunk output) | fpn (feature pyramid, skip connections)
     decoder_channels: int = 128  # channels of the pyramid levels (decoder fpn)
     input: str = "rgb"  # rgb (paper) | rgbd (RGB + surface normals and relative depth of the depth image)
@@ -70,7 +70,7 @@ class ModelConfig:
         self.num_keypoints = _number("model.num_keypoints", self.num_keypoints, 3 if self.method == "keypoint" else 0, integer=True)
         if self.decoder not in ("none", "fpn"):
             raise ValueError(f"model.decoder must be 'none' or 'fpn', got {self.decoder!r}")
-        strides = (8, 16, 32) if self.decoder == "none" else (4, 8)
+        strides = (8, 16, 32) if self.decoder == "none" else (2, 4, 8)
         if self.output_stride not in strides:
             raise ValueError(f"model.output_stride must be one of {strides} with model.decoder {self.decoder!r}, "
                              f"got {self.output_stride!r}")

@@ -89,7 +89,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("keypoint", "ntxent"), help="model.method")
     p.add_argument("--descriptor-dim", type=int, help="model.descriptor_dim (3..512)")
     p.add_argument("--num-keypoints", type=int, help="model.num_keypoints")
-    p.add_argument("--output-stride", type=int, choices=(4, 8, 16, 32), help="model.output_stride (decoder fpn: 4 | 8)")
+    p.add_argument("--output-stride", type=int, choices=(2, 4, 8, 16, 32),
+                   help="model.output_stride (decoder fpn: 2 | 4 | 8)")
     p.add_argument("--decoder", choices=("none", "fpn"), help="model.decoder")
     p.add_argument("--steps", type=int, help="train.steps (total; a resumed run continues up to it)")
     p.add_argument("--batch-size", type=int, help="train.batch_size")
