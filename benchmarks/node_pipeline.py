@@ -35,7 +35,8 @@ bare forward passes are timed, the camera resumes and the pipeline is timed; a c
    descriptor node's inference shares the 2 cores) and **alone**: the camera stopped and the last descriptor set
    re-published at 10 Hz with fresh stamps. Target: <= 20 ms (median, alone).
 
-sim_camera_node and descriptor_node run on one MultiThreadedExecutor in this process (the pip bringup's layout;
+sim_camera_node and descriptor_node run on one executor in this process (the pip bringup's layout; ``--executor``
+``single`` (bringup's, default) or ``multi`` (rclpy's MultiThreadedExecutor, to compare);
 ``--camera-process``: the camera in its own process, as ``grasp.launch.py`` starts it, paused with SIGSTOP);
 grasp_node runs in its own process (as ``grasp.launch.py`` starts it) and reports its latency through its
 ``stats_period`` log on /rosout.
@@ -173,14 +174,13 @@ def run(args) -> dict:
     import torch
     from rcl_interfaces.msg import Log
     from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
     from dense_descriptor_grasp.image_msgs import image_to_numpy
     from dense_descriptor_grasp.model import DenseDescriptorNet, load_model, save_checkpoint
-    from dense_descriptor_grasp.nodes.common import reliable_qos
+    from dense_descriptor_grasp.nodes.common import pipeline_executor, reliable_qos
     from dense_descriptor_grasp.nodes.descriptor_node import DescriptorNode
     from dense_descriptor_grasp.nodes.sim_camera_node import SimCameraNode
 
@@ -202,7 +202,7 @@ def run(args) -> dict:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     context = Context()
     rclpy.init(context=context)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor = pipeline_executor(context, args.executor)
     P = lambda d: [Parameter(k, value=v) for k, v in d.items()]  # noqa: E731
     camera_params = {"width": args.width, "height": args.height, "rate": args.camera_rate,
                      "pose_period": args.pose_period}
@@ -370,6 +370,7 @@ def run(args) -> dict:
         "decoder_channels": int(cfg.get("decoder_channels", 0)), "method": cfg["method"],
         "model": str(args.model or "untrained (random init)"), "rounds": args.rounds,
         "camera_rate": args.camera_rate, "camera": "own process" if args.camera_process else "in the descriptor node's process",
+        "executor": args.executor,
         "forward_repeats_per_round": args.trunk_repeats, "torch_threads": args.threads,
         "forward_ms": {k: round(1000.0 / v, 1) for k, v in fps.items()},
         "forward_ms_per_round": {k: [round(1000.0 * t, 1) for t in v] for k, v in forward.items()},
@@ -459,7 +460,8 @@ def write_outputs(report: dict, out_dir: Path, name: str = "node_pipeline") -> N
           + (f"Command: `{report['command']}`  \n" if report.get("command") else "")
           + machine_line(report["machine"]) + (f"; load average at end {after}" if after else "") + "\n\n"
           + f"Model: {report['model']} ({report.get('method', '?')}, decoder {net}). Camera: sim_camera_node at "
-          + f"{report.get('camera_rate')} Hz, {report.get('camera', 'in the descriptor node process')}.\n\n"
+          + f"{report.get('camera_rate')} Hz, {report.get('camera', 'in the descriptor node process')}; "
+          + f"executor of the in-process nodes: {report.get('executor', 'multi')}.\n\n"
           + markdown_table(["size", "D", "decoder", "trunk fps", "bare network forward fps",
                             "descriptor_node alone fps", "ratio to network", "ratio to trunk", "in full pipeline fps",
                             "ratio to network", "grasp ms in pipeline (median)", "(p95)", "grasp ms alone (median)",
@@ -502,6 +504,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=240)
     p.add_argument("--camera-rate", type=float, default=30.0)
+    p.add_argument("--executor", choices=("single", "multi"), default="single",
+                   help="executor of the in-process nodes: single (bringup's pipeline_executor) or multi "
+                        "(rclpy's MultiThreadedExecutor, which busy-spins in rclpy 9.1)")
     p.add_argument("--camera-process", action="store_true",
                    help="run sim_camera_node in its own process (as grasp.launch.py does) instead of on this "
                         "process's executor next to the descriptor node (the pip bringup's layout, the default)")

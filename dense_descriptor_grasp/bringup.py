@@ -4,7 +4,8 @@
             [color_topic:=...] [depth_topic:=...] [camera_info_topic:=...] [params_file:=config/grasp.yaml]
 
 Same arguments (``name:=value``), same nodes, remappings and parameter overrides as the launch file: both read
-:mod:`dense_descriptor_grasp.launch_description`. The nodes run in one process on a MultiThreadedExecutor;
+:mod:`dense_descriptor_grasp.launch_description`. The nodes run in one process on one executor thread
+(:func:`~dense_descriptor_grasp.nodes.common.pipeline_executor`, which says why);
 each loads its ``<node_name>: ros__parameters:`` block of ``params_file`` (default: the repository's or the
 installed ``config/grasp.yaml``). RViz is not started here (``rviz:=true`` prints how to start it).
 
@@ -140,7 +141,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     import rclpy
     from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
+
+    from dense_descriptor_grasp.nodes.common import pipeline_executor
 
     argv = sys.argv[1:] if argv is None else list(argv)
     ros_args = []
@@ -164,7 +167,7 @@ def main(argv=None) -> int:
     # arguments would be read as deprecated remap rules ("Found remap rule 'use_sim_camera:=false'")
     rclpy.init(args=["bringup", *ros_args])
     nodes = []
-    executor = MultiThreadedExecutor()
+    executor = pipeline_executor()
     code = 0
     try:
         nodes = start_nodes(values)

@@ -48,19 +48,21 @@ def write_tiny_checkpoint(path, descriptor_dim: int = D, seed: int = 0, input: s
 
 
 class RosGraph:
-    """One context, a MultiThreadedExecutor spinning on a thread, a test node, /rosout collected."""
+    """One context, the pipeline's executor (``nodes.common.pipeline_executor``, as bringup) spinning on a thread, a
+    test node, /rosout collected."""
 
     def __init__(self):
         import rclpy
         from rcl_interfaces.msg import Log
         from rclpy.context import Context
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
         self.rclpy = rclpy
         self.context = Context()
         rclpy.init(context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        from dense_descriptor_grasp.nodes.common import pipeline_executor
+
+        self.executor = pipeline_executor(self.context)
         self.node = rclpy.create_node("test_probe", context=self.context)
         self.executor.add_node(self.node)
         self.logs = []

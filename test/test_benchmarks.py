@@ -177,6 +177,7 @@ def test_node_pipeline_small_mode_with_the_decoder(tmp_path, camera_process):
     report = json.loads((tmp_path / "np_fpn.json").read_text())
     assert (report["decoder"], report["output_stride"], report["size"]) == ("fpn", 4, "64x48"), report
     assert report["camera"] == ("own process" if camera_process else "in the descriptor node's process")
+    assert report["executor"] == "single"     # bringup's pipeline_executor
     # sets received per second: finite, and at least the published rate (each published set was received; one set
     # may straddle the start of the 1.5 s window)
     sets_per_s, alone_fps = report["descriptor_node_sets_per_s"], report["descriptor_node_alone_fps"]

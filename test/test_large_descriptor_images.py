@@ -100,14 +100,15 @@ class Counter:
 
 @pytest.fixture
 def graph():
-    """An isolated ROS graph: one context, a MultiThreadedExecutor spinning it (as bringup does)."""
+    """An isolated ROS graph: one context, the executor bringup uses spinning it."""
     from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
+
+    from dense_descriptor_grasp.nodes.common import pipeline_executor
 
     previous = isolate_ros_graph(offset=11)
     context = Context()
     rclpy.init(context=context)
-    executor = MultiThreadedExecutor(context=context)
+    executor = pipeline_executor(context)
     nodes = []
 
     def add(name):

@@ -44,9 +44,9 @@ def step_pipeline(s: DemoSettings) -> dict:
     """Start the bringup's nodes in this process and record a grasp for each of ``s.poses`` object poses."""
     import rclpy
     from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
 
     from dense_descriptor_grasp import bringup
+    from dense_descriptor_grasp.nodes.common import pipeline_executor
     from dense_descriptor_grasp.nodes.demo_observer import DemoObserver
     from dense_descriptor_grasp.objects import object_parts
 
@@ -68,7 +68,7 @@ def step_pipeline(s: DemoSettings) -> dict:
         nodes = bringup.start_nodes(values, context=context)
         camera = next((n for n in nodes if n.get_name() == "sim_camera_node"), None)
         observer = DemoObserver(context=context, camera_node=camera)
-        executor = MultiThreadedExecutor(context=context)
+        executor = pipeline_executor(context)
         for node in nodes + [observer]:
             executor.add_node(node)
         t0 = time.monotonic()

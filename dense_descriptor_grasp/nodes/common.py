@@ -427,6 +427,30 @@ class SyncedInputNode(PipelineNode):
         return super().destroy_node()
 
 
+EXECUTORS = ("single", "multi")
+
+
+def pipeline_executor(context=None, kind: str = "single"):
+    """The executor that spins several of this package's nodes in one process (``bringup``, the demo, the
+    pipeline benchmark): ``"single"`` (default) a ``SingleThreadedExecutor``, ``"multi"`` a
+    ``MultiThreadedExecutor(num_threads=4)``.
+
+    One thread serves every callback because the nodes keep heavy work off the executor (descriptor_node runs
+    inference on its own worker thread), as each node does alone under ``rclpy.spin`` in ``grasp.launch.py``.
+    rclpy 9.1's MultiThreadedExecutor re-yields callbacks that wait in its thread pool and then spins without
+    waiting, holding the GIL (ros2/rclpy#1452, fixed upstream by ros2/rclpy#1547): with the sim camera at 30 Hz in
+    the same process it took a core and starved descriptor_node's inference thread (1 s per 64x48 frame instead of
+    23 ms, ``benchmarks.node_pipeline --executor multi``).
+    """
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+    if kind not in EXECUTORS:
+        raise ValueError(f"executor: expected one of {list(EXECUTORS)}, got {kind!r}")
+    if kind == "multi":
+        return MultiThreadedExecutor(num_threads=4, context=context)
+    return SingleThreadedExecutor(context=context)
+
+
 def run_node(node_class, args=None) -> None:
     """``main`` body for a single node: spin until Ctrl-C or external shutdown, then clean up.
 
