@@ -438,9 +438,10 @@ def pipeline_executor(context=None, kind: str = "single"):
     One thread serves every callback because the nodes keep heavy work off the executor (descriptor_node runs
     inference on its own worker thread), as each node does alone under ``rclpy.spin`` in ``grasp.launch.py``.
     rclpy 9.1's MultiThreadedExecutor re-yields callbacks that wait in its thread pool and then spins without
-    waiting, holding the GIL (ros2/rclpy#1452, fixed upstream by ros2/rclpy#1547): with the sim camera at 30 Hz in
-    the same process it took a core and starved descriptor_node's inference thread (1 s per 64x48 frame instead of
-    23 ms, ``benchmarks.node_pipeline --executor multi``).
+    waiting, holding the GIL (ros2/rclpy#1452, fixed upstream by ros2/rclpy#1547): in one CI run, with the sim
+    camera at 30 Hz in the same process, it took a whole core and starved descriptor_node's inference thread (1 s
+    per 64x48 frame instead of 23 ms). It does not happen every run; ``benchmarks.node_pipeline --executor multi``
+    compares the two.
     """
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
