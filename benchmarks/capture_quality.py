@@ -15,7 +15,7 @@ correspondences the dataset makes (px, every ordered view pair).
 
 Part B (``--train-minutes M > 0``): the first capture's views are written twice, once as the pipeline built them
 (``captured``) and once with the renderer's truth for the same colour images (true depth, masks, camera and
-object poses: ``truth``); ``train_model --preset clutter`` trains on each for M minutes (two processes side by
+object poses: ``truth``); ``train_model --preset P`` (``--preset``, default ``clutter_rgbd``, the demo's) trains on each for M minutes (two processes side by
 side, one torch thread each, 160x120 input); both checkpoints and the two floors are evaluated with the
 semantic-point evaluation on held-out captures (``--eval-captures``: other seeds = other object poses and orbits,
 the sensor's noisy depth, the true masks and poses) of the same object.
@@ -118,11 +118,11 @@ def _corr_median(corr: dict):
 
 
 def train_side_by_side(datasets: dict, args, work: Path) -> dict:
-    """``train_model --preset clutter`` on each dataset for ``args.train_minutes`` (parallel processes)."""
+    """``train_model --preset args.preset`` on each dataset for ``args.train_minutes`` (parallel processes)."""
     procs, runs = {}, {}
     for label, data in datasets.items():
         out = work / f"run_{label}"
-        cmd = [sys.executable, "-m", "dense_descriptor_grasp.training.train", "--preset", "clutter",
+        cmd = [sys.executable, "-m", "dense_descriptor_grasp.training.train", "--preset", args.preset,
                "--dataset", str(data), "--out", str(out), "--steps", "100000", "--max-minutes", str(args.train_minutes),
                "--threads", str(args.threads), "--set", "data.image_size=[120, 160]", "--set", "data.split=null",
                "--set", "train.tensorboard=false", "--set", f"train.seed={args.seed}"]
@@ -170,7 +170,8 @@ def model_quality(train_capture: dict, args, work: Path) -> dict:
         rows[name] = {k: r.get(k) for k in ("matches", "median_px", "pck_3", "pck_5", "pck_10", "median_mm",
                                             "within_10mm")}
         rows[name]["steps"] = steps.get(name)
-    return {"train_minutes": args.train_minutes, "train_seconds_wall": round(t_train, 1), "methods": rows,
+    return {"train_minutes": args.train_minutes, "preset": args.preset, "train_seconds_wall": round(t_train, 1),
+            "methods": rows,
             "eval_captures": [f"{n}:{s}" for n, s in args.eval_captures], "eval_views": report["dataset"]["num_views"],
             "semantic_report": str(work / "semantic" / "semantic_report.json")}
 
@@ -264,7 +265,7 @@ def markdown(report: dict) -> str:
     if report.get("training"):
         t = report["training"]
         lines.append(f"## A model trained on the captured dataset vs on the renderer's truth\n")
-        lines.append(f"`train_model --preset clutter`, {t['train_minutes']} min each (side by side, one thread "
+        lines.append(f"`train_model --preset {t.get('preset', 'clutter')}`, {t['train_minutes']} min each (side by side, one thread "
                      f"each), 160x120; held-out captures {', '.join(t['eval_captures'])} ({t['eval_views']} views, "
                      "the sensor's depth); semantic-point evaluation (named parts, whole image, reference from the "
                      "other capture).\n")
@@ -292,6 +293,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-captures", nargs="+", type=parse_capture, default=[("duck", 10), ("duck", 11),
                                                                               ("duck", 12)],
                    help="held-out captures of the trained object for part B")
+    p.add_argument("--preset", default="clutter_rgbd",
+                   help="part B's training recipe (training/presets.py; default the demo's clutter_rgbd)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per training process and evaluation")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--work", default="outputs/capture_quality", help="folder for captures, datasets and runs")
