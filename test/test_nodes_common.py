@@ -99,3 +99,21 @@ def test_descriptor_node_resize_keeps_rays_and_valid_depth():
     bgr[..., 0] = 255
     assert color_to_rgb(bgr, "bgr8")[0, 0].tolist() == [0, 0, 255]
     assert color_to_rgb(np.dstack([bgr, bgr[..., :1]]), "rgba8").shape == (2, 2, 3)
+
+
+def test_publishers_text_names_a_publisher_whose_node_is_not_discovered_yet():
+    """rmw reports _NODE_NAME_UNKNOWN_ for an endpoint whose participant DDS has not announced yet (seen under CI
+    load): the log says so in words instead of printing the placeholder as a node name."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from dense_descriptor_grasp.nodes.common import SyncedInputNode
+
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+    infos = [SimpleNamespace(node_name="_NODE_NAME_UNKNOWN_", node_namespace="_NODE_NAMESPACE_UNKNOWN_",
+                             qos_profile=qos),
+             SimpleNamespace(node_name="driver", node_namespace="/camera", qos_profile=qos)]
+    fake = SimpleNamespace(get_publishers_info_by_topic=lambda topic: infos)
+    text = SyncedInputNode.publishers_text(fake, "/camera/color/image_raw")
+    assert text.startswith("(a node not discovered yet) (BEST_EFFORT") and "/camera/driver (BEST_EFFORT" in text
+    assert "UNKNOWN" not in text
+    assert SyncedInputNode.publishers_text(SimpleNamespace(get_publishers_info_by_topic=lambda t: []), "/x") == "none"

@@ -32,6 +32,8 @@ PARAMETER_TYPE_NAMES = {
     ParameterType.PARAMETER_DOUBLE_ARRAY: "double array", ParameterType.PARAMETER_STRING_ARRAY: "string array",
 }
 
+_UNKNOWN_NODE_NAME = "_NODE_NAME_UNKNOWN_"   # rmw's node name of an endpoint whose participant is not discovered yet
+
 def sensor_qos(depth: int = 2) -> QoSProfile:
     """Best effort, keep-last with a shallow depth (the sensor-data profile). Not the camera default any more:
     across processes a best-effort reader of the Kilted wheels' Fast DDS loses frames from about 560 KB up
@@ -376,11 +378,19 @@ class SyncedInputNode(PipelineNode):
             self.log.error("qos_event", f"QoS event: {exc}")
 
     def publishers_text(self, topic: str) -> str:
+        """The publishers of ``topic`` with their QoS, e.g. ``/camera/driver (BEST_EFFORT VOLATILE keep-last 5)``; a
+        publisher whose node the ROS graph has not discovered yet (rmw says ``_NODE_NAME_UNKNOWN_``) is named so;
+        the repeated silent-input warning names it once discovery completes."""
         infos = self.get_publishers_info_by_topic(topic)
         if not infos:
             return "none"
-        return ", ".join(f"{info.node_namespace.rstrip('/')}/{info.node_name} ({_qos_text(info.qos_profile)})"
-                         for info in infos)
+
+        def name(info) -> str:
+            if info.node_name == _UNKNOWN_NODE_NAME:
+                return "(a node not discovered yet)"
+            return f"{info.node_namespace.rstrip('/')}/{info.node_name}"
+
+        return ", ".join(f"{name(info)} ({_qos_text(info.qos_profile)})" for info in infos)
 
     def _check_inputs(self) -> None:
         try:
