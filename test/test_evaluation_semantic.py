@@ -348,3 +348,33 @@ def test_sensor_noise_reaches_the_methods_but_not_the_truth(clutter):
     # deterministic: the same seed gives the same noisy views
     again = sem.semantic_point_evaluation({"m": recorder("noisy")}, clutter, include_floors=False, sensor_noise=True)
     assert again["methods"]["m"]["median_px"] == noisy["methods"]["m"]["median_px"]
+
+
+def test_reference_views_average_the_references_of_several_scenes(handmade):
+    """--reference-views K: a part's reference is the mean over the next K scenes' reference views. Descriptors =
+    object coordinates shifted by a per-scene offset (s0: 0, s1: +2 cm, s2: -2 cm in x): with one reference view a
+    query of s0 is matched against s1's shifted reference (2 cm off, 2 px at this scale), with K = 2 against the
+    mean of s1 and s2, whose offsets cancel (0 px). The matched parts are the same for every K."""
+    offsets = {"s0": 0.0, "s1": 2 * CM, "s2": -2 * CM}
+
+    def biased(view):
+        d = sem.object_coordinate_descriptors(view["depth"], view["K"], view["T_world_camera"],
+                                              view["T_world_object"], view["target_mask"])
+        d[0][view["target_mask"]] += offsets[view["scene_id"]]
+        return d
+
+    def s0_errors(report):
+        return [m["methods"]["biased"]["px_error"] for m in report["matches"] if m["view_id"] in s0_views(report)]
+
+    def s0_views(report):
+        return {v["view_id"] for v in report["views"] if v["scene_id"] == "s0"}
+
+    one = sem.semantic_point_evaluation({"biased": biased}, handmade, parts=PARTS, include_floors=False,
+                                        num_visual_views=0)
+    two = sem.semantic_point_evaluation({"biased": biased}, handmade, parts=PARTS, include_floors=False,
+                                        num_visual_views=0, reference_views=2)
+    assert two["settings"]["reference_views"] == 2
+    assert [(m["view_id"], m["part"]) for m in one["matches"]] == [(m["view_id"], m["part"]) for m in two["matches"]]
+    assert min(s0_errors(one)) >= 1.0 and max(s0_errors(two)) < 1e-6   # (1 px where the shift meets the edge)
+    with pytest.raises(ValueError, match="reference_views"):
+        sem.semantic_point_evaluation({"biased": biased}, handmade, parts=PARTS, reference_views=0)

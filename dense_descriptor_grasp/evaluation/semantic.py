@@ -468,6 +468,7 @@ def semantic_point_evaluation(
     progress: bool = False,
     object_pose_references: int = 0,
     sensor_noise: bool = False,
+    reference_views: int = 1,
 ) -> dict:
     """Semantic-point evaluation (protocol: module docstring); returns the report dict.
 
@@ -498,6 +499,11 @@ def semantic_point_evaluation(
             ``GraspSettings`` inlier threshold, iterations, minimum inliers) fits the object pose; a part's
             prediction is then its reference point carried by that pose (pixel = its projection). When the pose
             fails, the part falls back to its own match (as the node falls back to the single-point grasp).
+        reference_views: K >= 1. K = 1 (default) is the protocol above. K > 1: a part's reference descriptor is the
+            mean of its descriptors in the reference views of the next K scenes (each scene's view with the most
+            visible parts) that see it, a reference made from several views. The matched parts stay those of the
+            first reference view, so the matches are the same as with K = 1 (the object-pose rows keep the first
+            view's references).
         sensor_noise: the views the methods see carry the RGB-D sensor noise model of ``capture.noise``
             (``apply_rgbd_noise`` with its defaults, a RealSense-D435-like camera; seeded per view with ``seed``):
             descriptors, references and the depth at the predicted pixel all come from the noisy images, as on a
@@ -520,6 +526,8 @@ def semantic_point_evaluation(
 
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    if int(reference_views) < 1:
+        raise ValueError(f"reference_views must be >= 1, got {reference_views}")
     if max_views is not None and int(max_views) < 2:
         raise ValueError(f"max_views must be >= 2 (a query and a reference from another scene), got {max_views}")
     if not Path(dataset_root).is_dir():
@@ -619,16 +627,19 @@ def semantic_point_evaluation(
                          "the reference must come from another scene, so at least two are needed")
     selected_scenes.sort()
     scene_views = {s: sorted(i for i, t in truths.items() if t["scene_id"] == s) for s in selected_scenes}
-    ref_of_scene = {}
+    best_view = {s: max(scene_views[s], key=lambda i: (len(truths[i]["visible"]), -i)) for s in selected_scenes}
+    ref_of_scene, refs_of_scene = {}, {}
     for k, s in enumerate(selected_scenes):
-        nxt = selected_scenes[(k + 1) % len(selected_scenes)]
-        ref_of_scene[s] = max(scene_views[nxt], key=lambda i: (len(truths[i]["visible"]), -i))
+        others = [selected_scenes[(k + j) % len(selected_scenes)] for j in range(1, len(selected_scenes))]
+        ref_of_scene[s] = best_view[others[0]]
+        refs_of_scene[s] = [best_view[o] for o in others[:int(reference_views)]]
     queries = [i for s in selected_scenes for i in scene_views[s]]
     view_rows = []
     for i in queries:
         t = truths[i]
         r = ref_of_scene[t["scene_id"]]
         t["ref"] = r
+        t["refs"] = refs_of_scene[t["scene_id"]]
         t["matched_parts"] = [p for p in t["visible"] if p in truths[r]["visible"]]
         view_rows.append({"view_id": t["view_id"], "scene_id": t["scene_id"],
                           "reference_view_id": truths[r]["view_id"], "reference_scene_id": truths[r]["scene_id"],
@@ -646,7 +657,7 @@ def semantic_point_evaluation(
     # --- pass 2: descriptor images, once per view and method. Scenes in reverse order: a scene's reference view
     # (in the next scene) is then already done, except for the last scene's (in the first), kept once.
     order = [i for s in reversed(selected_scenes) for i in scene_views[s]]
-    ref_views = set(ref_of_scene.values())
+    ref_views = {r for refs in refs_of_scene.values() for r in refs}
     ref_desc: Dict[int, Dict[str, np.ndarray]] = {}
     early: Dict[int, dict] = {}
     ref_rgb: Dict[int, np.ndarray] = {}
@@ -708,11 +719,12 @@ def semantic_point_evaluation(
         r = t["ref"]
         if not t["matched_parts"] and i not in ref_views:
             continue                      # nothing to match here and no one's reference: no descriptor image
-        if r not in ref_desc:
-            rview = load(r)
-            rimages = compute(rview)
-            remember_reference(r, rview, rimages)
-            early[r] = (rview, rimages)
+        for rr in t["refs"]:
+            if rr not in ref_desc:
+                rview = load(rr)
+                rimages = compute(rview)
+                remember_reference(rr, rview, rimages)
+                early[rr] = (rview, rimages)
         view, images = early.pop(i) if i in early else (None, None)
         if view is None:
             view = load(i)
@@ -732,7 +744,10 @@ def semantic_point_evaluation(
                 c = mask_centroid_pixel(view["target_mask"], view["depth"], gs.min_depth, gs.max_depth)
                 preds[n] = np.repeat((c if c is not None else np.array([np.nan, np.nan]))[None], len(names), 0)
             else:
-                ref = np.stack([ref_desc[r][n][p] for p in names])
+                # the mean over the reference views that see the part (K = 1: the reference view's descriptor);
+                # query descriptors are unit vectors, so the L2 argmin does not depend on the mean's length
+                ref = np.stack([np.mean([ref_desc[rr][n][p] for rr in t["refs"] if p in ref_desc[rr][n]], axis=0)
+                                for p in names])
                 preds[n] = best_match_pixels(images[n], ref)
         rows = [{"view_id": t["view_id"], "scene_id": t["scene_id"], "reference_view_id": truths[r]["view_id"],
                  "part": p, "true_uv": true_uv[k], "true_point_camera": true_pt[k],
@@ -816,6 +831,7 @@ def semantic_point_evaluation(
             "object": object_name,
             "parts": {p: parts_obj[p].tolist() for p in parts_obj},
             "max_views": max_views,
+            "reference_views": int(reference_views),
             "seed": seed,
             "device": str(device),
             "input_size": input_size if input_size is None or isinstance(input_size, str) else list(input_size),
@@ -884,6 +900,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-pose-references", type=int, default=0, metavar="N",
                    help="also a '<model> + object pose' row per model: the grasp node's 6-DoF path with the named "
                         "parts plus N surface points as references (0 = off)")
+    p.add_argument("--reference-views", type=int, default=1, metavar="K",
+                   help="reference descriptors averaged over the reference views of the next K scenes (default 1: "
+                        "one view, as make_reference does)")
     p.add_argument("--sensor-noise", action="store_true",
                    help="the methods see the views with the RGB-D sensor noise model of capture/noise.py "
                         "(RealSense-like depth noise, dropouts and colour noise); truth stays clean")
@@ -923,7 +942,8 @@ def main(argv=None) -> int:
             dict(zip(names, args.models)), args.dataset, object_name=args.object, max_views=args.max_views,
             device=args.device, include_floors=True, seed=args.seed, input_size=input_size, out_dir=args.out,
             include_perfect=args.perfect, num_visual_views=args.visual_views, progress=not args.no_progress,
-            object_pose_references=args.object_pose_references, sensor_noise=args.sensor_noise)
+            object_pose_references=args.object_pose_references, sensor_noise=args.sensor_noise,
+            reference_views=args.reference_views)
     except (FileNotFoundError, ValueError) as exc:
         print(f"evaluate_model --semantic: error: {exc}", file=sys.stderr)
         return 2
