@@ -34,6 +34,7 @@ PARAMETER_TYPE_NAMES = {
 
 _UNKNOWN_NODE_NAME = "_NODE_NAME_UNKNOWN_"   # rmw's node name of an endpoint whose participant is not discovered yet
 
+
 def sensor_qos(depth: int = 2) -> QoSProfile:
     """Best effort, keep-last with a shallow depth (the sensor-data profile). Not the camera default any more:
     across processes a best-effort reader of the Kilted wheels' Fast DDS loses frames from about 560 KB up
