@@ -628,18 +628,16 @@ def semantic_point_evaluation(
     selected_scenes.sort()
     scene_views = {s: sorted(i for i, t in truths.items() if t["scene_id"] == s) for s in selected_scenes}
     best_view = {s: max(scene_views[s], key=lambda i: (len(truths[i]["visible"]), -i)) for s in selected_scenes}
-    ref_of_scene, refs_of_scene = {}, {}
-    for k, s in enumerate(selected_scenes):
-        others = [selected_scenes[(k + j) % len(selected_scenes)] for j in range(1, len(selected_scenes))]
-        ref_of_scene[s] = best_view[others[0]]
-        refs_of_scene[s] = [best_view[o] for o in others[:int(reference_views)]]
+    n_scenes = len(selected_scenes)
+    refs_of_scene = {s: [best_view[selected_scenes[(k + j) % n_scenes]]    # the next K scenes, never this one
+                         for j in range(1, min(int(reference_views), n_scenes - 1) + 1)]
+                     for k, s in enumerate(selected_scenes)}
     queries = [i for s in selected_scenes for i in scene_views[s]]
     view_rows = []
     for i in queries:
         t = truths[i]
-        r = ref_of_scene[t["scene_id"]]
-        t["ref"] = r
         t["refs"] = refs_of_scene[t["scene_id"]]
+        r = t["ref"] = t["refs"][0]
         t["matched_parts"] = [p for p in t["visible"] if p in truths[r]["visible"]]
         view_rows.append({"view_id": t["view_id"], "scene_id": t["scene_id"],
                           "reference_view_id": truths[r]["view_id"], "reference_scene_id": truths[r]["scene_id"],
