@@ -10,8 +10,8 @@ from dense_descriptor_grasp.data.augment import (AugmentConfig, JitterConfig, Vi
                                                  sample_virtual_camera, warp_view)
 from dense_descriptor_grasp.data.dataset import RGBDDataset
 from dense_descriptor_grasp.data.generate import generate_dataset
-from dense_descriptor_grasp.data.pairs import (PAIR_KEYS, PairDataset, collate_pairs, make_augmentation_pair,
-                                               make_multiview_pair)
+from dense_descriptor_grasp.data.pairs import (PAIR_KEYS, PairDataset, PairError, collate_pairs,
+                                               make_augmentation_pair, make_cross_scene_pair, make_multiview_pair)
 from dense_descriptor_grasp.data.render import RenderConfig
 
 H, W = 48, 64
@@ -208,6 +208,30 @@ def test_negatives_come_from_the_background_without_distractors_and_k0_draws_not
         np.testing.assert_array_equal(plain[k], same[k], err_msg=k)
 
 
+def test_outline_negatives_lie_in_the_ring_around_the_target_and_zero_changes_nothing():
+    from dense_descriptor_grasp.data.pairs import OUTLINE_RING_PX, sample_negatives
+
+    sample = _with_distractor(_synthetic())
+    target, objects = sample["mask"], sample["objects_mask"]
+    ring = cv2.dilate(target.astype(np.uint8), np.ones((2 * OUTLINE_RING_PX + 1,) * 2, np.uint8)) > 0
+    uv, ok = sample_negatives(np.random.default_rng(3), target, objects, 40, outline_fraction=0.5)
+    iu, iv = uv[ok].astype(int).T
+    assert ok.all() and len({tuple(p) for p in uv}) == 40 and _far_from(target, uv).all()
+    assert ring[iv, iu].sum() == 20                                   # half in the ring, none within the margin
+    outside = ~ring[iv, iu]
+    assert objects[iv, iu][outside].sum() == 10                       # the rest: half distractor, half background
+    plain = sample_negatives(np.random.default_rng(4), target, objects, 40)
+    zero = sample_negatives(np.random.default_rng(4), target, objects, 40, outline_fraction=0.0)
+    np.testing.assert_array_equal(plain[0], zero[0])
+    # the ring fills in when there is not enough else: everything off the target but outside the ring is disallowed
+    only_ring = sample_negatives(np.random.default_rng(5), target, objects, 40, allowed=ring, outline_fraction=0.1)
+    assert only_ring[1].all() and ring[only_ring[0][:, 1].astype(int), only_ring[0][:, 0].astype(int)].all()
+    with pytest.raises(ValueError, match="outline_fraction"):
+        sample_negatives(np.random.default_rng(0), target, objects, 4, outline_fraction=1.5)
+    with pytest.raises(ValueError, match="outline_fraction"):
+        PairDataset([], outline_fraction=-0.5)
+
+
 def test_background_replacement_keeps_the_distractors():
     sample = _with_distractor(_synthetic())
     pair = make_augmentation_pair(sample, np.random.default_rng(8), 16, AugmentConfig(background_prob=1.0),
@@ -298,6 +322,57 @@ def test_pairs_carry_the_object_point_of_each_correspondence(cluttered, mode):
         assert np.median(np.linalg.norm(xyz_b - pair["xyz"][ok], axis=1)) < 0.002
     extent = np.ptp(pair["xyz"][ok], axis=0)
     assert (extent < 0.12).all() and extent.max() > 0.01   # points on the duck, not one point
+
+
+def _backproject_to(pair, side, T):
+    """``(N, 3)`` points of ``pair``'s valid correspondences in ``side``'s view, moved by ``T @ T_world_cam``."""
+    from dense_descriptor_grasp.geometry.camera import backproject
+
+    ok = pair["valid"]
+    uv = pair[f"uv_{side}"][ok].astype(np.float64)
+    z = pair[f"depth_{side}"][np.rint(uv[:, 1]).astype(int), np.rint(uv[:, 0]).astype(int)].astype(np.float64)
+    X = backproject(uv, z, pair[f"K_{side}"].astype(np.float64))
+    M = T @ pair[f"T_world_cam_{side}"].astype(np.float64)
+    return X @ M[:3, :3].T + M[:3, 3]
+
+
+def test_cross_scene_pair_corresponds_through_the_object_frame(cluttered):
+    scenes = list(cluttered.scenes().values())
+    a, b = cluttered.load_numpy(scenes[0][0]), cluttered.load_numpy(scenes[1][0])
+    assert not np.allclose(a["T_world_object"], b["T_world_object"], atol=1e-3)  # the duck moved between scenes
+    pair = make_cross_scene_pair(a, b, np.random.default_rng(0), 64, JitterConfig.off(), num_negatives=8)
+    ok = pair["valid"]
+    assert ok.sum() >= 10
+    # the cameras are given in the object frame: both views back-project onto the same object points (xyz)
+    xyz_a, xyz_b = _backproject_to(pair, "a", np.eye(4)), _backproject_to(pair, "b", np.eye(4))
+    assert np.median(np.linalg.norm(xyz_a - pair["xyz"][ok], axis=1)) < 0.002
+    assert np.median(np.linalg.norm(xyz_b - pair["xyz"][ok], axis=1)) < 0.002
+    np.testing.assert_allclose(pair["T_world_cam_a"], np.linalg.inv(a["T_world_object"]) @ a["T_world_camera"],
+                               atol=1e-5)
+    # in the world frame the corresponding pixels are different places: a same-scene pairing would be wrong
+    world_a = _backproject_to(pair, "a", a["T_world_object"])
+    world_b = _backproject_to(pair, "b", b["T_world_object"])
+    assert np.median(np.linalg.norm(world_a - world_b, axis=1)) > 0.01
+    assert pair["neg_valid_a"].all() and _far_from(pair["mask_b"], pair["neg_uv_b"]).all()
+    with pytest.raises(PairError, match="T_world_object"):
+        make_cross_scene_pair(a, {**b, "T_world_object": None}, np.random.default_rng(0), 8)
+
+
+def test_cross_scene_fraction_draws_the_second_view_from_another_scene(cluttered):
+    def cross_scene(fraction, mode="multiview"):
+        ds = PairDataset(cluttered, mode=mode, num_correspondences=8, seed=1, cross_scene_fraction=fraction,
+                         augment_fraction=0.0)
+        out = []
+        for i in range(len(ds)):
+            a = cluttered.load_numpy(ds.pairs[i][0])
+            T_camera_in_object = np.linalg.inv(a["T_world_object"]) @ a["T_world_camera"]
+            out.append(bool(np.allclose(ds.numpy_pair(i)["T_world_cam_a"], T_camera_in_object, atol=1e-5)))
+        return out
+
+    assert all(cross_scene(1.0)) and not any(cross_scene(0.0))
+    assert all(cross_scene(1.0, "mixed")) and not any(cross_scene(0.0, "mixed"))
+    with pytest.raises(ValueError, match="cross_scene_fraction"):
+        PairDataset(cluttered, mode="multiview", cross_scene_fraction=-0.1)
 
 
 def test_object_points_are_nan_without_a_target_pose():

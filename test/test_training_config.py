@@ -39,6 +39,8 @@ def test_overrides_parse_yaml_values():
     ("model.num_keypoints=2", "model.num_keypoints"),
     ("losses.separation=-1.0", "losses.separation"),
     ("data.mode=triplets", "data.mode"),
+    ("data.cross_scene_fraction=1.5", "data.cross_scene_fraction"),
+    ("data.outline_negatives=2.0", "data.outline_negatives"),
     ("train.device=tpu", "train.device"),
     ("train.colour=red", "train.colour"),
     ("optimiser.lr=1.0", "optimiser"),
