@@ -208,30 +208,6 @@ def test_negatives_come_from_the_background_without_distractors_and_k0_draws_not
         np.testing.assert_array_equal(plain[k], same[k], err_msg=k)
 
 
-def test_outline_negatives_lie_in_the_ring_around_the_target_and_zero_changes_nothing():
-    from dense_descriptor_grasp.data.pairs import OUTLINE_RING_PX, sample_negatives
-
-    sample = _with_distractor(_synthetic())
-    target, objects = sample["mask"], sample["objects_mask"]
-    ring = cv2.dilate(target.astype(np.uint8), np.ones((2 * OUTLINE_RING_PX + 1,) * 2, np.uint8)) > 0
-    uv, ok = sample_negatives(np.random.default_rng(3), target, objects, 40, outline_fraction=0.5)
-    iu, iv = uv[ok].astype(int).T
-    assert ok.all() and len({tuple(p) for p in uv}) == 40 and _far_from(target, uv).all()
-    assert ring[iv, iu].sum() == 20                                   # half in the ring, none within the margin
-    outside = ~ring[iv, iu]
-    assert objects[iv, iu][outside].sum() == 10                       # the rest: half distractor, half background
-    plain = sample_negatives(np.random.default_rng(4), target, objects, 40)
-    zero = sample_negatives(np.random.default_rng(4), target, objects, 40, outline_fraction=0.0)
-    np.testing.assert_array_equal(plain[0], zero[0])
-    # the ring fills in when there is not enough else: everything off the target but outside the ring is disallowed
-    only_ring = sample_negatives(np.random.default_rng(5), target, objects, 40, allowed=ring, outline_fraction=0.1)
-    assert only_ring[1].all() and ring[only_ring[0][:, 1].astype(int), only_ring[0][:, 0].astype(int)].all()
-    with pytest.raises(ValueError, match="outline_fraction"):
-        sample_negatives(np.random.default_rng(0), target, objects, 4, outline_fraction=1.5)
-    with pytest.raises(ValueError, match="outline_fraction"):
-        PairDataset([], outline_fraction=-0.5)
-
-
 def test_background_replacement_keeps_the_distractors():
     sample = _with_distractor(_synthetic())
     pair = make_augmentation_pair(sample, np.random.default_rng(8), 16, AugmentConfig(background_prob=1.0),

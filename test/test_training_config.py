@@ -40,7 +40,6 @@ def test_overrides_parse_yaml_values():
     ("losses.separation=-1.0", "losses.separation"),
     ("data.mode=triplets", "data.mode"),
     ("data.cross_scene_fraction=1.5", "data.cross_scene_fraction"),
-    ("data.outline_negatives=2.0", "data.outline_negatives"),
     ("train.device=tpu", "train.device"),
     ("train.colour=red", "train.colour"),
     ("optimiser.lr=1.0", "optimiser"),

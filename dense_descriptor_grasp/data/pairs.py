@@ -33,14 +33,13 @@ from .augment import (AugmentConfig, JitterConfig, photometric_jitter, replace_b
 from .backgrounds import list_background_images
 
 __all__ = ["PairError", "make_augmentation_pair", "make_multiview_pair", "make_cross_scene_pair", "PairDataset", "collate_pairs",
-           "pair_to_torch", "PAIR_KEYS", "sample_negatives", "NEGATIVE_MARGIN_PX", "OUTLINE_RING_PX"]
+           "pair_to_torch", "PAIR_KEYS", "sample_negatives", "NEGATIVE_MARGIN_PX"]
 
 PAIR_KEYS = ("rgb_a", "rgb_b", "depth_a", "depth_b", "mask_a", "mask_b", "K_a", "K_b", "T_world_cam_a",
              "T_world_cam_b", "uv_a", "uv_b", "valid", "fit_residual", "xyz", "neg_uv_a", "neg_valid_a", "neg_uv_b",
              "neg_valid_b")
 
 NEGATIVE_MARGIN_PX = 2  # negatives avoid the target mask dilated by this many pixels (a 5 x 5 square)
-OUTLINE_RING_PX = 8     # outline negatives lie within this many pixels of the target (beyond the margin)
 
 
 class PairError(ValueError):
@@ -73,16 +72,13 @@ def _choose(rng: np.random.Generator, n_candidates: int, m: int):
 
 
 def sample_negatives(rng: np.random.Generator, target: np.ndarray, objects: np.ndarray, k: int,
-                     allowed: np.ndarray | None = None, outline_fraction: float = 0.0):
+                     allowed: np.ndarray | None = None):
     """``(uv (k, 2) float32, valid (k,) bool)``: off-target pixels of one view.
 
-    A share ``outline_fraction`` of the ``k`` rows is drawn from the **outline ring**: pixels within
-    :data:`OUTLINE_RING_PX` of ``target`` (background or distractor alike), where a whole-image match of a part on the
-    silhouette otherwise lands. Of the rest, half are drawn uniformly (without replacement) from distractor pixels
-    (``objects & ~target``) and the others from background pixels (``~objects``); when one kind runs short the next
-    fills in (ring, then distractors, then background), then rows are padding (``valid`` False, uv 0). No pixel lies
-    within :data:`NEGATIVE_MARGIN_PX` of ``target``; ``allowed`` (e.g. the part of a warped view that shows the
-    source image) restricts every kind. ``k = 0`` draws nothing.
+    ``k // 2`` are drawn uniformly (without replacement) from distractor pixels (``objects & ~target``) and the
+    rest from background pixels (``~objects``); when one kind runs short the other fills in, then rows are padding
+    (``valid`` False, uv 0). No pixel lies within :data:`NEGATIVE_MARGIN_PX` of ``target``; ``allowed`` (e.g. the
+    part of a warped view that shows the source image) restricts both kinds. ``k = 0`` draws nothing.
     """
     uv = np.zeros((k, 2), dtype=np.float32)
     valid = np.zeros(k, dtype=bool)
@@ -90,31 +86,17 @@ def sample_negatives(rng: np.random.Generator, target: np.ndarray, objects: np.n
         return uv, valid
     import cv2
 
-    if not 0.0 <= outline_fraction <= 1.0:
-        raise ValueError(f"sample_negatives: outline_fraction must be in [0, 1], got {outline_fraction}")
-    target_u8 = np.asarray(target, dtype=np.uint8)
     size = 2 * NEGATIVE_MARGIN_PX + 1
-    near = cv2.dilate(target_u8, np.ones((size, size), np.uint8)) > 0
+    near = cv2.dilate(np.asarray(target, dtype=np.uint8), np.ones((size, size), np.uint8)) > 0
     area = ~near if allowed is None else (~near & allowed)
     objects = np.asarray(objects, dtype=bool)
-    n_o = 0
-    outline = np.zeros(0, np.int64)
-    if outline_fraction > 0:
-        ring = cv2.dilate(target_u8, np.ones((2 * OUTLINE_RING_PX + 1,) * 2, np.uint8)) > 0
-        outline = np.flatnonzero(area & ring)
-        n_o = min(int(round(outline_fraction * k)), len(outline))
-        area = area & ~ring
     distractor = np.flatnonzero(area & objects)
     background = np.flatnonzero(area & ~objects)
-    rest = k - n_o
-    n_d = min(rest // 2, len(distractor))
-    n_b = min(rest - n_d, len(background))
-    n_d = min(rest - n_b, len(distractor))
-    if n_o + n_d + n_b < k and n_o < len(outline):  # the ring fills in when both other kinds run short
-        n_o = min(k - n_d - n_b, len(outline))
-    pick = [rng.choice(pool, size=n, replace=False) for pool, n in ((outline, n_o), (distractor, n_d),
-                                                                     (background, n_b)) if n]
-    idx = np.concatenate(pick) if pick else np.zeros(0, np.int64)
+    n_d = min(k // 2, len(distractor))
+    n_b = min(k - n_d, len(background))
+    n_d = min(k - n_b, len(distractor))
+    idx = np.concatenate([rng.choice(distractor, size=n_d, replace=False) if n_d else np.zeros(0, np.int64),
+                          rng.choice(background, size=n_b, replace=False) if n_b else np.zeros(0, np.int64)])
     w = target.shape[1]
     uv[:len(idx), 0] = idx % w
     uv[:len(idx), 1] = idx // w
@@ -144,7 +126,7 @@ def _finish_views(rgb, depth, objects_mask, K, rng, jitter: JitterConfig, augmen
 def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspondences: int = 128,
                            augment: AugmentConfig | None = None, jitter: JitterConfig | None = None,
                            cameras: tuple | None = None, background_files=None, max_tries: int = 10,
-                           max_fit_points: int = 1024, num_negatives: int = 0, outline_fraction: float = 0.0) -> dict:
+                           max_fit_points: int = 1024, num_negatives: int = 0) -> dict:
     """The paper's pair: views A and B of one sample under two random virtual cameras.
 
     Args:
@@ -156,7 +138,6 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
         cameras: optional fixed ``(VirtualCamera, VirtualCamera)`` for A and B (tests).
         max_fit_points: the Kabsch fit uses at most this many of the corresponding pixels (random subset).
         num_negatives: K off-target pixels per view, sampled in the warped views (:func:`sample_negatives`).
-        outline_fraction: share of them drawn from the target's outline ring (:func:`sample_negatives`).
     Returns:
         numpy pair dict; ``T_world_cam_a = I``, ``T_world_cam_b = inverse(T_B<-A)``.
     Raises:
@@ -210,8 +191,8 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
     sel = cand[pick]
     xyz = _object_coordinates(backproject(src_uv[sel], src_z[sel], K), sample.get("T_world_camera"),
                               sample.get("T_world_object"))
-    neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives, inside_a, outline_fraction)
-    neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives, inside_b, outline_fraction)
+    neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives, inside_a)
+    neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives, inside_b)
     return {
         "rgb_a": rgb_a.transpose(2, 0, 1).copy(), "rgb_b": rgb_b.transpose(2, 0, 1).copy(),
         "depth_a": depth_a, "depth_b": depth_b, "mask_a": mask_a, "mask_b": mask_b,
@@ -229,15 +210,13 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
 
 def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator, num_correspondences: int = 128,
                         jitter: JitterConfig | None = None, occlusion_tolerance: float = 0.005,
-                        occlusion_relative: float = 0.01, num_negatives: int = 0,
-                        outline_fraction: float = 0.0) -> dict:
+                        occlusion_relative: float = 0.01, num_negatives: int = 0) -> dict:
     """A true multi-view pair: two views of one object pose with exact ``T_world_cam_a``, ``T_world_cam_b``.
 
     Correspondences: pixels of A's (target) mask with valid depth, back-projected, moved by ``T_B<-A``, projected
     into B; kept when they land in B's mask and B's depth there agrees within
     ``max(occlusion_tolerance, occlusion_relative * z)`` metres (otherwise the point is hidden in B, e.g. behind
-    a distractor). ``num_negatives`` off-target pixels per view, a share ``outline_fraction`` of them on the target's
-    outline ring (:func:`sample_negatives`).
+    a distractor). ``num_negatives`` off-target pixels per view (:func:`sample_negatives`).
     """
     jitter = JitterConfig() if jitter is None else jitter
     K_a, K_b = np.asarray(sample_a["K"], np.float64), np.asarray(sample_b["K"], np.float64)
@@ -270,8 +249,8 @@ def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator
            else np.full((num_correspondences, 3), np.nan, np.float32))
     objects_a = np.asarray(sample_a.get("objects_mask", mask_a), bool) | mask_a
     objects_b = np.asarray(sample_b.get("objects_mask", mask_b), bool) | mask_b
-    neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives, outline_fraction=outline_fraction)
-    neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives, outline_fraction=outline_fraction)
+    neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives)
+    neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives)
     return {
         "rgb_a": rgb_a.transpose(2, 0, 1).copy(), "rgb_b": rgb_b.transpose(2, 0, 1).copy(),
         "depth_a": depth_a, "depth_b": depth_b, "mask_a": mask_a, "mask_b": mask_b,
@@ -296,7 +275,7 @@ def _in_object_frame(sample: dict) -> dict:
 
 
 def make_cross_scene_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator, num_correspondences: int = 128,
-                          jitter: JitterConfig | None = None, **kw) -> dict:
+                          jitter: JitterConfig | None = None, num_negatives: int = 0, **kw) -> dict:
     """A pair of views of two scenes with the same target: :func:`make_multiview_pair` in the object's frame.
 
     Both samples need ``T_world_object`` (the target's pose; :class:`PairError` otherwise). The returned
@@ -304,7 +283,7 @@ def make_cross_scene_pair(sample_a: dict, sample_b: dict, rng: np.random.Generat
     poses (multi-view consistency, relative pose) sees one rigid scene.
     """
     return make_multiview_pair(_in_object_frame(sample_a), _in_object_frame(sample_b), rng, num_correspondences,
-                               jitter, **kw)
+                               jitter, num_negatives=num_negatives, **kw)
 
 
 def pair_to_torch(pair: dict) -> dict:
@@ -346,12 +325,11 @@ class PairDataset(torch.utils.data.Dataset):
         augment, jitter: configs; ``jitter=JitterConfig.off()`` disables colour changes (both modes jitter).
         num_negatives: K off-target pixels per view (``neg_uv_a/b``, ``neg_valid_a/b``); 0 gives ``(0, 2)`` /
             ``(0,)`` arrays and draws no random numbers (pairs as without negatives).
-        outline_fraction: share of the K drawn from the target's outline ring (:func:`sample_negatives`).
     """
 
     def __init__(self, dataset, mode: str = "augment", num_correspondences: int = 128, seed: int = 0,
                  augment: AugmentConfig | None = None, jitter: JitterConfig | None = None, num_negatives: int = 0,
-                 augment_fraction: float = 0.5, cross_scene_fraction: float = 0.0, outline_fraction: float = 0.0):
+                 augment_fraction: float = 0.5, cross_scene_fraction: float = 0.0):
         if mode not in ("augment", "multiview", "mixed"):
             raise ValueError(f"PairDataset: mode must be 'augment', 'multiview' or 'mixed', got {mode!r}")
         if not 0.0 <= augment_fraction <= 1.0:
@@ -366,9 +344,6 @@ class PairDataset(torch.utils.data.Dataset):
             raise ValueError(f"PairDataset: num_negatives must be >= 0, got {num_negatives}")
         self.dataset, self.mode, self.m, self.seed = dataset, mode, num_correspondences, seed
         self.num_negatives = int(num_negatives)
-        if not 0.0 <= outline_fraction <= 1.0:
-            raise ValueError(f"PairDataset: outline_fraction must be in [0, 1], got {outline_fraction}")
-        self.negatives = {"num_negatives": self.num_negatives, "outline_fraction": float(outline_fraction)}
         self.augment = augment or AugmentConfig()
         self.jitter = JitterConfig() if jitter is None else jitter
         self.background_files = (list_background_images(self.augment.background_dir)
@@ -394,18 +369,18 @@ class PairDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.mode == "augment":
             return make_augmentation_pair(self.dataset.load_numpy(index), rng, self.m, self.augment, self.jitter,
-                                          background_files=self.background_files, **self.negatives)
+                                          background_files=self.background_files, num_negatives=self.num_negatives)
         a, b = self.pairs[index]
         if self.mode == "mixed" and rng.random() < self.augment_fraction:
             return make_augmentation_pair(self.dataset.load_numpy(a), rng, self.m, self.augment, self.jitter,
-                                          background_files=self.background_files, **self.negatives)
+                                          background_files=self.background_files, num_negatives=self.num_negatives)
         if self.cross_scene_fraction > 0 and rng.random() < self.cross_scene_fraction:
             others = [i for i, s in self.scene_of.items() if s != self.scene_of[a]]
             b = others[int(rng.integers(len(others)))]
             return make_cross_scene_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m,
-                                         self.jitter, **self.negatives)
+                                         self.jitter, num_negatives=self.num_negatives)
         return make_multiview_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m, self.jitter,
-                                   **self.negatives)
+                                   num_negatives=self.num_negatives)
 
     def __getitem__(self, index: int) -> dict:
         return pair_to_torch(self.numpy_pair(index))

@@ -97,7 +97,6 @@ class DataConfig:
     image_size: Optional[list] = None  # [H, W] to resize views to (K scaled), null = as stored
     num_correspondences: int = 128  # M correspondences per pair
     num_negatives: int = 0  # off-object pixels per view (background, other objects): NT-Xent negatives
-    outline_negatives: float = 0.0  # share of them drawn from the ring just outside the target's silhouette
     num_workers: int = 0  # DataLoader workers
     sensor_noise: float = 0.0  # chance per view of capture.noise's RGB-D sensor noise on what the network sees
     augment: dict = field(default_factory=dict)  # AugmentConfig fields (rotation_deg, translation, scale, ...)
@@ -109,7 +108,6 @@ class DataConfig:
             raise ValueError(f"data.mode must be 'augment', 'multiview' or 'mixed', got {self.mode!r}")
         self.augment_fraction = _number("data.augment_fraction", self.augment_fraction, 0, 1)
         self.cross_scene_fraction = _number("data.cross_scene_fraction", self.cross_scene_fraction, 0, 1)
-        self.outline_negatives = _number("data.outline_negatives", self.outline_negatives, 0, 1)
         self.sensor_noise = _number("data.sensor_noise", self.sensor_noise, 0, 1)
         if self.split not in (None, "train", "val"):
             raise ValueError(f"data.split must be 'train', 'val' or null, got {self.split!r}")

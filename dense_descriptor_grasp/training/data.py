@@ -58,8 +58,7 @@ def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterato
                         augment=augment, jitter=JitterConfig(sensor_noise=cfg.data.sensor_noise),
                         num_negatives=cfg.data.num_negatives,
                         augment_fraction=cfg.data.augment_fraction,
-                        cross_scene_fraction=cfg.data.cross_scene_fraction,
-                        outline_fraction=cfg.data.outline_negatives)
+                        cross_scene_fraction=cfg.data.cross_scene_fraction)
     if len(pairs) == 0:
         raise ValueError(f"data.dataset: {cfg.data.dataset} yields no training pairs")
     generator = torch.Generator().manual_seed(seed)
