@@ -112,6 +112,12 @@ def test_handmade_scene_perfect_scores_zero_and_only_visible_parts_count(handmad
     assert perfect["median_mm"] < 1e-3 and perfect["within_10mm"] == 1.0 and perfect["depth_misses"] == 0
     assert max(m["methods"][sem.PERFECT]["px_error"] for m in report["matches"]) < 1e-6
     assert max(m["methods"][sem.PERFECT]["mm_error"] for m in report["matches"]) < 1e-3
+    # every part here lies >= 2 px inside the 9 x 7 px target: the interior summary is the whole one
+    assert all(min(m["query_inside_px"], m["reference_inside_px"]) >= sem.INTERIOR_PX for m in report["matches"])
+    for r in report["methods"].values():
+        assert {k: r["interior"][k] for k in ("matches", "median_px", "median_mm")} == \
+            {k: r[k] for k in ("matches", "median_px", "median_mm")}
+    assert "inside the target's silhouette" in report["table_markdown"]
     # the floors are there; no network was given, so the untrained floor says why it is missing
     assert sem.FLOOR_CENTROID in report["methods"] and sem.FLOOR_UNTRAINED not in report["methods"]
     assert any("untrained" in w for w in report["warnings"])
@@ -156,6 +162,31 @@ def test_handmade_scene_truth_reasons_and_centroid_floor(handmade):
     # a part 1 px outside the mask still counts (the silhouette tolerance) and is referenced on the mask
     t = sem.part_truth({"edge": np.array([5 * CM, 0.0, 0.0])}, np.array(K), np.eye(4), T_wo, depth, target)["edge"]
     assert t["visible"] and np.allclose(t["uv"], [25.0, 15.0]) and np.allclose(t["target_pixel"], [24.0, 15.0])
+    assert t["inside_px"] == 1.0                                       # on the outermost ring of the silhouette
+    inside = sem.inside_distance(target)
+    for name in ("a", "b", "c"):
+        u, v = np.rint(truth[name]["target_pixel"]).astype(int)
+        assert truth[name]["inside_px"] == inside[v, u] >= 1.0
+
+
+def _inside_by_brute_force(mask):
+    """Distance of each target pixel to the nearest non-target pixel, the ring around the image included."""
+    padded = np.pad(mask, 1)
+    off = np.argwhere(~padded)
+    out = np.zeros(mask.shape)
+    for v, u in np.argwhere(mask):
+        out[v, u] = np.sqrt(((off - [v + 1, u + 1]) ** 2).sum(1)).min()
+    return out
+
+
+def test_inside_distance_is_the_distance_to_the_nearest_pixel_off_the_target():
+    rng = np.random.default_rng(0)
+    blob = cv2.GaussianBlur(rng.random((24, 32)), (0, 0), 3) > 0.5
+    rect = np.zeros((9, 11), bool)
+    rect[1:8, 2:11] = True                                               # touches the right border
+    for mask in (blob, rect, np.ones((5, 5), bool), np.zeros((4, 4), bool)):
+        np.testing.assert_allclose(sem.inside_distance(mask), _inside_by_brute_force(mask), atol=1e-3)
+    assert sem.inside_distance(rect)[4, 6] == 4.0 and sem.inside_distance(rect)[4, 10] == 1.0
 
 
 def test_mask_centroid_pixel_by_hand():
@@ -285,6 +316,14 @@ def test_cli_on_rendered_clutter_reports_floors_and_other_scene_references(clutt
     # the sanity row: object coordinates find every part within a pixel or so (rounding to the pixel grid)
     perfect = report["methods"][sem.PERFECT]
     assert perfect["median_px"] <= 1.0 and perfect["pck_3"] >= 0.9
+    # the interior summary: the matches whose part lies >= 2 px inside the silhouette in query and reference (the
+    # duck's parts are extreme vertices of its mesh: some of them are on the outline)
+    inner = [min(m["query_inside_px"], m["reference_inside_px"]) >= sem.INTERIOR_PX for m in report["matches"]]
+    assert sum(inner) < len(inner)
+    for name, r in report["methods"].items():
+        assert r["interior"]["matches"] == sum(inner) == sum(r["interior"]["per_part_matches"].values())
+        errors = [m["methods"][name]["px_error"] for m, keep in zip(report["matches"], inner) if keep]
+        assert r["interior"]["median_px"] == (pytest.approx(float(np.median(errors))) if errors else None)
     with open(report["files"]["matches_png"], "rb") as f:
         assert f.read(8) == PNG_MAGIC
 

@@ -52,8 +52,11 @@ Protocol
   object coordinates from the rendered depth (0 px on a scene whose parts fall on pixel centres).
 - **Report** per method (``report["methods"][name]``): ``matches``, ``median_px``, ``pck_3`` / ``pck_5`` /
   ``pck_10`` (fraction within 3 / 5 / 10 px), ``median_mm`` (None when more than half are depth misses),
-  ``within_10mm``, ``depth_misses``, ``per_part`` (``{part: {matches, median_px, median_mm}}``),
-  ``descriptor_seconds_per_view`` and ``info`` (checkpoint, identity, input size; for ``untrained`` its seed and
+  ``within_10mm``, ``depth_misses``, ``per_part`` (``{part: {matches, median_px, median_mm}}``), ``interior``
+  (the same flat metrics, and ``per_part_matches``, over the matches whose part lies at least ``INTERIOR_PX`` = 2 px
+  inside the target's silhouette, :func:`inside_distance` at the part's target pixel, in the query and in the reference view: the
+  parts a stride-4 descriptor can see without the background; each match records ``query_inside_px`` and
+  ``reference_inside_px``), ``descriptor_seconds_per_view`` and ``info`` (checkpoint, identity, input size; for ``untrained`` its seed and
   source). Also: ``settings``, ``dataset`` (views, scenes, skipped views by reason), ``views`` (each query view
   with its reference view and scene, visible / matched parts), ``matches`` (every part match with each method's
   pixel, px and mm error), ``warnings``, ``timing`` (seconds, load average), ``table_markdown``, ``files``.
@@ -89,6 +92,7 @@ __all__ = [
     "find_target",
     "part_truth",
     "mask_centroid_pixel",
+    "inside_distance",
     "object_coordinate_descriptors",
     "best_match_pixels",
     "untrained_twin",
@@ -104,6 +108,7 @@ FLOOR_CENTROID = "mask_centroid"
 PERFECT = "perfect"
 PCK_PX = (3, 5, 10)
 WITHIN_MM = 10.0
+INTERIOR_PX = 2.0   # the "interior" summary: the part at least this deep inside the silhouette in query and reference
 MASK_TOLERANCE_PX = 1
 DEPTH_TOLERANCE_M = 0.005
 DEPTH_TOLERANCE_REL = 0.02
@@ -144,7 +149,8 @@ def part_truth(parts: Dict[str, np.ndarray], K, T_world_camera, T_world_object, 
     Returns ``{name: {"uv": (2,), "point_camera": (3,), "visible": bool, "reason": str}}``; ``reason`` is ``""``
     when visible, else ``"behind_camera"``, ``"outside_image"``, ``"off_target_mask"`` or ``"occluded"`` (no
     target pixel within 1 px whose depth agrees with the part's depth within ``max(5 mm, 2 %)``). A visible part
-    also has ``"target_pixel"`` (2,): the nearest such target pixel to ``uv`` (the pixel a reference is sampled at).
+    also has ``"target_pixel"`` (2,): the nearest such target pixel to ``uv`` (the pixel a reference is sampled at),
+    and ``"inside_px"``: how deep that pixel lies inside the target's silhouette (:func:`inside_distance`).
     """
     from dense_descriptor_grasp.geometry.camera import project
 
@@ -155,6 +161,7 @@ def part_truth(parts: Dict[str, np.ndarray], K, T_world_camera, T_world_object, 
     uv, z = project(pts, np.asarray(K, dtype=np.float64))
     H, W = depth.shape
     r = MASK_TOLERANCE_PX
+    inside = None
     out = {}
     for i, name in enumerate(names):
         entry = {"uv": uv[i].astype(np.float64), "point_camera": pts[i], "visible": False, "reason": ""}
@@ -179,10 +186,22 @@ def part_truth(parts: Dict[str, np.ndarray], K, T_world_camera, T_world_object, 
                     vv, uu = vv + rows.start, uu + cols.start
                     k = int(np.argmin((uu - uv[i][0]) ** 2 + (vv - uv[i][1]) ** 2))
                     entry["target_pixel"] = np.array([float(uu[k]), float(vv[k])])
+                    if inside is None:
+                        inside = inside_distance(target_mask)
+                    entry["inside_px"] = float(inside[vv[k], uu[k]])
                 else:
                     entry["reason"] = "occluded"
         out[name] = entry
     return out
+
+
+def inside_distance(target_mask: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float32: for a target pixel, the Euclidean distance in pixels to the nearest pixel off the target
+    (1 on the silhouette's outermost ring; the image border counts as off the target); 0 off the target."""
+    import cv2
+
+    padded = np.pad(np.asarray(target_mask, dtype=np.uint8), 1)
+    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
 
 
 def mask_centroid_pixel(target_mask: np.ndarray, depth: np.ndarray, min_depth: float = 0.0,
@@ -387,6 +406,17 @@ def format_table(report: dict) -> str:
         rows.append(f"| {name} | {r['matches']} | {_fmt(r['median_px'], '.1f')} | "
                     + " | ".join(_fmt(r[f"pck_{k}"], ".3f") for k in PCK_PX)
                     + f" | {_fmt(r['median_mm'], '.1f')} | {_fmt(r['within_10mm'], '.3f')} | {r['depth_misses']} |")
+    first = next(iter(report["methods"].values()), None)
+    if first is not None and "interior" in first:
+        rows += ["", f"Matches whose part lies at least {INTERIOR_PX:g} px inside the target's silhouette in the query "
+                 f"and in the reference view ({first['interior']['matches']} of {first['matches']}: "
+                 + ", ".join(f"{p} {c}" for p, c in first["interior"].get("per_part_matches", {}).items() if c)
+                 + "; the others are parts on or next to the outline):", "",
+                 "| method | median px | PCK@3 | median mm | within 10 mm |", "|---|---:|---:|---:|---:|"]
+        for name, r in report["methods"].items():
+            q = r["interior"]
+            rows.append(f"| {name} | {_fmt(q['median_px'], '.1f')} | {_fmt(q['pck_3'], '.3f')} | "
+                        f"{_fmt(q['median_mm'], '.1f')} | {_fmt(q['within_10mm'], '.3f')} |")
     parts = list(report["settings"]["parts"])
     rows += ["", "Per part, median px / median mm (matches):", "",
              "| method | " + " | ".join(parts) + " |", "|---|" + "---:|" * len(parts)]
@@ -709,7 +739,7 @@ def semantic_point_evaluation(
             ref_pose[i] = {"points": pts, "part_points": dict(zip(names, pts[:len(names)])),
                            "descriptors": {n: descriptors_at(images[n], allpix) for n in desc_methods}}
 
-    per: Dict[str, dict] = {n: {"px": [], "mm": [], "part": []} for n in methods}
+    per: Dict[str, dict] = {n: {"px": [], "mm": [], "part": [], "interior": []} for n in methods}
     matches = []
     visuals = []
     for i in tqdm(order, desc="semantic eval", unit="view", disable=not progress):
@@ -749,8 +779,11 @@ def semantic_point_evaluation(
                 preds[n] = best_match_pixels(images[n], ref)
         rows = [{"view_id": t["view_id"], "scene_id": t["scene_id"], "reference_view_id": truths[r]["view_id"],
                  "part": p, "true_uv": true_uv[k], "true_point_camera": true_pt[k],
-                 "reference_uv": truths[r]["parts"][p]["target_pixel"], "methods": {}}
+                 "reference_uv": truths[r]["parts"][p]["target_pixel"],
+                 "query_inside_px": t["parts"][p]["inside_px"],
+                 "reference_inside_px": truths[r]["parts"][p]["inside_px"], "methods": {}}
                 for k, p in enumerate(names)]
+        interior = [min(row["query_inside_px"], row["reference_inside_px"]) >= INTERIOR_PX for row in rows]
         points = {}  # the grasp node's 3-D point per predicted pixel (methods often agree: computed once)
 
         def node_point(uv):
@@ -795,6 +828,7 @@ def semantic_point_evaluation(
                 per[n]["px"].append(px)
                 per[n]["mm"].append(mm)
                 per[n]["part"].append(p)
+                per[n]["interior"].append(interior[k])
                 rows[k]["methods"][n] = {"uv": pred[k], "px_error": px, "mm_error": mm}
         matches += rows
         if i in visual_ids:
@@ -813,6 +847,9 @@ def semantic_point_evaluation(
             sel = part_arr == p
             ps = _summary(np.asarray(v["px"], dtype=np.float64)[sel], np.asarray(v["mm"], dtype=np.float64)[sel])
             s["per_part"][p] = {k: ps[k] for k in ("matches", "median_px", "median_mm")}
+        inner = np.asarray(v["interior"], dtype=bool)
+        s["interior"] = _summary(np.asarray(v["px"], dtype=np.float64)[inner], np.asarray(v["mm"], dtype=np.float64)[inner])
+        s["interior"]["per_part_matches"] = {p: int(np.sum(inner & (part_arr == p))) for p in parts_obj}
         s["descriptor_seconds_per_view"] = (seconds[n] / n_images) if n in seconds and n_images else None
         s["info"] = methods[n]["info"]
         results[n] = s
