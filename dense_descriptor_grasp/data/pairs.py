@@ -32,8 +32,8 @@ from .augment import (AugmentConfig, JitterConfig, photometric_jitter, replace_b
                       sample_virtual_camera, warp_mask, warp_view)
 from .backgrounds import list_background_images
 
-__all__ = ["PairError", "make_augmentation_pair", "make_multiview_pair", "make_cross_scene_pair", "PairDataset", "collate_pairs",
-           "pair_to_torch", "PAIR_KEYS", "sample_negatives", "NEGATIVE_MARGIN_PX"]
+__all__ = ["PairError", "make_augmentation_pair", "make_multiview_pair", "make_cross_scene_pair", "PairDataset",
+           "collate_pairs", "pair_to_torch", "PAIR_KEYS", "sample_negatives", "NEGATIVE_MARGIN_PX"]
 
 PAIR_KEYS = ("rgb_a", "rgb_b", "depth_a", "depth_b", "mask_a", "mask_b", "K_a", "K_b", "T_world_cam_a",
              "T_world_cam_b", "uv_a", "uv_b", "valid", "fit_residual", "xyz", "neg_uv_a", "neg_valid_a", "neg_uv_b",

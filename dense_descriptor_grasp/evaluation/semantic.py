@@ -54,10 +54,10 @@ Protocol
   ``pck_10`` (fraction within 3 / 5 / 10 px), ``median_mm`` (None when more than half are depth misses),
   ``within_10mm``, ``depth_misses``, ``per_part`` (``{part: {matches, median_px, median_mm}}``), ``interior``
   (the same flat metrics, and ``per_part_matches``, over the matches whose part lies at least ``INTERIOR_PX`` = 2 px
-  inside the target's silhouette, :func:`inside_distance` at the part's target pixel, in the query and in the reference view: the
-  parts a stride-4 descriptor can see without the background; each match records ``query_inside_px`` and
-  ``reference_inside_px``), ``descriptor_seconds_per_view`` and ``info`` (checkpoint, identity, input size; for ``untrained`` its seed and
-  source). Also: ``settings``, ``dataset`` (views, scenes, skipped views by reason), ``views`` (each query view
+  inside the target's silhouette -- :func:`inside_distance` at the part's target pixel -- in the query and in the
+  reference view: the parts a stride-4 descriptor sees without the background; each match records
+  ``query_inside_px`` and ``reference_inside_px``), ``descriptor_seconds_per_view`` and ``info`` (checkpoint,
+  identity, input size; for ``untrained`` its seed and source). Also: ``settings``, ``dataset`` (views, scenes, skipped views by reason), ``views`` (each query view
   with its reference view and scene, visible / matched parts), ``matches`` (every part match with each method's
   pixel, px and mm error), ``warnings``, ``timing`` (seconds, load average), ``table_markdown``, ``files``.
 
@@ -848,7 +848,8 @@ def semantic_point_evaluation(
             ps = _summary(np.asarray(v["px"], dtype=np.float64)[sel], np.asarray(v["mm"], dtype=np.float64)[sel])
             s["per_part"][p] = {k: ps[k] for k in ("matches", "median_px", "median_mm")}
         inner = np.asarray(v["interior"], dtype=bool)
-        s["interior"] = _summary(np.asarray(v["px"], dtype=np.float64)[inner], np.asarray(v["mm"], dtype=np.float64)[inner])
+        s["interior"] = _summary(np.asarray(v["px"], dtype=np.float64)[inner],
+                                 np.asarray(v["mm"], dtype=np.float64)[inner])
         s["interior"]["per_part_matches"] = {p: int(np.sum(inner & (part_arr == p))) for p in parts_obj}
         s["descriptor_seconds_per_view"] = (seconds[n] / n_images) if n in seconds and n_images else None
         s["info"] = methods[n]["info"]
