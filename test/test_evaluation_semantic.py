@@ -112,6 +112,10 @@ def test_handmade_scene_perfect_scores_zero_and_only_visible_parts_count(handmad
     assert perfect["median_mm"] < 1e-3 and perfect["within_10mm"] == 1.0 and perfect["depth_misses"] == 0
     assert max(m["methods"][sem.PERFECT]["px_error"] for m in report["matches"]) < 1e-6
     assert max(m["methods"][sem.PERFECT]["mm_error"] for m in report["matches"]) < 1e-3
+    # the floors have no descriptors for the grasp node to accept; a descriptor method does (perfect: every match)
+    assert "node_accepted" not in report["methods"][sem.FLOOR_CENTROID]
+    assert perfect["node_accepted"]["share"] == 1.0 and perfect["node_accepted"]["matches"] == 18
+    assert all(m["methods"][sem.PERFECT]["node_accepts"] for m in report["matches"])
     # every part here lies >= 2 px inside the 9 x 7 px target: the interior summary is the whole one
     assert all(min(m["query_inside_px"], m["reference_inside_px"]) >= sem.INTERIOR_PX for m in report["matches"])
     for r in report["methods"].values():
@@ -324,6 +328,19 @@ def test_cli_on_rendered_clutter_reports_floors_and_other_scene_references(clutt
         assert r["interior"]["matches"] == sum(inner) == sum(r["interior"]["per_part_matches"].values())
         errors = [m["methods"][name]["px_error"] for m, keep in zip(report["matches"], inner) if keep]
         assert r["interior"]["median_px"] == (pytest.approx(float(np.median(errors))) if errors else None)
+    # what the grasp node would accept: its own matcher (grasping.matching) with its default settings
+    from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings
+
+    gs = GraspSettings()
+    for name in ("trained", sem.FLOOR_UNTRAINED):
+        rows = [m["methods"][name] for m in report["matches"]]
+        assert all((r["node_accepts"] == (r["distance"] <= gs.max_distance and r["ratio"] <= gs.max_ratio))
+                   for r in rows)
+        accepted = [r["px_error"] for r in rows if r["node_accepts"]]
+        q = report["methods"][name]["node_accepted"]
+        assert q["matches"] == len(accepted) and q["share"] == pytest.approx(len(accepted) / len(rows))
+        assert q["median_px"] == (pytest.approx(float(np.median(accepted))) if accepted else None)
+    assert "grasp node would accept" in report["table_markdown"]
     with open(report["files"]["matches_png"], "rb") as f:
         assert f.read(8) == PNG_MAGIC
 

@@ -56,7 +56,10 @@ Protocol
   (the same flat metrics, and ``per_part_matches``, over the matches whose part lies at least ``INTERIOR_PX`` = 2 px
   inside the target's silhouette -- :func:`inside_distance` at the part's target pixel -- in the query and in the
   reference view: the parts a stride-4 descriptor sees without the background; each match records
-  ``query_inside_px`` and ``reference_inside_px``), ``descriptor_seconds_per_view`` and ``info`` (checkpoint,
+  ``query_inside_px`` and ``reference_inside_px``), ``node_accepted`` (descriptor methods only: the same metrics
+  over the matches the grasp node would accept with its default ``metric``, ``max_distance`` and ratio test --
+  ``grasping.matching.match_references`` on the same descriptor image and reference -- and their ``share``; each
+  match records ``node_accepts``, ``distance`` and ``ratio``), ``descriptor_seconds_per_view`` and ``info`` (checkpoint,
   identity, input size; for ``untrained`` its seed and source). Also: ``settings``, ``dataset`` (views, scenes, skipped views by reason), ``views`` (each query view
   with its reference view and scene, visible / matched parts), ``matches`` (every part match with each method's
   pixel, px and mm error), ``warnings``, ``timing`` (seconds, load average), ``table_markdown``, ``files``.
@@ -417,6 +420,14 @@ def format_table(report: dict) -> str:
             q = r["interior"]
             rows.append(f"| {name} | {_fmt(q['median_px'], '.1f')} | {_fmt(q['pck_3'], '.3f')} | "
                         f"{_fmt(q['median_mm'], '.1f')} | {_fmt(q['within_10mm'], '.3f')} |")
+    accepted = {name: r["node_accepted"] for name, r in report["methods"].items() if r.get("node_accepted")}
+    if accepted:
+        rows += ["", "Matches the grasp node would accept (its defaults: metric, max_distance, the ratio test "
+                 "outside exclusion_radius); it publishes no grasp for the others:", "",
+                 "| method | accepted | median px | PCK@3 | median mm | within 10 mm |", "|---|---:|---:|---:|---:|---:|"]
+        for name, q in accepted.items():
+            rows.append(f"| {name} | {q['matches']} ({_fmt(q['share'], '.2f')}) | {_fmt(q['median_px'], '.1f')} | "
+                        f"{_fmt(q['pck_3'], '.3f')} | {_fmt(q['median_mm'], '.1f')} | {_fmt(q['within_10mm'], '.3f')} |")
     parts = list(report["settings"]["parts"])
     rows += ["", "Per part, median px / median mm (matches):", "",
              "| method | " + " | ".join(parts) + " |", "|---|" + "---:|" * len(parts)]
@@ -545,6 +556,7 @@ def semantic_point_evaluation(
     from dense_descriptor_grasp.grasping.depth_at_match import point_and_pixel_at_match
     from dense_descriptor_grasp.geometry.camera import backproject, project
     from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings
+    from dense_descriptor_grasp.grasping.matching import match_references
     from dense_descriptor_grasp.grasping.object_pose import ransac_object_pose
     from dense_descriptor_grasp.grasping.reference import interior_samples
     from dense_descriptor_grasp.model.checkpoint import load_model
@@ -739,7 +751,7 @@ def semantic_point_evaluation(
             ref_pose[i] = {"points": pts, "part_points": dict(zip(names, pts[:len(names)])),
                            "descriptors": {n: descriptors_at(images[n], allpix) for n in desc_methods}}
 
-    per: Dict[str, dict] = {n: {"px": [], "mm": [], "part": [], "interior": []} for n in methods}
+    per: Dict[str, dict] = {n: {"px": [], "mm": [], "part": [], "interior": [], "accepted": []} for n in methods}
     matches = []
     visuals = []
     for i in tqdm(order, desc="semantic eval", unit="view", disable=not progress):
@@ -765,6 +777,7 @@ def semantic_point_evaluation(
         true_uv = np.stack([t["parts"][p]["uv"] for p in names])
         true_pt = np.stack([t["parts"][p]["point_camera"] for p in names])
         preds = {}
+        verdicts = {}
         for n in methods:
             if n in pose_rows:
                 continue
@@ -777,6 +790,10 @@ def semantic_point_evaluation(
                 ref = np.stack([np.mean([ref_desc[rr][n][p] for rr in t["refs"] if p in ref_desc[rr][n]], axis=0)
                                 for p in names])
                 preds[n] = best_match_pixels(images[n], ref)
+                # would the grasp node accept this match? (its metric, max_distance and ratio test, defaults)
+                node = match_references(images[n], ref, gs.metric, None, gs.max_distance, gs.max_ratio,
+                                        gs.exclusion_radius, "none")[0]
+                verdicts[n] = [(bool(m.confident), float(m.distance), float(m.ratio)) for m in node]
         rows = [{"view_id": t["view_id"], "scene_id": t["scene_id"], "reference_view_id": truths[r]["view_id"],
                  "part": p, "true_uv": true_uv[k], "true_point_camera": true_pt[k],
                  "reference_uv": truths[r]["parts"][p]["target_pixel"],
@@ -830,6 +847,10 @@ def semantic_point_evaluation(
                 per[n]["part"].append(p)
                 per[n]["interior"].append(interior[k])
                 rows[k]["methods"][n] = {"uv": pred[k], "px_error": px, "mm_error": mm}
+                if n in verdicts:
+                    ok, dist, ratio = verdicts[n][k]
+                    per[n]["accepted"].append(ok)
+                    rows[k]["methods"][n].update({"node_accepts": ok, "distance": dist, "ratio": ratio})
         matches += rows
         if i in visual_ids:
             visuals.append({"view_id": t["view_id"], "rgb": view["rgb"], "ref_view_id": truths[r]["view_id"],
@@ -851,6 +872,11 @@ def semantic_point_evaluation(
         s["interior"] = _summary(np.asarray(v["px"], dtype=np.float64)[inner],
                                  np.asarray(v["mm"], dtype=np.float64)[inner])
         s["interior"]["per_part_matches"] = {p: int(np.sum(inner & (part_arr == p))) for p in parts_obj}
+        if v["accepted"] and len(v["accepted"]) == len(v["px"]):  # descriptor methods (not the centroid, the poses)
+            ok = np.asarray(v["accepted"], dtype=bool)
+            s["node_accepted"] = _summary(np.asarray(v["px"], dtype=np.float64)[ok],
+                                          np.asarray(v["mm"], dtype=np.float64)[ok])
+            s["node_accepted"]["share"] = float(np.mean(ok))
         s["descriptor_seconds_per_view"] = (seconds[n] / n_images) if n in seconds and n_images else None
         s["info"] = methods[n]["info"]
         results[n] = s
