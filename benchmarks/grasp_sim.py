@@ -556,6 +556,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                          "the 6-DoF pose (farthest-point sampled inside the object mask)")
     ap.add_argument("--single-point", action="store_true",
                     help="model: also a row per model with the 6-DoF pose switched off (single-point grasps only)")
+    ap.add_argument("--max-ratio", type=float, nargs="+", default=[], metavar="R",
+                    help="model: also a row per model and value with the grasp node's ratio test at max_ratio R "
+                         "(the node publishes no grasp for a match whose best / second-best distance exceeds R)")
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--device", default="cpu")
@@ -613,6 +616,8 @@ def main(argv=None) -> int:
             predictors.append(predictor)
             if args.single_point:
                 predictors.append(predictor.variant(use_object_pose=False, label=predictor.label + ", single point"))
+            for ratio in args.max_ratio:
+                predictors.append(predictor.variant(max_ratio=ratio, label=f"{predictor.label}, max_ratio {ratio:g}"))
 
     machine = machine_description()
     t0 = time.perf_counter()

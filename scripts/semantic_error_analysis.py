@@ -6,7 +6,9 @@
 Reads a ``semantic_report.json`` written by ``evaluate_model --semantic`` and, for one method, prints per named
 part: how many predicted pixels land on the target, on a distractor or on the background (from the dataset's
 mask PNG and camera JSON), and the median pixel error; then the median pixel / mm error and the share within 10 mm
-per quartile of the target's size in the image (square root of its mask area, in pixels).
+per quartile of the target's size in the image (square root of its mask area, in pixels); then, for reports that
+record the grasp node's ratio test per match (``ratio``), what a stricter ``max_ratio`` would trade: the share of
+matches the node would still accept and their median errors.
 """
 from __future__ import annotations
 
@@ -53,6 +55,18 @@ def main(argv=None) -> int:
         sel = rows[(rows[:, 0] >= lo) & (rows[:, 0] <= hi)]
         print(f"  {lo:5.1f}-{hi:5.1f} px: {len(sel)} matches, median {np.median(sel[:, 1]):.1f} px, "
               f"{np.median(sel[:, 2]):.1f} mm, within 10 mm {np.mean(sel[:, 2] <= 10):.2f}")
+    ratios = [m["methods"][method].get("ratio") for m in report["matches"]]
+    if ratios and all(r is not None for r in ratios):
+        ratios = np.asarray(ratios, dtype=np.float64)
+        print("by the grasp node's max_ratio (best / second-best distance outside exclusion_radius, at most R):")
+        for limit in (0.95, 0.9, 0.8, 0.7, 0.6, 0.5):
+            sel = rows[ratios <= limit]
+            if not len(sel):
+                print(f"  R = {limit:.2f}: no match accepted")
+                continue
+            print(f"  R = {limit:.2f}: {len(sel)} of {len(rows)} accepted ({len(sel) / len(rows):.2f}), median "
+                  f"{np.median(sel[:, 1]):.1f} px, {np.median(sel[:, 2]):.1f} mm, within 10 mm "
+                  f"{np.mean(sel[:, 2] <= 10):.2f}")
     return 0
 
 

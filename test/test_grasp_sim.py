@@ -150,8 +150,13 @@ def test_model_predictor_runs_on_a_checkpoint(tmp_path):
         saved = load_reference(predictor.reference_path, predictor.identity)
         assert saved.names == ref.names and predictor.reference_path.with_suffix(".pose.json").is_file()
         row = run_trial(predictor, "duck", "head_top", 1.0, seed=0, index=0, params=gs.SimParams(**FAST))
+        # --max-ratio rows: the grasp node's ratio test at 0 refuses every match that is not exact: no grasp
+        strict = predictor.variant(max_ratio=0.0, label="strict")
+        refused = run_trial(strict, "duck", "head_top", 1.0, seed=0, index=0, params=gs.SimParams(**FAST))
     finally:
         predictor.close()
+    assert refused["mode"] == "none" and not refused["success"] and "ratio" in refused["note"], refused
+    assert predictor.settings.max_ratio == 0.95                      # the variant did not change the original
     # an untrained network still matches somewhere: the grasping core publishes a grasp, judged and measured
     assert row["mode"] in ("object_pose", "single_point"), row
     assert np.isfinite(row["point_error_mm"]) and np.isfinite(row["approach_error_deg"]), row
