@@ -284,6 +284,27 @@ class RenderedPredictor:
         self.renderer.close()
 
 
+def parse_grasp_settings(items) -> dict:
+    """``["name=value", ...]`` (values parsed as YAML) -> checked grasping-core settings (``SystemExit`` naming the
+    bad one)."""
+    import yaml
+
+    from dense_descriptor_grasp.grasping.grasp_estimate import GraspSettings
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in GraspSettings.__dataclass_fields__:
+            raise SystemExit(f"--grasp-set {item!r}: expected NAME=VALUE with NAME one of "
+                             f"{sorted(GraspSettings.__dataclass_fields__)}")
+        out[name] = yaml.safe_load(value)
+    try:
+        GraspSettings(**out)
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"--grasp-set: {exc}") from None
+    return out
+
+
 class ModelPredictor(RenderedPredictor):
     """Descriptors from a trained checkpoint (``model.checkpoint.load_model``)."""
 
@@ -556,6 +577,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                          "the 6-DoF pose (farthest-point sampled inside the object mask)")
     ap.add_argument("--single-point", action="store_true",
                     help="model: also a row per model with the 6-DoF pose switched off (single-point grasps only)")
+    ap.add_argument("--grasp-set", action="append", default=[], metavar="NAME=VALUE",
+                    help="model: a grasping-core setting (grasp_node parameter, e.g. exclusion_radius_m=0.02) for "
+                         "every model row; repeatable")
     ap.add_argument("--max-ratio", type=float, nargs="+", default=[], metavar="R",
                     help="model: also a row per model and value with the grasp node's ratio test at max_ratio R "
                          "(the node publishes no grasp for a match whose best / second-best distance exceeds R)")
@@ -602,6 +626,7 @@ def main(argv=None) -> int:
         predictors.append(predictor)
         if args.single_point:
             predictors.append(predictor.variant(use_object_pose=False, label=predictor.label + ", single point"))
+    grasp_settings = parse_grasp_settings(args.grasp_set)
     if "model" in args.predictor:
         if not args.model:
             raise SystemExit("--predictor model needs at least one --model PATH (a checkpoint from train_model)")
@@ -613,6 +638,8 @@ def main(argv=None) -> int:
                                        args.reference_object_pose, device=args.device, label=label or None,
                                        output_dir=args.output_dir, width=args.width, height=args.height,
                                        extra_references=args.extra_references)
+            if grasp_settings:
+                predictor = predictor.variant(label=predictor.label, **grasp_settings)
             predictors.append(predictor)
             if args.single_point:
                 predictors.append(predictor.variant(use_object_pose=False, label=predictor.label + ", single point"))

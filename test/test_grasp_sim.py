@@ -126,6 +126,18 @@ def test_rendered_pipeline_with_perfect_descriptors_grasps_the_part():
     assert row["success"], row["reason"]
 
 
+def test_grasp_settings_of_the_model_rows_are_parsed_and_checked():
+    from benchmarks.grasp_sim import parse_grasp_settings
+
+    assert parse_grasp_settings(["exclusion_radius_m=0.02", "max_ratio=0.8"]) == {"exclusion_radius_m": 0.02,
+                                                                                 "max_ratio": 0.8}
+    assert parse_grasp_settings([]) == {}
+    with pytest.raises(SystemExit, match="max_ration"):
+        parse_grasp_settings(["max_ration=0.8"])
+    with pytest.raises(SystemExit, match="max_ratio"):
+        parse_grasp_settings(["max_ratio=1.5"])
+
+
 def test_model_predictor_runs_on_a_checkpoint(tmp_path):
     """The model mode against the real model API: checkpoint -> auto reference -> one trial row (no accuracy
     claim: the network is untrained)."""

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from dense_descriptor_grasp.grasping.matching import (best_match, colorize_heatmap, distance_maps, heatmap,
-                                                      match_references, refine_subpixel)
+from dense_descriptor_grasp.grasping.matching import (best_match, colorize_heatmap, distance_maps,
+                                                      exclusion_radius_px, heatmap, match_references, refine_subpixel)
 
 
 def random_unit_descriptors(d=8, h=30, w=40, seed=0):
@@ -43,6 +43,32 @@ def test_ratio_test_rejects_a_repeated_descriptor_far_away_but_not_a_near_one():
     desc[:, 5, 6] = desc[:, 5, 5]            # a neighbour inside the exclusion radius is no rival
     m = best_match(distance_maps(desc, desc[:, 5, 5])[0], max_ratio=0.8, exclusion_radius=6)
     assert m.confident
+
+
+def test_metric_exclusion_radius_follows_the_depth_of_the_match():
+    K = np.array([[100.0, 0, 20], [0, 100.0, 15], [0, 0, 1]])
+    depth = np.full((30, 40), 0.5, np.float32)
+    assert exclusion_radius_px((10, 10), 6.0, 0.05, depth, K) == pytest.approx(10.0)     # 100 px/m * 5 cm / 0.5 m
+    assert exclusion_radius_px((10, 10), 12.0, 0.05, depth, K) == 12.0                   # the pixels when wider
+    assert exclusion_radius_px((10, 10), 6.0, 0.0, depth, K) == 6.0                      # off
+    hole = depth.copy()
+    hole[8:13, 8:13] = 0.0
+    assert exclusion_radius_px((10, 10), 6.0, 0.05, hole, K) == 6.0                      # no depth near the match
+    hole[12, 12] = 0.25
+    assert exclusion_radius_px((10, 10), 6.0, 0.05, hole, K) == pytest.approx(20.0)      # the valid depth nearby
+    # a rival 8 px away: outside 6 px it makes the match ambiguous, inside a 10 px (5 cm at 0.5 m) disc it does not
+    desc = random_unit_descriptors()
+    desc[:, 10, 18] = desc[:, 10, 10]
+    dmap = distance_maps(desc, desc[:, 10, 10])[0]
+    pixels = best_match(dmap, max_ratio=0.8, exclusion_radius=6)
+    metric = best_match(dmap, max_ratio=0.8, exclusion_radius=6, depth=depth, K=K, exclusion_radius_m=0.05)
+    assert not pixels.confident and "outside 6 px" in pixels.reason
+    assert metric.confident and metric.pixel == pixels.pixel
+    far = best_match(dmap, max_ratio=0.8, exclusion_radius=6, depth=depth * 4, K=K, exclusion_radius_m=0.05)
+    assert not far.confident                                                           # 2.5 px at 2 m: pixels win
+    matches, _ = match_references(desc, desc[:, 10, 10][None], "l2", max_ratio=0.8, exclusion_radius=6,
+                                  depth=depth, K=K, exclusion_radius_m=0.05)
+    assert matches[0].confident
 
 
 def test_distance_threshold_and_mask():

@@ -792,7 +792,8 @@ def semantic_point_evaluation(
                 preds[n] = best_match_pixels(images[n], ref)
                 # would the grasp node accept this match? (its metric, max_distance and ratio test, defaults)
                 node = match_references(images[n], ref, gs.metric, None, gs.max_distance, gs.max_ratio,
-                                        gs.exclusion_radius, "none")[0]
+                                        gs.exclusion_radius, "none", view["depth"], view["K"],
+                                        gs.exclusion_radius_m)[0]
                 verdicts[n] = [(bool(m.confident), float(m.distance), float(m.ratio)) for m in node]
         rows = [{"view_id": t["view_id"], "scene_id": t["scene_id"], "reference_view_id": truths[r]["view_id"],
                  "part": p, "true_uv": true_uv[k], "true_point_camera": true_pt[k],

@@ -94,6 +94,8 @@ GRASP_SETTING_SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("max_ratio", 0.95, "Ratio test: best / best-outside-exclusion_radius must not exceed this.",
                 0.0, 1.0),
     SettingSpec("exclusion_radius", 6.0, "Pixels around the best match ignored by the ratio test.", 0.0, 1000.0),
+    SettingSpec("exclusion_radius_m", 0.0, "Metres around the best match (at its depth) ignored by the ratio test "
+                "when wider than exclusion_radius; 0 = pixels only.", 0.0, 1.0),
     SettingSpec("subpixel", "parabola", "Sub-pixel refinement of a match.", choices=SUBPIXEL_METHODS),
     SettingSpec("depth_window", 5, "Odd window (px) for the median depth at a match.", 1, 51, odd=True),
     SettingSpec("foreground_snap_px", 8, "A match within this many pixels (px) of a depth discontinuity moves onto "
@@ -168,7 +170,7 @@ def estimate_grasp(descriptors, depth: np.ndarray, K: np.ndarray, reference: Ref
     if desc.shape[0] != reference.descriptor_dim:
         raise ValueError(f"descriptor image has D={desc.shape[0]}, the reference D={reference.descriptor_dim}")
     matches, maps = match_references(desc, reference.descriptors, s.metric, mask, s.max_distance, s.max_ratio,
-                                     s.exclusion_radius, s.subpixel)
+                                     s.exclusion_radius, s.subpixel, depth, K, s.exclusion_radius_m)
     r = len(matches)
     live = np.full((r, 3), np.nan)
     live_uv = np.array([m.uv for m in matches], dtype=np.float64).reshape(r, 2)

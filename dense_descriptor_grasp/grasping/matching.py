@@ -8,7 +8,8 @@ Confidence of a match has two parts (both must hold):
 
 * the best distance is at most ``max_distance``;
 * a ratio test: ``best / second <= max_ratio``, where ``second`` is the smallest distance *outside*
-  a disc of ``exclusion_radius`` pixels around the best pixel. A descriptor that looks the same in
+  a disc of ``exclusion_radius`` pixels around the best pixel (or of ``exclusion_radius_m`` metres at the match's
+  depth, when that is larger: :func:`exclusion_radius_px`). A descriptor that looks the same in
   two places of the image (symmetry, texture-less background) therefore fails.
 
 Sub-pixel refinement is a parabola fit through the best pixel and its 4-neighbours (separately in u
@@ -119,9 +120,37 @@ def refine_subpixel(distance: np.ndarray, pixel, method: str = "parabola", windo
     return np.array([(weights * uu).sum() / total, (weights * vv).sum() / total])
 
 
+def exclusion_radius_px(pixel, exclusion_radius: float, exclusion_radius_m: float = 0.0, depth=None, K=None,
+                        window: int = 2) -> float:
+    """The ratio test's exclusion radius (px) around the best ``pixel`` (u, v): ``exclusion_radius`` pixels, or
+    ``exclusion_radius_m`` metres at the best match's depth when that is larger: ``f * exclusion_radius_m / z``
+    with ``f`` the mean focal length of ``K`` (3, 3) and ``z`` the median valid depth (H, W, metres; 0 / NaN =
+    missing) within ``window`` px of the pixel. Without depth there, or with ``exclusion_radius_m = 0``, the pixels.
+
+    A metric radius makes "a second, distinct place that matches nearly as well" mean the same on the object
+    whether it fills the image or is small: a fixed pixel radius lies on the same part of a close object.
+    """
+    if exclusion_radius_m <= 0 or depth is None or K is None:
+        return float(exclusion_radius)
+    depth = np.asarray(depth)
+    u, v = int(pixel[0]), int(pixel[1])
+    patch = depth[max(v - window, 0):v + window + 1, max(u - window, 0):u + window + 1]
+    valid = patch[np.isfinite(patch) & (patch > 0)]
+    if not valid.size:
+        return float(exclusion_radius)
+    K = np.asarray(K, dtype=np.float64)
+    f = 0.5 * (K[0, 0] + K[1, 1])
+    return float(max(exclusion_radius, f * exclusion_radius_m / float(np.median(valid))))
+
+
 def best_match(distance, mask=None, max_distance: float = float("inf"), max_ratio: float = 1.0,
-               exclusion_radius: float = 8.0, subpixel: str = "parabola") -> Match:
-    """Best match in one (H, W) distance map; ``mask`` (H, W) bool limits the search (True = allowed)."""
+               exclusion_radius: float = 8.0, subpixel: str = "parabola", depth=None, K=None,
+               exclusion_radius_m: float = 0.0) -> Match:
+    """Best match in one (H, W) distance map; ``mask`` (H, W) bool limits the search (True = allowed).
+
+    The ratio test ignores the pixels within :func:`exclusion_radius_px` of the best one (``exclusion_radius``
+    pixels, or ``exclusion_radius_m`` metres at the match's depth with ``depth`` (H, W) and ``K`` when larger).
+    """
     dist = np.asarray(distance, dtype=np.float32)
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
@@ -135,7 +164,8 @@ def best_match(distance, mask=None, max_distance: float = float("inf"), max_rati
     v, u = divmod(flat_index, dist.shape[1])
     best = float(dist[v, u])
     vv, uu = np.ogrid[: dist.shape[0], : dist.shape[1]]
-    outside = (uu - u) ** 2 + (vv - v) ** 2 > exclusion_radius ** 2
+    radius = exclusion_radius_px((u, v), exclusion_radius, exclusion_radius_m, depth, K)
+    outside = (uu - u) ** 2 + (vv - v) ** 2 > radius ** 2
     second = float(np.min(dist, where=outside, initial=np.inf))
     if second > 0:
         ratio = best / second
@@ -147,20 +177,23 @@ def best_match(distance, mask=None, max_distance: float = float("inf"), max_rati
         reasons.append(f"distance {best:.3f} > max_distance {max_distance:.3f}")
     if ratio > max_ratio:
         reasons.append(f"ratio {ratio:.3f} > max_ratio {max_ratio:.3f} (second best {second:.3f} "
-                       f"outside {exclusion_radius:g} px)")
+                       f"outside {radius:.3g} px)")
     return Match(uv, (u, v), best, second, float(ratio), not reasons, "; ".join(reasons))
 
 
 def match_references(descriptors, references, metric: str = "l2", mask=None,
                      max_distance: float = float("inf"), max_ratio: float = 1.0,
-                     exclusion_radius: float = 8.0, subpixel: str = "parabola"):
+                     exclusion_radius: float = 8.0, subpixel: str = "parabola", depth=None, K=None,
+                     exclusion_radius_m: float = 0.0):
     """Best match of each reference descriptor.
 
-    descriptors (D, H, W), references (R, D), mask (H, W) bool or None.
+    descriptors (D, H, W), references (R, D), mask (H, W) bool or None; depth (H, W) metres and K (3, 3) for a
+    metric exclusion radius (``exclusion_radius_m``, :func:`exclusion_radius_px`).
     Returns (list of R ``Match``, distance maps (R, H, W) float32).
     """
     maps = distance_maps(descriptors, references, metric)
-    matches = [best_match(m, mask, max_distance, max_ratio, exclusion_radius, subpixel) for m in maps]
+    matches = [best_match(m, mask, max_distance, max_ratio, exclusion_radius, subpixel, depth, K, exclusion_radius_m)
+               for m in maps]
     return matches, maps
 
 
