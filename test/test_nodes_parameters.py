@@ -142,7 +142,7 @@ def test_refused_parameter_change_takes_no_effect(graph, tmp_path):
     # refused in part: nothing of it is applied
     result = node.set_parameters_atomically([Parameter("max_ratio", value=0.5), Parameter("depth_window", value=4)])
     assert not result.successful
-    assert node.get_parameter("max_ratio").value == 0.95 and node.settings.max_ratio == 0.95
+    assert node.get_parameter("max_ratio").value == 0.7 and node.settings.max_ratio == 0.7
     assert node.settings.depth_window == 5
     # an accepted change is applied
     assert set_one(node, "depth_window", 7).successful and node.settings.depth_window == 7
