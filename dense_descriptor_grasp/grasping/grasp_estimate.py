@@ -91,8 +91,8 @@ def _type_name(value) -> str:
 GRASP_SETTING_SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("metric", "cosine", "Descriptor distance.", choices=METRICS),
     SettingSpec("max_distance", 0.5, "Largest accepted descriptor distance of a match.", 0.0, 100.0),
-    SettingSpec("max_ratio", 0.7, "Ratio test: best / best-outside-exclusion_radius must not exceed this.",
-                0.0, 1.0),
+    SettingSpec("max_ratio", 0.7, "Ratio test: best / second best outside the exclusion disc (exclusion_radius, "
+                "exclusion_radius_m) must not exceed this.", 0.0, 1.0),
     SettingSpec("exclusion_radius", 6.0, "Pixels around the best match ignored by the ratio test.", 0.0, 1000.0),
     SettingSpec("exclusion_radius_m", 0.02, "Metres around the best match (at its depth) ignored by the ratio test "
                 "when wider than exclusion_radius; 0 = pixels only.", 0.0, 1.0),
