@@ -1,7 +1,7 @@
 """Where the wrong matches of a semantic-point evaluation go, and whether the error depends on the object's size.
 
     .venv/bin/python scripts/semantic_error_analysis.py benchmarks/results/semantic_object_pose/semantic_report.json \
-        [--method demo]
+        [--method demo] [--dataset data/demo_duck_eval]
 
 Reads a ``semantic_report.json`` written by ``evaluate_model --semantic`` and, for one method, prints per named
 part: how many predicted pixels land on the target, on a distractor or on the background (from the dataset's
@@ -24,9 +24,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("report", help="semantic_report.json")
     p.add_argument("--method", default=None, help="method row (default: the first one)")
+    p.add_argument("--dataset", default=None,
+                   help="the evaluated dataset folder (default: the report's, relative to the current folder)")
     args = p.parse_args(argv)
     report = json.loads(Path(args.report).read_text())
-    root = Path(report["settings"]["dataset"])
+    root = Path(args.dataset or report["settings"]["dataset"])
+    if not (root / "camera").is_dir() or not (root / "mask").is_dir():
+        raise SystemExit(f"{args.report}: its dataset {root} (camera/ and mask/) is not here; run from the folder the "
+                         "evaluation ran in or pass --dataset PATH")
     method = args.method or next(iter(report["methods"]))
     if method not in report["methods"]:
         raise SystemExit(f"{args.report}: no method {method!r}; methods: {list(report['methods'])}")
