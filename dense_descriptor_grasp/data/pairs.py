@@ -350,12 +350,19 @@ class PairDataset(torch.utils.data.Dataset):
                                  if self.augment.background_dir else None)
         self.epoch = 0
         if mode in ("multiview", "mixed"):
-            self.pairs = [(a, b) for ids in dataset.scenes().values() for a in ids for b in ids if a != b]
+            scenes = dataset.scenes()
+            self.pairs = [(a, b) for ids in scenes.values() for a in ids for b in ids if a != b]
             if not self.pairs:
                 raise ValueError(f"PairDataset: no scene of {getattr(dataset, 'root', dataset)} has two views; "
                                  "generate with --views-per-scene 2 or more for multi-view pairs")
-            self.scene_of = {i: s for s, ids in dataset.scenes().items() for i in ids}
-            if self.cross_scene_fraction > 0 and len(set(self.scene_of.values())) < 2:
+            # views scene by scene, and each view's scene as a block [start, end) of that list: the views of the
+            # other scenes are the list without the block (drawn in O(1) per cross-scene pair)
+            self.views_by_scene = [i for ids in scenes.values() for i in ids]
+            self.scene_block, start = {}, 0
+            for ids in scenes.values():
+                self.scene_block.update({i: (start, start + len(ids)) for i in ids})
+                start += len(ids)
+            if self.cross_scene_fraction > 0 and len(scenes) < 2:
                 raise ValueError(f"PairDataset: cross_scene_fraction > 0 needs two scenes or more in "
                                  f"{getattr(dataset, 'root', dataset)}")
 
@@ -375,8 +382,9 @@ class PairDataset(torch.utils.data.Dataset):
             return make_augmentation_pair(self.dataset.load_numpy(a), rng, self.m, self.augment, self.jitter,
                                           background_files=self.background_files, num_negatives=self.num_negatives)
         if self.cross_scene_fraction > 0 and rng.random() < self.cross_scene_fraction:
-            others = [i for i, s in self.scene_of.items() if s != self.scene_of[a]]
-            b = others[int(rng.integers(len(others)))]
+            start, end = self.scene_block[a]
+            k = int(rng.integers(len(self.views_by_scene) - (end - start)))
+            b = self.views_by_scene[k if k < start else k + end - start]
             return make_cross_scene_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m,
                                          self.jitter, num_negatives=self.num_negatives)
         return make_multiview_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m, self.jitter,
