@@ -156,7 +156,8 @@ class RenderedPredictor:
         self.T_object_refcam = np.eye(4)
 
     # -- subclass hooks
-    def descriptors(self, view) -> np.ndarray:
+    def descriptors(self, view, live: bool = True) -> np.ndarray:
+        """The descriptor image of ``view``; ``live`` = a frame the node would search (False: the reference)."""
         raise NotImplementedError
 
     def reference_descriptor(self, desc: np.ndarray, u: float, v: float, part_object: np.ndarray) -> np.ndarray:
@@ -188,7 +189,7 @@ class RenderedPredictor:
         az, el, dist = math.radians(200.0), math.radians(50.0), 0.28 * self.scale
         eye = centre + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
         view = self._render(T_world_object, np.random.default_rng(12345), look_at(eye, centre))
-        desc = self.descriptors(view)
+        desc = self.descriptors(view, live=False)
         T_camera_object = camera_object_pose(view.T_world_camera, T_world_object)
         parts = named_parts(self.object_name, self.scale)
         seen = visible_parts(T_camera_object, view.K, view.depth, view.mask, parts, tolerance=0.005, border=0)
@@ -326,10 +327,13 @@ class ModelPredictor(RenderedPredictor):
         else:
             self.set_reference(*self._load_reference(reference, reference_object_pose))
 
-    def descriptors(self, view) -> np.ndarray:
-        from dense_descriptor_grasp.model.inference import descriptor_image
+    def descriptors(self, view, live: bool = True) -> np.ndarray:
+        from dense_descriptor_grasp.model.inference import FOREGROUND_THRESHOLD, descriptor_image
 
-        return descriptor_image(self.model, view.rgb, device=self.device, depth=view.depth, K=view.K)
+        # live frames as the descriptor node computes them (gated by a foreground head at its default), the
+        # reference ungated as make_reference samples it
+        return descriptor_image(self.model, view.rgb, device=self.device, depth=view.depth, K=view.K,
+                                foreground_threshold=FOREGROUND_THRESHOLD if live else None)
 
     def _load_reference(self, path: str, pose_path: str | None):
         from dense_descriptor_grasp.grasping.reference import load_reference
@@ -365,7 +369,7 @@ class GroundTruthDescriptorPredictor(RenderedPredictor):
                          settings=GraspSettings(metric="l2", max_distance=0.01, max_ratio=1.0), **kwargs)
         self.set_reference(*self.make_reference())
 
-    def descriptors(self, view) -> np.ndarray:
+    def descriptors(self, view, live: bool = True) -> np.ndarray:
         from dense_descriptor_grasp.geometry.camera import backproject_depth_image
 
         (_, _, T_world_object), = view.object_poses

@@ -510,6 +510,7 @@ def semantic_point_evaluation(
     object_pose_references: int = 0,
     sensor_noise: bool = False,
     reference_views: int = 1,
+    foreground_threshold: Optional[float] = None,
 ) -> dict:
     """Semantic-point evaluation (protocol: module docstring); returns the report dict.
 
@@ -545,6 +546,12 @@ def semantic_point_evaluation(
             visible parts) that see it, a reference made from several views. The matched parts stay those of the
             first reference view, so the matches are the same as with K = 1 (the object-pose rows keep the first
             view's references).
+        foreground_threshold: the live search's gate for networks with the foreground head
+            (``model.inference.gate_descriptors``): in the query views, pixels the network sees as not the target
+            (probability below this) are not searched; references are sampled ungated, as ``make_reference`` does.
+            None = ``model.inference.FOREGROUND_THRESHOLD`` (the descriptor node's default); 0 = off. The untrained
+            floor is never gated (an untrained head's probabilities are noise). Networks without the head and
+            callables are not affected.
         sensor_noise: the views the methods see carry the RGB-D sensor noise model of ``capture.noise``
             (``apply_rgbd_noise`` with its defaults, a RealSense-D435-like camera; seeded per view with ``seed``):
             descriptors, references and the depth at the predicted pixel all come from the noisy images, as on a
@@ -560,7 +567,8 @@ def semantic_point_evaluation(
     from dense_descriptor_grasp.grasping.object_pose import ransac_object_pose
     from dense_descriptor_grasp.grasping.reference import interior_samples
     from dense_descriptor_grasp.model.checkpoint import load_model
-    from dense_descriptor_grasp.model.inference import descriptor_image, descriptors_at
+    from dense_descriptor_grasp.model.inference import (FOREGROUND_THRESHOLD, descriptor_image, descriptors_at,
+                                                        gate_descriptors)
 
     from dense_descriptor_grasp.atomic_io import atomic_write_json
 
@@ -583,6 +591,9 @@ def semantic_point_evaluation(
     parts_obj = ({str(k): np.asarray(v, dtype=np.float64).reshape(3) for k, v in parts.items()}
                  if parts is not None else named_parts(object_name))
     gs = GraspSettings()
+    gate = FOREGROUND_THRESHOLD if foreground_threshold is None else float(foreground_threshold)
+    if not 0.0 <= gate < 1.0:
+        raise ValueError(f"foreground_threshold must be in [0, 1), got {foreground_threshold}")
 
     # --- methods: name -> (kind, descriptor function or None, info)
     methods: Dict[str, dict] = {}
@@ -599,7 +610,9 @@ def semantic_point_evaluation(
             size = _resolve_input_size(m, input_size)
             info.update({"kind": "model", "input_size": size or "as stored",
                          "train_input_size": _train_input_size(m)})
-            methods[name] = {"kind": "model", "fn": _net_fn(m, size, device, descriptor_image), "info": info}
+            info["foreground_gate"] = gate if getattr(m, "foreground_logits", None) is not None and gate else None
+            methods[name] = {"kind": "model", "fn": _net_fn(m, size, device, descriptor_image), "info": info,
+                             "gate": gate}
             first_net = first_net or (name, m, size)
         elif callable(m):
             methods[name] = {"kind": "callable", "fn": m, "info": {"kind": "callable", "repr": repr(m)[:200]}}
@@ -619,8 +632,9 @@ def semantic_point_evaluation(
             tinfo.update({"kind": "floor: untrained twin", "of": src_name, "input_size": size or "as stored",
                           "method": twin.config.get("method"), "descriptor_dim": twin.config.get("descriptor_dim")})
             warnings += [f"untrained: {n}" for n in tinfo["notes"]]
+            tinfo["foreground_gate"] = None
             methods[FLOOR_UNTRAINED] = {"kind": "floor", "fn": _net_fn(twin, size, device, descriptor_image),
-                                        "info": tinfo}
+                                        "info": tinfo, "gate": 0.0}
         methods[FLOOR_CENTROID] = {"kind": "centroid", "fn": None,
                                    "info": {"kind": "floor: target-mask centroid, snapped to the nearest target "
                                                     "pixel with valid depth (part-blind)"}}
@@ -718,11 +732,18 @@ def semantic_point_evaluation(
                 "view_id": t["view_id"], "scene_id": t["scene_id"]}
 
     def compute(view):
+        """method -> ungated descriptor image; the gated one of a foreground network under "<name>/gated"."""
         nonlocal n_images
         out = {}
         for n in desc_methods:
             t0 = time.perf_counter()
-            d = np.asarray(methods[n]["fn"](view), dtype=np.float32)
+            d = methods[n]["fn"](view)
+            fg = None
+            if isinstance(d, tuple):      # a network: (descriptors, foreground or None)
+                d, fg = d
+            d = np.asarray(d, dtype=np.float32)
+            if fg is not None and methods[n].get("gate"):
+                out[n + "/gated"] = gate_descriptors(d.copy(), fg, methods[n]["gate"])
             seconds[n] += time.perf_counter() - t0
             if d.ndim != 3 or d.shape[1:] != view["depth"].shape:
                 raise ValueError(f"{n}: descriptor image of {view['view_id']} has shape {d.shape}, expected "
@@ -789,9 +810,10 @@ def semantic_point_evaluation(
                 # query descriptors are unit vectors, so the L2 argmin does not depend on the mean's length
                 ref = np.stack([np.mean([ref_desc[rr][n][p] for rr in t["refs"] if p in ref_desc[rr][n]], axis=0)
                                 for p in names])
-                preds[n] = best_match_pixels(images[n], ref)
+                live = images.get(n + "/gated", images[n])  # the live search: gated by the model's foreground
+                preds[n] = best_match_pixels(live, ref)
                 # would the grasp node accept this match? (its metric, max_distance and ratio test, defaults)
-                node = match_references(images[n], ref, gs.metric, None, gs.max_distance, gs.max_ratio,
+                node = match_references(live, ref, gs.metric, None, gs.max_distance, gs.max_ratio,
                                         gs.exclusion_radius, "none", view["depth"], view["K"],
                                         gs.exclusion_radius_m)[0]
                 verdicts[n] = [(bool(m.confident), float(m.distance), float(m.ratio)) for m in node]
@@ -815,7 +837,7 @@ def semantic_point_evaluation(
         pose_points = {}
         for row, n in pose_rows.items():
             rp = ref_pose[r]
-            live_uv = best_match_pixels(images[n], rp["descriptors"][n])
+            live_uv = best_match_pixels(images.get(n + "/gated", images[n]), rp["descriptors"][n])
             live = np.full((len(live_uv), 3), np.nan)
             for k, q in enumerate(live_uv):
                 pt = node_point(q)
@@ -907,6 +929,7 @@ def semantic_point_evaluation(
                                     "depth_discontinuity": gs.depth_discontinuity,
                                     "no_depth": "miss: 3-D error = inf (null in JSON per match)"},
             "search_region": "whole image",
+            "foreground_gate": gate or None,
             "sensor_noise": ("capture.noise.apply_rgbd_noise, NoiseConfig() defaults" if sensor_noise else None),
         },
         "dataset": {
@@ -939,8 +962,9 @@ def semantic_point_evaluation(
 
 
 def _net_fn(model, size, device, descriptor_image):
+    """view -> (ungated descriptor image, foreground probability or None)."""
     return lambda view: descriptor_image(model, view["rgb"], input_size=size, output_size=None, device=device,
-                                         depth=view["depth"], K=view["K"])
+                                         depth=view["depth"], K=view["K"], with_foreground=True)
 
 
 # ----------------------------------------------------------------------------------------------- CLI
@@ -969,6 +993,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensor-noise", action="store_true",
                    help="the methods see the views with the RGB-D sensor noise model of capture/noise.py "
                         "(RealSense-like depth noise, dropouts and colour noise); truth stays clean")
+    p.add_argument("--foreground-threshold", type=float, default=None, metavar="P",
+                   help="networks with the foreground head search only the query pixels they see as the target "
+                        "with probability >= P (default: the descriptor node's, "
+                        "model.inference.FOREGROUND_THRESHOLD); 0 = search every pixel")
     p.add_argument("--visual-views", type=int, default=3, help=f"query views (rows) in {PNG_NAME}")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (1 is best on a shared machine)")
     p.add_argument("--no-progress", action="store_true")
@@ -1006,7 +1034,7 @@ def main(argv=None) -> int:
             device=args.device, include_floors=True, seed=args.seed, input_size=input_size, out_dir=args.out,
             include_perfect=args.perfect, num_visual_views=args.visual_views, progress=not args.no_progress,
             object_pose_references=args.object_pose_references, sensor_noise=args.sensor_noise,
-            reference_views=args.reference_views)
+            reference_views=args.reference_views, foreground_threshold=args.foreground_threshold)
     except (FileNotFoundError, ValueError) as exc:
         print(f"evaluate_model --semantic: error: {exc}", file=sys.stderr)
         return 2

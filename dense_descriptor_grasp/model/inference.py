@@ -11,7 +11,37 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-__all__ = ["descriptor_image", "descriptors_at", "needs_depth"]
+__all__ = ["descriptor_image", "descriptors_at", "gate_descriptors", "has_foreground", "needs_depth",
+           "FOREGROUND_THRESHOLD"]
+
+FOREGROUND_THRESHOLD = 0.5  # default of the live search (descriptor node, evaluation, grasp benchmark)
+
+
+def has_foreground(model) -> bool:
+    """True when ``model`` has the foreground head (``model.foreground``): it can gate its own search."""
+    return getattr(model, "foreground_logits", None) is not None
+
+
+def gate_descriptors(desc: np.ndarray, foreground: Optional[np.ndarray], threshold: Optional[float]) -> np.ndarray:
+    """Descriptors of the pixels the model does not see as the target set to zero, in place.
+
+    A zero descriptor is at L2 distance 1 (cosine distance 1) from every unit reference, so the search passes over
+    it and the grasp node's ``max_distance`` (< 1) refuses it.
+
+    Args:
+        desc: ``(D, H, W)`` descriptor image (:func:`descriptor_image`).
+        foreground: ``(H, W)`` probability that a pixel shows the target, or None (no head: nothing is gated).
+        threshold: pixels below it are gated; None or 0 = off.
+    Returns:
+        ``desc``.
+    """
+    if foreground is None or not threshold:
+        return desc
+    if foreground.shape != desc.shape[1:]:
+        raise ValueError(f"gate_descriptors: foreground {foreground.shape} must match the descriptor image "
+                         f"{desc.shape[1:]}")
+    desc[:, foreground < threshold] = 0.0
+    return desc
 
 
 def needs_depth(model) -> bool:
@@ -21,7 +51,8 @@ def needs_depth(model) -> bool:
 
 def descriptor_image(model, rgb: np.ndarray, input_size: Optional[Sequence[int]] = None,
                      output_size: Optional[Sequence[int]] = None, device="cpu", normalize: bool = True,
-                     depth: Optional[np.ndarray] = None, K: Optional[np.ndarray] = None) -> np.ndarray:
+                     depth: Optional[np.ndarray] = None, K: Optional[np.ndarray] = None,
+                     foreground_threshold: Optional[float] = None, with_foreground: bool = False):
     """Dense descriptors of one image as the descriptor node computes them.
 
     Args:
@@ -34,8 +65,12 @@ def descriptor_image(model, rgb: np.ndarray, input_size: Optional[Sequence[int]]
         depth: ``(H, W)`` metres (0 / NaN = missing) registered to ``rgb``; required by ``input="rgbd"`` models,
             ignored by the others.
         K: ``(3, 3)`` intrinsics of ``rgb``; required with ``depth``.
+        foreground_threshold: for a model with the foreground head, descriptors where its target probability is
+            below this are zero (:func:`gate_descriptors`): the live search's setting (``FOREGROUND_THRESHOLD``).
+            None (default) = ungated, as a reference is sampled. Ignored by models without the head.
+        with_foreground: also return the ``(H_out, W_out)`` target probability (None without the head).
     Returns:
-        ``(D, H_out, W_out)`` float32.
+        ``(D, H_out, W_out)`` float32, or ``(descriptors, foreground)`` with ``with_foreground``.
     """
     from dense_descriptor_grasp.geometry.camera import resize_depth_nearest, scale_intrinsics
 
@@ -65,11 +100,15 @@ def descriptor_image(model, rgb: np.ndarray, input_size: Optional[Sequence[int]]
         model.eval()
     try:
         with torch.inference_mode():
-            d = model.descriptors(x.to(device), out_size=out, normalize=normalize, depth=depth_t, K=K_t)
+            d, fg = model.descriptors(x.to(device), out_size=out, normalize=normalize, depth=depth_t, K=K_t,
+                                      with_foreground=True)
     finally:
         if was_training:
             model.train()
-    return d[0].float().cpu().numpy()
+    desc = d[0].float().cpu().numpy()
+    fg = None if fg is None else fg[0].float().cpu().numpy()
+    gate_descriptors(desc, fg, foreground_threshold)
+    return (desc, fg) if with_foreground else desc
 
 
 def descriptors_at(desc: np.ndarray, uv) -> np.ndarray:

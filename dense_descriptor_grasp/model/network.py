@@ -145,6 +145,7 @@ class DenseDescriptorNet(nn.Module):
         decoder: str = "none",
         decoder_channels: int = 128,
         input: str = "rgb",
+        foreground: bool = False,
     ):
         super().__init__()
         if input not in INPUTS:
@@ -164,6 +165,8 @@ class DenseDescriptorNet(nn.Module):
             raise ValueError(f"num_keypoints must be an int >= 1 for method 'keypoint', got {num_keypoints!r}")
         if not (depth_init > 0 and math.isfinite(depth_init)):
             raise ValueError(f"depth_init must be a positive number of metres, got {depth_init!r}")
+        if not isinstance(foreground, bool):
+            raise ValueError(f"foreground must be True or False, got {foreground!r}")
         self.method = method
         self.descriptor_dim = int(descriptor_dim)
         self.num_keypoints = int(num_keypoints) if method == "keypoint" else 0
@@ -193,13 +196,17 @@ class DenseDescriptorNet(nn.Module):
         else:
             self.keypoint_logits = None
             self.keypoint_depth = None
+        # the target's silhouette, read from the decoded features (before the projection, so it does not take
+        # descriptor channels): lets a search skip pixels the model sees as background or distractors
+        self.foreground_logits = nn.Conv2d(self.projection.in_channels, 1, kernel_size=1) if foreground else None
 
     # ------------------------------------------------------------------ config
     @property
     def config(self) -> dict:
         """JSON-safe constructor arguments (without weight sources) plus the input normalisation.
 
-        The decoder keys appear only for decoder "fpn" and the input key only for "rgbd", so a model without them
+        The decoder keys appear only for decoder "fpn", the input key only for "rgbd" and the foreground key only
+        with the foreground head, so a model without them
         has the same config (and :func:`~.checkpoint.model_identity`) as before they existed: old checkpoints and
         references load.
         """
@@ -207,6 +214,8 @@ class DenseDescriptorNet(nn.Module):
                                                    "decoder_channels": self.decoder_channels}
         if self.input != "rgb":
             decoder["input"] = self.input
+        if self.foreground_logits is not None:
+            decoder["foreground"] = True
         return {**decoder,
             "backbone": "resnet34",
             "method": self.method,
@@ -245,22 +254,36 @@ class DenseDescriptorNet(nn.Module):
                              "have the same height and width")
         return torch.cat([x, geometry_channels(depth, K).to(x.dtype)], dim=1)
 
-    def features(self, rgb: torch.Tensor, depth: Optional[torch.Tensor] = None,
-                 K: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Low-resolution descriptors: ``(B, 3, H, W)`` in [0, 1] -> ``(B, D, h, w)`` (trunk + projection).
+    def decoded(self, rgb: torch.Tensor, depth: Optional[torch.Tensor] = None,
+                K: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """What the projection and the foreground head read: ``(B, 3, H, W)`` in [0, 1] -> ``(B, C, h, w)`` (the
+        trunk output, C = 512, for decoder "none"; the pyramid's output, C = decoder_channels, for "fpn").
 
         ``depth (B, H, W)`` metres and ``K (B, 3, 3)`` are read by ``input="rgbd"`` models (ignored otherwise).
         """
         self._check_input(rgb)
         x = self.network_input(rgb, depth, K)
         if self.decoder is None:
-            return self.projection(self.trunk(x))
+            return self.trunk(x)
         stages = []
         for i, module in enumerate(self.trunk):
             x = module(x)
             if i == 2 or i >= 4:  # the stem after conv1 + BN + ReLU (stride 2), layer1..layer4
                 stages.append(x)
-        return self.projection(self.decoder(stages))
+        return self.decoder(stages)
+
+    def features(self, rgb: torch.Tensor, depth: Optional[torch.Tensor] = None,
+                 K: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Low-resolution descriptors: ``(B, 3, H, W)`` in [0, 1] -> ``(B, D, h, w)`` (trunk + projection).
+
+        ``depth (B, H, W)`` metres and ``K (B, 3, 3)`` are read by ``input="rgbd"`` models (ignored otherwise).
+        """
+        return self.projection(self.decoded(rgb, depth, K))
+
+    def _features_and_foreground(self, rgb, depth, K):
+        """``(B, D, h, w)`` features and ``(B, 1, h, w)`` foreground logits (None without the head), one pass."""
+        x = self.decoded(rgb, depth, K)
+        return self.projection(x), (None if self.foreground_logits is None else self.foreground_logits(x))
 
     def keypoints(self, features: torch.Tensor, size: Sequence[int]) -> dict:
         """Keypoint heads + eq. 4 on low-resolution ``features (B, D, h, w)`` for an image of ``size (H, W)``."""
@@ -281,32 +304,38 @@ class DenseDescriptorNet(nn.Module):
           - ntxent: ``{"features": (B,D,h,w)}`` (not normalised, not upsampled: the loss samples them at the
             correspondences, :func:`~dense_descriptor_grasp.training.ntxent.sample_descriptors`, so the
             full-resolution D-channel image is never built in training)
+          - with the foreground head, also ``"foreground": (B,1,h,w)`` logits of "this pixel shows the target"
         """
-        feats = self.features(rgb, depth, K)
+        feats, foreground = self._features_and_foreground(rgb, depth, K)
         size = rgb.shape[-2:]
-        if self.method == "ntxent":
-            return {"features": feats}
-        out = self.keypoints(feats, size)
-        out["features"] = feats
+        out = {"features": feats} if self.method == "ntxent" else {**self.keypoints(feats, size), "features": feats}
+        if foreground is not None:
+            out["foreground"] = foreground
         return out
 
     def descriptors(self, rgb: torch.Tensor, out_size: Optional[Sequence[int]] = None, normalize: bool = True,
-                    depth: Optional[torch.Tensor] = None, K: Optional[torch.Tensor] = None) -> torch.Tensor:
+                    depth: Optional[torch.Tensor] = None, K: Optional[torch.Tensor] = None,
+                    with_foreground: bool = False):
         """Eq. 1, the dense descriptor image: ``(B, 3, H, W)`` in [0, 1] -> ``(B, D, H', W')``.
 
         ``(H', W') = out_size`` or the input size; bilinear upsampling of the projected features, then (by default)
-        L2 normalisation over D (``depth``, ``K``: as :meth:`features`). The keypoint heads are not evaluated. In ``eval()`` mode this runs without
-        autograd (``torch.no_grad``); in ``train()`` mode it follows the caller's grad mode.
+        L2 normalisation over D (``depth``, ``K``: as :meth:`features`). The keypoint heads are not evaluated. In
+        ``eval()`` mode this runs without autograd (``torch.no_grad``); in ``train()`` mode it follows the caller's
+        grad mode. ``with_foreground``: return ``(descriptors, foreground)`` from the same pass, ``foreground``
+        ``(B, H', W')`` the probability that a pixel shows the target (bilinear logits, then the sigmoid), or None
+        for a model without the foreground head.
         """
         size = tuple(rgb.shape[-2:]) if out_size is None else tuple(int(s) for s in out_size)
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"out_size must be (H, W) with positive entries, got {out_size!r}")
         grad = torch.is_grad_enabled() and self.training
         with torch.set_grad_enabled(grad):
-            feats = self.features(rgb, depth, K)
+            feats, fg_logits = self._features_and_foreground(rgb, depth, K)
+            fg = None if fg_logits is None else torch.sigmoid(_upsample(fg_logits, size))[:, 0]
             if grad:
                 desc = _upsample(feats, size)
-                return F.normalize(desc, dim=1) if normalize else desc
+                desc = F.normalize(desc, dim=1) if normalize else desc
+                return (desc, fg) if with_foreground else desc
             # Inference: the same values as F.normalize (to ~1e-7) at a fraction of its cost on a CPU: the sum of
             # squares is accumulated channel by channel over contiguous (H, W) planes and the division is in place
             # (F.normalize's strided reduction over D dominated the extraction time at 640x480, D = 64). The result
@@ -318,7 +347,7 @@ class DenseDescriptorNet(nn.Module):
                     channel = desc[:, c:c + 1]
                     sum_sq.addcmul_(channel, channel)
                 desc = desc.div_(sum_sq.sqrt_().clamp_min_(1e-12))
-        return desc
+        return (desc, fg) if with_foreground else desc
 
 
 def _resnet34_trunk(output_stride: int, pretrained: bool, weights_path: Optional[str]) -> nn.Sequential:

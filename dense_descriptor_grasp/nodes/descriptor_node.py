@@ -40,6 +40,10 @@ PARAMETERS = (
                 4096),
     SettingSpec("output_height", 0, "Height of the published descriptor image; 0 = colour height.", 0, 4096),
     SettingSpec("normalize", True, "L2-normalise descriptors (as the reference files expect by default)."),
+    SettingSpec("foreground_threshold", 0.5, "Models with the foreground head (model.foreground): descriptors of "
+                "pixels the model sees as the target with a probability below this are published as zero, so the "
+                "grasp node searches the target only; 0 = publish every pixel's descriptor. Ignored by models "
+                "without the head.", 0.0, 0.99),
     *synced_input_specs(0.05),
     SettingSpec("camera_reliability", "reliable", "Reliability of the three camera subscriptions (startup only). "
                 "reliable matches the common drivers' default (realsense2_camera, orbbec, usb_cam) and gets "
@@ -159,7 +163,8 @@ class DescriptorNode(SyncedInputNode):
         from dense_descriptor_grasp.model.inference import descriptor_image  # torch: imported with the model
 
         return descriptor_image(self.model, rgb, input_size, output_size, device=self.device,
-                                normalize=bool(self.get_parameter("normalize").value), depth=depth, K=K)
+                                normalize=bool(self.get_parameter("normalize").value), depth=depth, K=K,
+                                foreground_threshold=float(self.get_parameter("foreground_threshold").value))
 
 
 def main(args=None):

@@ -62,6 +62,8 @@ class ModelConfig:
     pretrained: bool = False  # torchvision ImageNet weights (downloads once)
     weights_path: Optional[str] = None  # local ResNet-34 state dict instead of downloading
     depth_init: float = 0.5  # metres, initial output of the depth head
+    foreground: bool = False  # a head that predicts the target's silhouette (trained by losses.foreground); the
+    #                           inference path then searches only pixels it sees as the target
 
     def __post_init__(self):
         if self.method not in ("keypoint", "ntxent"):
@@ -82,6 +84,8 @@ class ModelConfig:
         if self.weights_path is not None and not isinstance(self.weights_path, str):
             raise ValueError(f"model.weights_path must be a path string or null, got {self.weights_path!r}")
         self.depth_init = _number("model.depth_init", self.depth_init, 0, lo_open=True)
+        if not isinstance(self.foreground, bool):
+            raise ValueError(f"model.foreground must be true or false, got {self.foreground!r}")
 
 
 @dataclass
@@ -143,6 +147,7 @@ class LossConfig:
     ntxent_exclude_px: float = 0.0  # correspondences nearer than this (px) to the positive are not negatives
     coords: float = 0.0  # method ntxent: weight of the geometry term (descriptors -> embedding of object points)
     coords_sigma: float = 0.02  # metres, length scale of that embedding
+    foreground: float = 1.0  # weight of the foreground head's loss (BCE against the target mask; model.foreground)
 
     def __post_init__(self):
         if not isinstance(self.ntxent_negatives, bool):
@@ -151,6 +156,7 @@ class LossConfig:
         self.ntxent_exclude_px = _number("losses.ntxent_exclude_px", self.ntxent_exclude_px, 0)
         self.coords = _number("losses.coords", self.coords, 0)
         self.coords_sigma = _number("losses.coords_sigma", self.coords_sigma, 0, lo_open=True)
+        self.foreground = _number("losses.foreground", self.foreground, 0)
         for name in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent"):
             setattr(self, name, _number(f"losses.{name}", getattr(self, name), 0))
         self.separation_margin = _number("losses.separation_margin", self.separation_margin, 0)
@@ -245,6 +251,9 @@ class TrainConfig:
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise ValueError(f"TrainConfig.{name} must be a {cls.__name__}")
+        if self.model.foreground and self.losses.foreground <= 0:
+            raise ValueError("model.foreground: the foreground head needs losses.foreground > 0 to be trained "
+                             f"(got {self.losses.foreground})")
         if self.train.out is None:
             self.train.out = f"models/{self.model.method}_d{self.model.descriptor_dim}"
 

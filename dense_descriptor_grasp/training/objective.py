@@ -23,11 +23,11 @@ from .losses import (
 from .coords import coordinate_loss
 from .ntxent import ntxent_loss
 
-__all__ = ["compute_losses", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
+__all__ = ["compute_losses", "foreground_loss", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
 
 LOSS_TERMS = {
-    "keypoint": ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent"),
-    "ntxent": ("ntxent", "coords"),
+    "keypoint": ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent", "foreground"),
+    "ntxent": ("ntxent", "coords", "foreground"),
 }
 _REQUIRED = {
     "keypoint": ("rgb_a", "rgb_b", "mask_a", "mask_b", "depth_a", "depth_b", "K_a", "K_b", "T_world_cam_a", "T_world_cam_b"),
@@ -115,10 +115,25 @@ def ntxent_losses(model, batch: dict, cfg: LossConfig) -> dict:
     return terms
 
 
+def foreground_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the foreground head: ``logits (B, 1, h, w)`` (bilinearly upsampled to the mask's
+    size, as inference does) against the target ``mask (B, H, W)`` bool; the mean over pixels and views."""
+    up = torch.nn.functional.interpolate(logits, size=mask.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.nn.functional.binary_cross_entropy_with_logits(up[:, 0], mask.to(up.dtype))
+
+
 def compute_losses(model, batch: dict, cfg: LossConfig) -> dict:
-    """Dispatch on ``model.method``; checks that the batch holds the entries the method needs."""
+    """Dispatch on ``model.method``; checks that the batch holds the entries the method needs. A model with the
+    foreground head also gets the ``foreground`` term (weight ``losses.foreground``) on both views' target masks."""
     method = model.method
-    missing = [k for k in _REQUIRED[method] if k not in batch]
+    required = _REQUIRED[method] + (("mask_a", "mask_b") if getattr(model, "foreground_logits", None) is not None else ())
+    missing = [k for k in dict.fromkeys(required) if k not in batch]
     if missing:
         raise KeyError(f"pair batch lacks {missing} needed by method {method!r} (see docs/ARCHITECTURE.md)")
-    return keypoint_losses(model, batch, cfg) if method == "keypoint" else ntxent_losses(model, batch, cfg)
+    terms = keypoint_losses(model, batch, cfg) if method == "keypoint" else ntxent_losses(model, batch, cfg)
+    out_a, out_b = terms["outputs"]
+    if "foreground" in out_a:
+        terms["foreground"] = 0.5 * (foreground_loss(out_a["foreground"], batch["mask_a"])
+                                     + foreground_loss(out_b["foreground"], batch["mask_b"]))
+        terms["total"] = terms["total"] + cfg.foreground * terms["foreground"]
+    return terms

@@ -174,6 +174,7 @@ def build_model(cfg: TrainConfig) -> DenseDescriptorNet:
         decoder=m.decoder,
         decoder_channels=m.decoder_channels,
         input=m.input,
+        foreground=m.foreground,
     )
 
 
