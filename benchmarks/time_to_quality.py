@@ -59,9 +59,12 @@ def run_one(args) -> int:
 
     def evaluate(minutes: float) -> None:
         model = load_model(out / "last.pt", device=args.device)
+        # a run trained at --width x --height sees the held-out views at that size too (descriptors and the error
+        # stay at the views' own size)
         report = semantic_point_evaluation({preset: model}, args.eval_dataset, object_name=args.object,
                                            max_views=args.max_views, device=args.device,
-                                           include_floors=not state["points"])
+                                           include_floors=not state["points"],
+                                           input_size="train" if args.width and args.height else None)
         point = {"minutes": round(minutes, 3), "step": int(model.checkpoint_info["step"]),
                  **_summary(report, preset)}
         if not state["points"]:

@@ -434,3 +434,70 @@ def test_reference_views_average_the_references_of_several_scenes(handmade):
     assert min(s0_errors(one)) >= 1.0 and max(s0_errors(two)) < 1e-6   # (1 px where the shift meets the edge)
     with pytest.raises(ValueError, match="reference_views"):
         sem.semantic_point_evaluation({"biased": biased}, handmade, parts=PARTS, reference_views=0)
+
+
+def test_support_counts_the_target_pixels_near_the_part_by_brute_force(clutter):
+    """part_truth's support: target pixels with depth whose back-projected point lies within SUPPORT_RADIUS_M of the
+    part, counted here pixel by pixel."""
+    from dense_descriptor_grasp.data.dataset import RGBDDataset
+    from dense_descriptor_grasp.objects import named_parts
+
+    data = RGBDDataset(clutter, split=None, validate=False)
+    parts = named_parts("duck")
+    checked = 0
+    for i, rec in enumerate(data.records[:8]):
+        t, _ = sem._view_truth(rec, i, "duck", parts)
+        if t is None:
+            continue
+        _, depth, mask_raw = sem._read_view(rec, with_rgb=False)
+        target = mask_raw == t["mask_value"]
+        K = np.asarray(rec.K, np.float64)
+        for name in t["visible"]:
+            p = t["parts"][name]["point_camera"]
+            count = 0
+            for v, u in zip(*np.nonzero(target & (depth > 0))):
+                z = float(depth[v, u])
+                x = np.array([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z])
+                count += np.linalg.norm(x - p) <= sem.SUPPORT_RADIUS_M
+            assert t["parts"][name]["support"] == count
+            checked += 1
+    assert checked >= 4
+
+
+def test_reference_choice_part_takes_each_part_from_the_view_that_sees_it_best(clutter, handmade):
+    """reference_choice="part": each part's reference view is, among its reference scene's views that see it, one
+    with the most support; the queries (view, part) are the views' visible parts either way."""
+    def coords(view):
+        return sem.object_coordinate_descriptors(view["depth"], view["K"], view["T_world_camera"],
+                                                 view["T_world_object"], view["target_mask"])
+
+    by_view = sem.semantic_point_evaluation({"c": coords}, clutter, include_floors=False, num_visual_views=0)
+    by_part = sem.semantic_point_evaluation({"c": coords}, clutter, include_floors=False, num_visual_views=0,
+                                            reference_choice="part")
+    assert by_part["settings"]["reference_choice"] == "part"
+    from dense_descriptor_grasp.data.dataset import RGBDDataset
+    from dense_descriptor_grasp.objects import named_parts
+
+    data = RGBDDataset(clutter, split=None, validate=False)
+    truth = {}
+    for i, rec in enumerate(data.records):
+        t, _ = sem._view_truth(rec, i, "duck", named_parts("duck"))
+        if t is not None:
+            truth[t["view_id"]] = t
+    differs = 0
+    for row in by_part["views"]:
+        for part, ref_id in row["part_reference_view_ids"].items():
+            ref_scene = truth[ref_id]["scene_id"]
+            assert ref_scene == row["reference_scene_id"] != row["scene_id"]
+            best = max(t["parts"][part]["support"] for t in truth.values()
+                       if t["scene_id"] == ref_scene and part in t["visible"])
+            assert truth[ref_id]["parts"][part]["support"] == best
+            differs += ref_id != row["reference_view_id"]
+    assert differs > 0, "the clutter set should have a part better seen outside its scene's most-parts view"
+    for m in by_part["matches"]:
+        assert m["reference_support"] == truth[m["reference_view_id"]]["parts"][m["part"]]["support"]
+    # every visible part of a query is matched when its reference scene sees it in any view (>= the view choice)
+    assert {(m["view_id"], m["part"]) for m in by_view["matches"]} <= {(m["view_id"], m["part"]) for m in by_part["matches"]}
+    assert by_part["methods"]["c"]["median_px"] < 1.0   # object coordinates find the parts from either reference
+    with pytest.raises(ValueError, match="reference_choice"):
+        sem.semantic_point_evaluation({"c": coords}, handmade, parts=PARTS, reference_choice="best")

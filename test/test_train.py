@@ -302,3 +302,25 @@ def test_bad_schedule_and_average_settings_are_refused():
         TrainConfig.from_dict({"optim": {"ema": 1.0}})
     with pytest.raises(ValueError, match="optim.schedule_minutes"):
         TrainConfig.from_dict({"optim": {"schedule_minutes": 0}})
+
+
+def test_data_jitter_sets_the_photometric_jitter_of_the_pairs(tiny_dataset):
+    """data.jitter: JitterConfig fields for the pairs (data.sensor_noise keeps its own key); a wrong field is named."""
+    from dense_descriptor_grasp.training.config import TrainConfig
+    from dense_descriptor_grasp.training.data import pair_batches
+
+    def first_batch(jitter):
+        cfg = TrainConfig.from_dict({"data": {"dataset": str(tiny_dataset), "split": None, "mode": "augment",
+                                              "jitter": jitter, "augment": {"background_prob": 0.0}},
+                                     "train": {"batch_size": 1}})
+        return next(pair_batches(cfg, seed=3))
+
+    off = {"brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.0, "noise_std": 0.0, "channel_gain": 0.0}
+    a, b = first_batch(off), first_batch(off)
+    torch.testing.assert_close(a["rgb_a"], b["rgb_a"])
+    jittered = first_batch({**off, "brightness": 0.4})
+    assert (jittered["rgb_a"] - a["rgb_a"]).abs().max() > 0.01       # the same pair, only the jitter differs
+    with pytest.raises(ValueError, match="data.jitter"):
+        first_batch({"hue_shift": 0.1})
+    with pytest.raises(ValueError, match="data.sensor_noise"):
+        TrainConfig.from_dict({"data": {"jitter": {"sensor_noise": 0.5}}})

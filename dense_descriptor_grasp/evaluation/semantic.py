@@ -113,6 +113,8 @@ PCK_PX = (3, 5, 10)
 WITHIN_MM = 10.0
 INTERIOR_PX = 2.0   # the "interior" summary: the part at least this deep inside the silhouette in query and reference
 MASK_TOLERANCE_PX = 1
+SUPPORT_RADIUS_M = 0.01  # part_truth's "support": target pixels showing the surface this close to the part
+REFERENCE_CHOICES = ("view", "part")  # one reference view per scene (most visible parts) | per part (most support)
 DEPTH_TOLERANCE_M = 0.005
 DEPTH_TOLERANCE_REL = 0.02
 REPORT_NAME = "semantic_report.json"
@@ -153,9 +155,11 @@ def part_truth(parts: Dict[str, np.ndarray], K, T_world_camera, T_world_object, 
     when visible, else ``"behind_camera"``, ``"outside_image"``, ``"off_target_mask"`` or ``"occluded"`` (no
     target pixel within 1 px whose depth agrees with the part's depth within ``max(5 mm, 2 %)``). A visible part
     also has ``"target_pixel"`` (2,): the nearest such target pixel to ``uv`` (the pixel a reference is sampled at),
-    and ``"inside_px"``: how deep that pixel lies inside the target's silhouette (:func:`inside_distance`).
+    and ``"inside_px"``: how deep that pixel lies inside the target's silhouette (:func:`inside_distance`), and
+    ``"support"``: how many target pixels with depth show the surface within ``SUPPORT_RADIUS_M`` of the part
+    (how much of the part the view sees: many for a part facing the camera, few for a sliver on the outline).
     """
-    from dense_descriptor_grasp.geometry.camera import project
+    from dense_descriptor_grasp.geometry.camera import backproject, project
 
     names = list(parts)
     P = np.stack([np.asarray(parts[n], dtype=np.float64) for n in names])
@@ -164,7 +168,7 @@ def part_truth(parts: Dict[str, np.ndarray], K, T_world_camera, T_world_object, 
     uv, z = project(pts, np.asarray(K, dtype=np.float64))
     H, W = depth.shape
     r = MASK_TOLERANCE_PX
-    inside = None
+    inside = points = None
     out = {}
     for i, name in enumerate(names):
         entry = {"uv": uv[i].astype(np.float64), "point_camera": pts[i], "visible": False, "reason": ""}
@@ -192,6 +196,11 @@ def part_truth(parts: Dict[str, np.ndarray], K, T_world_camera, T_world_object, 
                     if inside is None:
                         inside = inside_distance(target_mask)
                     entry["inside_px"] = float(inside[vv[k], uu[k]])
+                    if points is None:   # camera-frame points of the target pixels with depth, once per view
+                        tv, tu = np.nonzero(target_mask & (depth > 0))
+                        points = backproject(np.stack([tu, tv], 1).astype(np.float64),
+                                             depth[tv, tu].astype(np.float64), np.asarray(K, dtype=np.float64))
+                    entry["support"] = int(np.sum(np.linalg.norm(points - pts[i], axis=1) <= SUPPORT_RADIUS_M))
                 else:
                     entry["reason"] = "occluded"
         out[name] = entry
@@ -511,6 +520,7 @@ def semantic_point_evaluation(
     sensor_noise: bool = False,
     reference_views: int = 1,
     foreground_threshold: Optional[float] = None,
+    reference_choice: str = "view",
 ) -> dict:
     """Semantic-point evaluation (protocol: module docstring); returns the report dict.
 
@@ -546,6 +556,11 @@ def semantic_point_evaluation(
             visible parts) that see it, a reference made from several views. The matched parts stay those of the
             first reference view, so the matches are the same as with K = 1 (the object-pose rows keep the first
             view's references).
+        reference_choice: which view of a reference scene a part's reference comes from. ``"view"`` (the protocol
+            above): the scene's view with the most visible parts, for every part. ``"part"``: per part, the scene's
+            view that sees most of the part (``part_truth``'s ``support``: target pixels showing the surface within
+            ``SUPPORT_RADIUS_M`` of it), as a user picks a view where the part is clearly seen rather than a sliver
+            of it on the outline. Queries are the same either way (every view where the part is visible).
         foreground_threshold: the live search's gate for networks with the foreground head
             (``model.inference.gate_descriptors``): in the query views, pixels the network sees as not the target
             (probability below this) are not searched; references are sampled ungated, as ``make_reference`` does.
@@ -578,6 +593,8 @@ def semantic_point_evaluation(
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     if int(reference_views) < 1:
         raise ValueError(f"reference_views must be >= 1, got {reference_views}")
+    if reference_choice not in REFERENCE_CHOICES:
+        raise ValueError(f"reference_choice must be one of {REFERENCE_CHOICES}, got {reference_choice!r}")
     if max_views is not None and int(max_views) < 2:
         raise ValueError(f"max_views must be >= 2 (a query and a reference from another scene), got {max_views}")
     if not Path(dataset_root).is_dir():
@@ -685,18 +702,33 @@ def semantic_point_evaluation(
     scene_views = {s: sorted(i for i, t in truths.items() if t["scene_id"] == s) for s in selected_scenes}
     best_view = {s: max(scene_views[s], key=lambda i: (len(truths[i]["visible"]), -i)) for s in selected_scenes}
     n_scenes = len(selected_scenes)
-    refs_of_scene = {s: [best_view[selected_scenes[(k + j) % n_scenes]]    # the next K scenes, never this one
-                         for j in range(1, min(int(reference_views), n_scenes - 1) + 1)]
-                     for k, s in enumerate(selected_scenes)}
+    next_scenes = {s: [selected_scenes[(k + j) % n_scenes]    # the next K scenes, never this one
+                       for j in range(1, min(int(reference_views), n_scenes - 1) + 1)]
+                   for k, s in enumerate(selected_scenes)}
+
+    def part_view(scene, p):
+        """The view of ``scene`` a reference of part ``p`` comes from (None: the scene does not see it)."""
+        if reference_choice == "view":
+            return best_view[scene] if p in truths[best_view[scene]]["visible"] else None
+        seen = [i for i in scene_views[scene] if p in truths[i]["visible"]]
+        return max(seen, key=lambda i: (truths[i]["parts"][p]["support"], -i)) if seen else None
+
     queries = [i for s in selected_scenes for i in scene_views[s]]
     view_rows = []
     for i in queries:
         t = truths[i]
-        t["refs"] = refs_of_scene[t["scene_id"]]
-        r = t["ref"] = t["refs"][0]
-        t["matched_parts"] = [p for p in t["visible"] if p in truths[r]["visible"]]
+        scenes = next_scenes[t["scene_id"]]
+        t["refs"] = [best_view[sc] for sc in scenes]
+        r = t["ref"] = t["refs"][0]   # the object-pose rows' and the picture's reference view
+        t["part_refs"] = {}           # part -> its reference views (the first scene's first; K > 1: the others')
+        for p in t["visible"]:
+            first = part_view(scenes[0], p)
+            if first is not None:
+                t["part_refs"][p] = [first] + [v for v in (part_view(sc, p) for sc in scenes[1:]) if v is not None]
+        t["matched_parts"] = [p for p in t["visible"] if p in t["part_refs"]]
         view_rows.append({"view_id": t["view_id"], "scene_id": t["scene_id"],
                           "reference_view_id": truths[r]["view_id"], "reference_scene_id": truths[r]["scene_id"],
+                          "part_reference_view_ids": {p: truths[v[0]]["view_id"] for p, v in t["part_refs"].items()},
                           "visible_parts": t["visible"], "matched_parts": t["matched_parts"],
                           "no_reference": [p for p in t["visible"] if p not in t["matched_parts"]]})
     with_matches = [i for i in queries if truths[i]["matched_parts"]]
@@ -711,7 +743,8 @@ def semantic_point_evaluation(
     # --- pass 2: descriptor images, once per view and method. Scenes in reverse order: a scene's reference view
     # (in the next scene) is then already done, except for the last scene's (in the first), kept once.
     order = [i for s in reversed(selected_scenes) for i in scene_views[s]]
-    ref_views = {r for refs in refs_of_scene.values() for r in refs}
+    ref_views = {v for i in queries for v in truths[i]["refs"]} | \
+        {v for i in queries for refs in truths[i]["part_refs"].values() for v in refs}
     ref_desc: Dict[int, Dict[str, np.ndarray]] = {}
     early: Dict[int, dict] = {}
     ref_rgb: Dict[int, np.ndarray] = {}
@@ -780,7 +813,7 @@ def semantic_point_evaluation(
         r = t["ref"]
         if not t["matched_parts"] and i not in ref_views:
             continue                      # nothing to match here and no one's reference: no descriptor image
-        for rr in t["refs"]:
+        for rr in sorted(set(t["refs"]).union(*t["part_refs"].values())):
             if rr not in ref_desc:
                 rview = load(rr)
                 rimages = compute(rview)
@@ -808,8 +841,7 @@ def semantic_point_evaluation(
             else:
                 # the mean over the reference views that see the part (K = 1: the reference view's descriptor);
                 # query descriptors are unit vectors, so the L2 argmin does not depend on the mean's length
-                ref = np.stack([np.mean([ref_desc[rr][n][p] for rr in t["refs"] if p in ref_desc[rr][n]], axis=0)
-                                for p in names])
+                ref = np.stack([np.mean([ref_desc[rr][n][p] for rr in t["part_refs"][p]], axis=0) for p in names])
                 live = images.get(n + "/gated", images[n])  # the live search: gated by the model's foreground
                 preds[n] = best_match_pixels(live, ref)
                 # would the grasp node accept this match? (its metric, max_distance and ratio test, defaults)
@@ -817,11 +849,14 @@ def semantic_point_evaluation(
                                         gs.exclusion_radius, "none", view["depth"], view["K"],
                                         gs.exclusion_radius_m)[0]
                 verdicts[n] = [(bool(m.confident), float(m.distance), float(m.ratio)) for m in node]
-        rows = [{"view_id": t["view_id"], "scene_id": t["scene_id"], "reference_view_id": truths[r]["view_id"],
+        pref = {p: truths[t["part_refs"][p][0]] for p in names}   # each part's (first) reference view
+        rows = [{"view_id": t["view_id"], "scene_id": t["scene_id"], "reference_view_id": pref[p]["view_id"],
                  "part": p, "true_uv": true_uv[k], "true_point_camera": true_pt[k],
-                 "reference_uv": truths[r]["parts"][p]["target_pixel"],
+                 "reference_uv": pref[p]["parts"][p]["target_pixel"],
                  "query_inside_px": t["parts"][p]["inside_px"],
-                 "reference_inside_px": truths[r]["parts"][p]["inside_px"], "methods": {}}
+                 "reference_inside_px": pref[p]["parts"][p]["inside_px"],
+                 "query_support": t["parts"][p]["support"], "reference_support": pref[p]["parts"][p]["support"],
+                 "methods": {}}
                 for k, p in enumerate(names)]
         interior = [min(row["query_inside_px"], row["reference_inside_px"]) >= INTERIOR_PX for row in rows]
         points = {}  # the grasp node's 3-D point per predicted pixel (methods often agree: computed once)
@@ -846,7 +881,8 @@ def semantic_point_evaluation(
             fit = ransac_object_pose(rp["points"], live, None, gs.inlier_threshold, gs.ransac_iterations,
                                      min(gs.min_inliers, len(live)))
             if fit.ok:
-                carried = np.stack([rp["part_points"][p] for p in names])
+                # a part whose reference view is another (reference_choice "part") keeps its own match (NaN)
+                carried = np.stack([rp["part_points"].get(p, np.full(3, np.nan)) for p in names])
                 carried = carried @ fit.T_live_ref[:3, :3].T + fit.T_live_ref[:3, 3]
                 uvp, zp = project(carried, np.asarray(view["K"], np.float64))
                 good = np.isfinite(carried).all(1) & (np.asarray(zp) > 0)
@@ -878,7 +914,8 @@ def semantic_point_evaluation(
         if i in visual_ids:
             visuals.append({"view_id": t["view_id"], "rgb": view["rgb"], "ref_view_id": truths[r]["view_id"],
                             "ref_scene_id": truths[r]["scene_id"], "ref_rgb": ref_rgb.get(r),
-                            "ref_uv": {p: truths[r]["parts"][p]["target_pixel"] for p in names},
+                            "ref_uv": {p: truths[r]["parts"][p]["target_pixel"] for p in names
+                                       if t["part_refs"][p][0] == r},
                             "true_uv": dict(zip(names, true_uv)),
                             "pred": {n: dict(zip(names, preds[n])) for n in methods}, "order": visual_ids.index(i)})
 
@@ -917,6 +954,7 @@ def semantic_point_evaluation(
             "parts": {p: parts_obj[p].tolist() for p in parts_obj},
             "max_views": max_views,
             "reference_views": int(reference_views),
+            "reference_choice": reference_choice,
             "seed": seed,
             "device": str(device),
             "input_size": input_size if input_size is None or isinstance(input_size, str) else list(input_size),
@@ -990,6 +1028,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-views", type=int, default=1, metavar="K",
                    help="reference descriptors averaged over the reference views of the next K scenes (default 1: "
                         "one view, as make_reference does)")
+    p.add_argument("--reference-choice", choices=REFERENCE_CHOICES, default="view",
+                   help="view: each reference scene's view with the most visible parts serves every part (default); "
+                        "part: per part, the reference scene's view that sees most of it (not a sliver on the "
+                        "outline)")
     p.add_argument("--sensor-noise", action="store_true",
                    help="the methods see the views with the RGB-D sensor noise model of capture/noise.py "
                         "(RealSense-like depth noise, dropouts and colour noise); truth stays clean")
@@ -1034,7 +1076,8 @@ def main(argv=None) -> int:
             device=args.device, include_floors=True, seed=args.seed, input_size=input_size, out_dir=args.out,
             include_perfect=args.perfect, num_visual_views=args.visual_views, progress=not args.no_progress,
             object_pose_references=args.object_pose_references, sensor_noise=args.sensor_noise,
-            reference_views=args.reference_views, foreground_threshold=args.foreground_threshold)
+            reference_views=args.reference_views, foreground_threshold=args.foreground_threshold,
+            reference_choice=args.reference_choice)
     except (FileNotFoundError, ValueError) as exc:
         print(f"evaluate_model --semantic: error: {exc}", file=sys.stderr)
         return 2

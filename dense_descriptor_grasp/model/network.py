@@ -20,6 +20,8 @@ method="ntxent" (Dense Object Nets baseline):
     the upsampled image there; the (B,D,H,W) image is never built in training)
 descriptors(rgb) (eq. 1, inference, both methods):
     features -> bilinear to (H,W) or out_size -> optional L2 normalisation over D
+foreground=True (either method): decoded features (before the projection) -> 1x1 conv -> logits (B,1,h,w) of
+    "this pixel shows the target"; descriptors(..., with_foreground=True) also returns sigmoid(bilinear logits)
 ```
 
 The keypoint heads read the D-dim projection, not the 512-channel trunk output: the descriptors are what the

@@ -104,6 +104,7 @@ class DataConfig:
     num_workers: int = 0  # DataLoader workers
     sensor_noise: float = 0.0  # chance per view of capture.noise's RGB-D sensor noise on what the network sees
     augment: dict = field(default_factory=dict)  # AugmentConfig fields (rotation_deg, translation, scale, ...)
+    jitter: dict = field(default_factory=dict)  # JitterConfig fields (brightness, contrast, saturation, hue, ...)
 
     def __post_init__(self):
         if self.dataset is not None and not isinstance(self.dataset, str):
@@ -125,6 +126,10 @@ class DataConfig:
         self.num_workers = _number("data.num_workers", self.num_workers, 0, integer=True)
         if not isinstance(self.augment, dict):
             raise ValueError(f"data.augment must be a mapping of AugmentConfig fields, got {self.augment!r}")
+        if not isinstance(self.jitter, dict):
+            raise ValueError(f"data.jitter must be a mapping of JitterConfig fields, got {self.jitter!r}")
+        if "sensor_noise" in self.jitter:
+            raise ValueError("data.jitter: set the sensor noise with data.sensor_noise, not data.jitter.sensor_noise")
 
 
 @dataclass

@@ -54,8 +54,12 @@ def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterato
         augment = AugmentConfig(**{"keep_background_depth": cfg.model.input == "rgbd", **cfg.data.augment})
     except TypeError as exc:
         raise ValueError(f"data.augment: {exc}") from None
+    try:
+        jitter = JitterConfig(**{**cfg.data.jitter, "sensor_noise": cfg.data.sensor_noise})
+    except TypeError as exc:
+        raise ValueError(f"data.jitter: {exc}") from None
     pairs = PairDataset(views, mode=cfg.data.mode, num_correspondences=cfg.data.num_correspondences, seed=seed,
-                        augment=augment, jitter=JitterConfig(sensor_noise=cfg.data.sensor_noise),
+                        augment=augment, jitter=jitter,
                         num_negatives=cfg.data.num_negatives,
                         augment_fraction=cfg.data.augment_fraction,
                         cross_scene_fraction=cfg.data.cross_scene_fraction)
