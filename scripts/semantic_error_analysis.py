@@ -5,7 +5,9 @@
 
 Reads a ``semantic_report.json`` written by ``evaluate_model --semantic`` and, for one method, prints per named
 part: how many predicted pixels land on the target, on a distractor or on the background (from the dataset's
-mask PNG and camera JSON), and the median pixel error; then the median pixel / mm error and the share within 10 mm
+mask PNG and camera JSON), and the median pixel error; then, for the matches more than 10 px off, which named part's
+true pixel lies nearest to the prediction (every part projected with the view's camera and target pose, visible or
+not: a confusion of, say, the beak tip with the head top shows as such); then the median pixel / mm error and the share within 10 mm
 per quartile of the target's size in the image (square root of its mask area, in pixels); then, for reports that
 record the grasp node's ratio test per match (``ratio``), what a stricter ``max_ratio`` would trade: the share of
 matches the node would still accept and their median errors.
@@ -36,6 +38,8 @@ def main(argv=None) -> int:
     if method not in report["methods"]:
         raise SystemExit(f"{args.report}: no method {method!r}; methods: {list(report['methods'])}")
     where, px_by_part, rows, size_of = {}, {}, [], {}
+    parts = {k: np.asarray(v, dtype=np.float64) for k, v in (report.get("settings", {}).get("parts") or {}).items()}
+    confused = {}   # part -> {nearest part to the wrong prediction: count}
     for m in report["matches"]:
         vid, part, r = m["view_id"], m["part"], m["methods"][method]
         camera = json.loads((root / "camera" / f"{vid}.json").read_text())
@@ -46,6 +50,10 @@ def main(argv=None) -> int:
         kind = "target" if mask[v, u] in targets else ("distractor" if mask[v, u] > 0 else "background")
         where.setdefault(part, {"target": 0, "distractor": 0, "background": 0})[kind] += 1
         px_by_part.setdefault(part, []).append(r["px_error"])
+        nearest = _nearest_part(camera, targets, parts, r["uv"]) if r["px_error"] > WRONG_PX else None
+        if nearest is not None:
+            confused.setdefault(part, {}).setdefault(nearest, 0)
+            confused[part][nearest] += 1
         if vid not in size_of:
             size_of[vid] = float(np.sqrt(np.isin(mask, targets).sum()))
         mm = r["mm_error"] if r["mm_error"] is not None else float("inf")
@@ -53,6 +61,11 @@ def main(argv=None) -> int:
     print(f"{args.report}, method {method!r}: where the predicted pixel lands, per part")
     for part, counts in where.items():
         print(f"  {part:>12}: {counts}, median {np.median(px_by_part[part]):.1f} px ({len(px_by_part[part])} matches)")
+    if confused:
+        print(f"matches more than {WRONG_PX:.0f} px off: the named part whose true pixel is nearest to the prediction")
+        for part, counts in confused.items():
+            ranked = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+            print(f"  {part:>12}: {ranked}")
     rows = np.asarray(rows)
     edges = np.quantile(rows[:, 0], [0, 0.25, 0.5, 0.75, 1])
     print("by target size (sqrt of the target mask area, px):")
@@ -73,6 +86,28 @@ def main(argv=None) -> int:
                   f"{np.median(sel[:, 1]):.1f} px, {np.median(sel[:, 2]):.1f} mm, within 10 mm "
                   f"{np.mean(sel[:, 2] <= 10):.2f}")
     return 0
+
+
+WRONG_PX = 10.0
+
+
+def _nearest_part(camera: dict, targets, parts: dict, uv):
+    """Name of the part whose projection in this view is nearest to pixel ``uv``; None without the geometry."""
+    target = [o for o in camera.get("objects", []) if o.get("mask_value") in targets and "T_world_object" in o]
+    if not parts or not target or "K" not in camera or "T_world_camera" not in camera:
+        return None
+    T = np.linalg.inv(np.asarray(camera["T_world_camera"], np.float64)) @ np.asarray(target[0]["T_world_object"],
+                                                                                    np.float64)
+    K = np.asarray(camera["K"], np.float64)
+    best, best_d = None, np.inf
+    for name, p in parts.items():
+        x = T[:3, :3] @ p + T[:3, 3]
+        if x[2] <= 0:
+            continue
+        d = np.hypot(K[0, 0] * x[0] / x[2] + K[0, 2] - uv[0], K[1, 1] * x[1] / x[2] + K[1, 2] - uv[1])
+        if d < best_d:
+            best, best_d = name, d
+    return best
 
 
 if __name__ == "__main__":

@@ -56,3 +56,29 @@ def test_a_report_without_ratios_skips_that_part_and_a_missing_dataset_is_named(
     assert code == 0 and "max_ratio" not in out
     with pytest.raises(SystemExit, match="elsewhere.*--dataset"):
         runpy.run_path(str(SCRIPT), run_name="__not_main__")["main"]([str(path)])
+
+
+def test_wrong_matches_are_named_by_the_nearest_projected_part(tmp_path, capsys):
+    """A match > 10 px off is attributed to the part whose projection is nearest to it (parts from the report's
+    settings, projected with the view's K, camera and target pose); right matches are not counted."""
+    root = tmp_path / "data"
+    (root / "camera").mkdir(parents=True)
+    (root / "mask").mkdir()
+    mask = np.zeros((40, 60), np.uint8)
+    mask[10:30, 10:50] = 2
+    cv2.imwrite(str(root / "mask" / "000000.png"), mask)
+    T_wo = np.eye(4)
+    T_wo[2, 3] = 1.0                                       # the object 1 m in front of the camera
+    (root / "camera" / "000000.json").write_text(json.dumps({
+        "K": [[100.0, 0, 30.0], [0, 100.0, 20.0], [0, 0, 1]], "T_world_camera": np.eye(4).tolist(),
+        "objects": [{"name": "duck", "mask_value": 2, "role": "target", "T_world_object": T_wo.tolist()}]}))
+    parts = {"front": [-0.15, 0.0, 0.0], "back": [0.15, 0.0, 0.0]}   # pixels (15, 20) and (45, 20)
+    rows = [("front", (44, 21), 29.0), ("front", (16, 20), 1.0), ("back", (14, 19), 31.0)]
+    matches = [{"view_id": "000000", "part": p, "methods": {"m": {"uv": list(uv), "px_error": px, "mm_error": px}}}
+               for p, uv, px in rows]
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"settings": {"dataset": str(root), "parts": parts}, "methods": {"m": {}},
+                                "matches": matches}))
+    code, out = _run([str(path)], capsys)
+    assert code == 0
+    assert "front: {'back': 1}" in out and "back: {'front': 1}" in out
