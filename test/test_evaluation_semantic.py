@@ -116,6 +116,9 @@ def test_handmade_scene_perfect_scores_zero_and_only_visible_parts_count(handmad
     assert "node_accepted" not in report["methods"][sem.FLOOR_CENTROID]
     assert perfect["node_accepted"]["share"] == 1.0 and perfect["node_accepted"]["matches"] == 18
     assert all(m["methods"][sem.PERFECT]["node_accepts"] for m in report["matches"])
+    # the part's own descriptor repeats exactly across scenes: zero distance at the truth, as at the match
+    assert max(m["methods"][sem.PERFECT]["distance_at_truth"] for m in report["matches"]) < 1e-6
+    assert all(s["median_distance_at_truth"] < 1e-6 for s in perfect["per_part"].values() if s["matches"])
     # every part here lies >= 2 px inside the 9 x 7 px target: the interior summary is the whole one
     assert all(min(m["query_inside_px"], m["reference_inside_px"]) >= sem.INTERIOR_PX for m in report["matches"])
     for r in report["methods"].values():
@@ -432,6 +435,10 @@ def test_reference_views_average_the_references_of_several_scenes(handmade):
     assert two["settings"]["reference_views"] == 2
     assert [(m["view_id"], m["part"]) for m in one["matches"]] == [(m["view_id"], m["part"]) for m in two["matches"]]
     assert min(s0_errors(one)) >= 1.0 and max(s0_errors(two)) < 1e-6   # (1 px where the shift meets the edge)
+    # the shifted reference does not repeat at the part's true pixel of s0's views (K = 1); the mean does (K = 2)
+    s0 = s0_views(one)
+    assert min(m["methods"]["biased"]["distance_at_truth"] for m in one["matches"] if m["view_id"] in s0) > 1e-4
+    assert max(m["methods"]["biased"]["distance_at_truth"] for m in two["matches"] if m["view_id"] in s0) < 1e-6
     with pytest.raises(ValueError, match="reference_views"):
         sem.semantic_point_evaluation({"biased": biased}, handmade, parts=PARTS, reference_views=0)
 

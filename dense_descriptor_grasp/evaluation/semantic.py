@@ -59,7 +59,9 @@ Protocol
   ``query_inside_px`` and ``reference_inside_px``), ``node_accepted`` (descriptor methods only: the same metrics
   over the matches the grasp node would accept with its default ``metric``, ``max_distance`` and ratio test --
   ``grasping.matching.match_references`` on the same descriptor image and reference -- and their ``share``; each
-  match records ``node_accepts``, ``distance`` and ``ratio``), ``descriptor_seconds_per_view`` and ``info`` (checkpoint,
+  match records ``node_accepts``, ``distance`` and ``ratio``, and ``distance_at_truth``: the same distance to the
+  reference at the part's true pixel, so a part whose descriptor does not repeat across scenes shows as a large
+  distance there; ``per_part`` then also has their medians), ``descriptor_seconds_per_view`` and ``info`` (checkpoint,
   identity, input size; for ``untrained`` its seed and source). Also: ``settings``, ``dataset`` (views, scenes, skipped views by reason), ``views`` (each query view
   with its reference view and scene, visible / matched parts), ``matches`` (every part match with each method's
   pixel, px and mm error), ``warnings``, ``timing`` (seconds, load average), ``table_markdown``, ``files``.
@@ -447,6 +449,19 @@ def format_table(report: dict) -> str:
             cells.append("-" if not s or not s["matches"] else
                          f"{_fmt(s['median_px'], '.1f')} / {_fmt(s['median_mm'], '.1f')} ({s['matches']})")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    dist_rows = [(name, r) for name, r in report["methods"].items()
+                 if any("median_distance" in (r["per_part"].get(p) or {}) for p in parts)]
+    if dist_rows:
+        rows += ["", "Per part, the grasp node's descriptor distance to the reference (median): at the match / at the "
+                 "part's true pixel (large there: the part's descriptor does not repeat in other scenes):", "",
+                 "| method | " + " | ".join(parts) + " |", "|---|" + "---:|" * len(parts)]
+        for name, r in dist_rows:
+            cells = []
+            for p in parts:
+                s = r["per_part"].get(p) or {}
+                cells.append(f"{_fmt(s['median_distance'], '.2f')} / {_fmt(s['median_distance_at_truth'], '.2f')}"
+                             if "median_distance" in s else "-")
+            rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -805,7 +820,8 @@ def semantic_point_evaluation(
             ref_pose[i] = {"points": pts, "part_points": dict(zip(names, pts[:len(names)])),
                            "descriptors": {n: descriptors_at(images[n], allpix) for n in desc_methods}}
 
-    per: Dict[str, dict] = {n: {"px": [], "mm": [], "part": [], "interior": [], "accepted": []} for n in methods}
+    per: Dict[str, dict] = {n: {"px": [], "mm": [], "part": [], "interior": [], "accepted": [], "dist": [],
+                                "dist_truth": []} for n in methods}
     matches = []
     visuals = []
     for i in tqdm(order, desc="semantic eval", unit="view", disable=not progress):
@@ -848,7 +864,14 @@ def semantic_point_evaluation(
                 node = match_references(live, ref, gs.metric, None, gs.max_distance, gs.max_ratio,
                                         gs.exclusion_radius, "none", view["depth"], view["K"],
                                         gs.exclusion_radius_m)[0]
-                verdicts[n] = [(bool(m.confident), float(m.distance), float(m.ratio)) for m in node]
+                # the same distance at the part's own pixel: does the part's descriptor repeat in this scene?
+                at_truth = descriptors_at(live, np.stack([t["parts"][p]["target_pixel"] for p in names]))
+                rn = ref / np.maximum(np.linalg.norm(ref, axis=1, keepdims=True), 1e-12)
+                qn = at_truth / np.maximum(np.linalg.norm(at_truth, axis=1, keepdims=True), 1e-12)
+                truth_d = (1.0 - np.sum(rn * qn, axis=1) if gs.metric == "cosine"
+                           else np.linalg.norm(at_truth - ref, axis=1))
+                verdicts[n] = [(bool(m.confident), float(m.distance), float(m.ratio), float(dt))
+                               for m, dt in zip(node, truth_d)]
         pref = {p: truths[t["part_refs"][p][0]] for p in names}   # each part's (first) reference view
         rows = [{"view_id": t["view_id"], "scene_id": t["scene_id"], "reference_view_id": pref[p]["view_id"],
                  "part": p, "true_uv": true_uv[k], "true_point_camera": true_pt[k],
@@ -907,9 +930,12 @@ def semantic_point_evaluation(
                 per[n]["interior"].append(interior[k])
                 rows[k]["methods"][n] = {"uv": pred[k], "px_error": px, "mm_error": mm}
                 if n in verdicts:
-                    ok, dist, ratio = verdicts[n][k]
+                    ok, dist, ratio, dist_truth = verdicts[n][k]
                     per[n]["accepted"].append(ok)
-                    rows[k]["methods"][n].update({"node_accepts": ok, "distance": dist, "ratio": ratio})
+                    per[n]["dist"].append(dist)
+                    per[n]["dist_truth"].append(dist_truth)
+                    rows[k]["methods"][n].update({"node_accepts": ok, "distance": dist, "ratio": ratio,
+                                                  "distance_at_truth": dist_truth})
         matches += rows
         if i in visual_ids:
             visuals.append({"view_id": t["view_id"], "rgb": view["rgb"], "ref_view_id": truths[r]["view_id"],
@@ -928,6 +954,10 @@ def semantic_point_evaluation(
             sel = part_arr == p
             ps = _summary(np.asarray(v["px"], dtype=np.float64)[sel], np.asarray(v["mm"], dtype=np.float64)[sel])
             s["per_part"][p] = {k: ps[k] for k in ("matches", "median_px", "median_mm")}
+            if v["dist"] and len(v["dist"]) == len(v["px"]) and sel.any():
+                # the grasp node's distance to the reference at the match and at the part's true pixel
+                s["per_part"][p]["median_distance"] = float(np.median(np.asarray(v["dist"])[sel]))
+                s["per_part"][p]["median_distance_at_truth"] = float(np.median(np.asarray(v["dist_truth"])[sel]))
         inner = np.asarray(v["interior"], dtype=bool)
         s["interior"] = _summary(np.asarray(v["px"], dtype=np.float64)[inner],
                                  np.asarray(v["mm"], dtype=np.float64)[inner])
