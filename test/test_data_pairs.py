@@ -388,3 +388,23 @@ def test_sensor_noise_changes_what_the_network_sees_not_the_correspondences(rend
     assert np.abs(a["rgb_a"] - b["rgb_a"]).max() > 0                              # colour noise
     with pytest.raises(ValueError, match="sensor_noise"):
         JitterConfig(sensor_noise=1.5)
+
+
+def test_multiview_background_replaces_what_lies_behind_the_objects_only(cluttered):
+    """multiview_background: each view of a multi-view pair gets a new background (chance background_prob); the
+    objects' pixels, the correspondences and the negatives stay as without it."""
+    kw = dict(mode="multiview", num_correspondences=16, seed=4, jitter=JitterConfig.off(), num_negatives=8)
+    plain = PairDataset(cluttered, **kw)
+    swapped = PairDataset(cluttered, augment=AugmentConfig(background_prob=1.0), multiview_background=True, **kw)
+    never = PairDataset(cluttered, augment=AugmentConfig(background_prob=0.0), multiview_background=True, **kw)
+    for i in range(len(plain)):
+        p, q, r = plain.numpy_pair(i), swapped.numpy_pair(i), never.numpy_pair(i)
+        for side in "ab":
+            a = cluttered.load_numpy(plain.pairs[i][0 if side == "a" else 1])
+            objects = np.asarray(a.get("objects_mask", a["mask"]), bool) | np.asarray(a["mask"], bool)
+            np.testing.assert_allclose(q[f"rgb_{side}"][:, objects], p[f"rgb_{side}"][:, objects], atol=1e-6)
+            assert np.abs(q[f"rgb_{side}"][:, ~objects] - p[f"rgb_{side}"][:, ~objects]).mean() > 0.01
+            np.testing.assert_allclose(r[f"rgb_{side}"], p[f"rgb_{side}"], atol=1e-6)
+        for key in ("uv_a", "uv_b", "valid", "xyz"):
+            np.testing.assert_array_equal(q[key], p[key])
+    assert not plain.multiview_background

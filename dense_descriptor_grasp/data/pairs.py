@@ -210,13 +210,16 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
 
 def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator, num_correspondences: int = 128,
                         jitter: JitterConfig | None = None, occlusion_tolerance: float = 0.005,
-                        occlusion_relative: float = 0.01, num_negatives: int = 0) -> dict:
+                        occlusion_relative: float = 0.01, num_negatives: int = 0,
+                        augment: AugmentConfig | None = None, background_files=None) -> dict:
     """A true multi-view pair: two views of one object pose with exact ``T_world_cam_a``, ``T_world_cam_b``.
 
     Correspondences: pixels of A's (target) mask with valid depth, back-projected, moved by ``T_B<-A``, projected
     into B; kept when they land in B's mask and B's depth there agrees within
     ``max(occlusion_tolerance, occlusion_relative * z)`` metres (otherwise the point is hidden in B, e.g. behind
-    a distractor). ``num_negatives`` off-target pixels per view (:func:`sample_negatives`).
+    a distractor). ``num_negatives`` off-target pixels per view (:func:`sample_negatives`). With ``augment``, each
+    view's background (behind every object) is replaced independently with chance ``augment.background_prob``
+    (:func:`~.augment.replace_background`), so the two views of a point on the outline differ in what lies behind it.
     """
     jitter = JitterConfig() if jitter is None else jitter
     K_a, K_b = np.asarray(sample_a["K"], np.float64), np.asarray(sample_b["K"], np.float64)
@@ -239,10 +242,18 @@ def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator
     cand = np.nonzero(ok)[0]
     pick, valid = _choose(rng, len(cand), num_correspondences)
     sel = cand[pick] if len(cand) else pick
-    rgb_a, depth_a = sensor_noise_view(_float_rgb(sample_a["rgb"]), depth_a, K_a, rng, jitter)
-    rgb_b, depth_b = sensor_noise_view(_float_rgb(sample_b["rgb"]), depth_b, K_b, rng, jitter)
-    rgb_a = photometric_jitter(rgb_a, rng, jitter)
-    rgb_b = photometric_jitter(rgb_b, rng, jitter)
+    if augment is None:   # (the draws of the pairs made before the background option, unchanged)
+        rgb_a, depth_a = sensor_noise_view(_float_rgb(sample_a["rgb"]), depth_a, K_a, rng, jitter)
+        rgb_b, depth_b = sensor_noise_view(_float_rgb(sample_b["rgb"]), depth_b, K_b, rng, jitter)
+        rgb_a = photometric_jitter(rgb_a, rng, jitter)
+        rgb_b = photometric_jitter(rgb_b, rng, jitter)
+    else:
+        objects_a = np.asarray(sample_a.get("objects_mask", mask_a), bool) | mask_a
+        objects_b = np.asarray(sample_b.get("objects_mask", mask_b), bool) | mask_b
+        rgb_a, depth_a = _finish_views(_float_rgb(sample_a["rgb"]), depth_a, objects_a, K_a, rng, jitter, augment,
+                                       background_files)
+        rgb_b, depth_b = _finish_views(_float_rgb(sample_b["rgb"]), depth_b, objects_b, K_b, rng, jitter, augment,
+                                       background_files)
     uv_a_sel = uv_a[sel] if len(uv_a) else np.zeros((num_correspondences, 2))
     uv_b_sel = uv_b[sel] if len(uv_b) else np.zeros((num_correspondences, 2))
     xyz = (_object_coordinates(X_a[sel], T_wa, sample_a.get("T_world_object")) if len(uv_a)
@@ -325,11 +336,14 @@ class PairDataset(torch.utils.data.Dataset):
         augment, jitter: configs; ``jitter=JitterConfig.off()`` disables colour changes (both modes jitter).
         num_negatives: K off-target pixels per view (``neg_uv_a/b``, ``neg_valid_a/b``); 0 gives ``(0, 2)`` /
             ``(0,)`` arrays and draws no random numbers (pairs as without negatives).
+        multiview_background: multi-view (and cross-scene) pairs also get ``augment``'s background replacement,
+            each view independently (by default only augmentation pairs do).
     """
 
     def __init__(self, dataset, mode: str = "augment", num_correspondences: int = 128, seed: int = 0,
                  augment: AugmentConfig | None = None, jitter: JitterConfig | None = None, num_negatives: int = 0,
-                 augment_fraction: float = 0.5, cross_scene_fraction: float = 0.0):
+                 augment_fraction: float = 0.5, cross_scene_fraction: float = 0.0,
+                 multiview_background: bool = False):
         if mode not in ("augment", "multiview", "mixed"):
             raise ValueError(f"PairDataset: mode must be 'augment', 'multiview' or 'mixed', got {mode!r}")
         if not 0.0 <= augment_fraction <= 1.0:
@@ -338,6 +352,7 @@ class PairDataset(torch.utils.data.Dataset):
         if not 0.0 <= cross_scene_fraction <= 1.0:
             raise ValueError(f"PairDataset: cross_scene_fraction must be in [0, 1], got {cross_scene_fraction}")
         self.cross_scene_fraction = float(cross_scene_fraction)
+        self.multiview_background = bool(multiview_background)
         if num_correspondences < 1:
             raise ValueError(f"PairDataset: num_correspondences must be >= 1, got {num_correspondences}")
         if num_negatives < 0:
@@ -386,9 +401,14 @@ class PairDataset(torch.utils.data.Dataset):
             k = int(rng.integers(len(self.views_by_scene) - (end - start)))
             b = self.views_by_scene[k if k < start else k + end - start]
             return make_cross_scene_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m,
-                                         self.jitter, num_negatives=self.num_negatives)
+                                         self.jitter, num_negatives=self.num_negatives, **self._background())
         return make_multiview_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m, self.jitter,
-                                   num_negatives=self.num_negatives)
+                                   num_negatives=self.num_negatives, **self._background())
+
+    def _background(self) -> dict:
+        """make_multiview_pair's background arguments (none unless multiview_background)."""
+        return {"augment": self.augment, "background_files": self.background_files} if self.multiview_background \
+            else {}
 
     def __getitem__(self, index: int) -> dict:
         return pair_to_torch(self.numpy_pair(index))

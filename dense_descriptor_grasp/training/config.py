@@ -105,6 +105,7 @@ class DataConfig:
     sensor_noise: float = 0.0  # chance per view of capture.noise's RGB-D sensor noise on what the network sees
     augment: dict = field(default_factory=dict)  # AugmentConfig fields (rotation_deg, translation, scale, ...)
     jitter: dict = field(default_factory=dict)  # JitterConfig fields (brightness, contrast, saturation, hue, ...)
+    multiview_background: bool = False  # multi-view pairs also get data.augment's background replacement
 
     def __post_init__(self):
         if self.dataset is not None and not isinstance(self.dataset, str):
@@ -126,6 +127,8 @@ class DataConfig:
         self.num_workers = _number("data.num_workers", self.num_workers, 0, integer=True)
         if not isinstance(self.augment, dict):
             raise ValueError(f"data.augment must be a mapping of AugmentConfig fields, got {self.augment!r}")
+        if not isinstance(self.multiview_background, bool):
+            raise ValueError(f"data.multiview_background must be true or false, got {self.multiview_background!r}")
         if not isinstance(self.jitter, dict):
             raise ValueError(f"data.jitter must be a mapping of JitterConfig fields, got {self.jitter!r}")
         if "sensor_noise" in self.jitter:

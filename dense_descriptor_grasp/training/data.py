@@ -62,7 +62,8 @@ def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterato
                         augment=augment, jitter=jitter,
                         num_negatives=cfg.data.num_negatives,
                         augment_fraction=cfg.data.augment_fraction,
-                        cross_scene_fraction=cfg.data.cross_scene_fraction)
+                        cross_scene_fraction=cfg.data.cross_scene_fraction,
+                        multiview_background=cfg.data.multiview_background)
     if len(pairs) == 0:
         raise ValueError(f"data.dataset: {cfg.data.dataset} yields no training pairs")
     generator = torch.Generator().manual_seed(seed)
