@@ -72,7 +72,7 @@ def _benchmark_probe():
     from benchmarks.grasp_sim import RenderedPredictor, get_args_parser
 
     class Probe(RenderedPredictor):
-        def descriptors(self, view):  # make_reference renders its view, then asks for descriptors: stop there
+        def descriptors(self, view, live=True):  # make_reference renders its view, then asks for descriptors: stop there
             raise _Captured(view)
 
     defaults = get_args_parser()
