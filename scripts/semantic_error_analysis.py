@@ -7,10 +7,12 @@ Reads a ``semantic_report.json`` written by ``evaluate_model --semantic`` and, f
 part: how many predicted pixels land on the target, on a distractor or on the background (from the dataset's
 mask PNG and camera JSON), and the median pixel error; then, for the matches more than 10 px off, which named part's
 true pixel lies nearest to the prediction (every part projected with the view's camera and target pose, visible or
-not: a confusion of, say, the beak tip with the head top shows as such); then the median pixel / mm error and the share within 10 mm
-per quartile of the target's size in the image (square root of its mask area, in pixels); then, for reports that
-record the grasp node's ratio test per match (``ratio``), what a stricter ``max_ratio`` would trade: the share of
-matches the node would still accept and their median errors.
+not: a confusion of, say, the beak tip with the head top shows as such); then the median pixel / mm error and the
+share within 10 mm per quartile of the target's size in the image (square root of its mask area, in pixels); then,
+for reports that record each part's ``support`` (how many target pixels lie within 1 cm of it), the median error
+per part when both the query and the reference view see at least k such pixels; then, for reports that record the
+grasp node's ratio test per match (``ratio``), what a stricter ``max_ratio`` would trade: the share of matches the
+node would still accept and their median errors.
 """
 from __future__ import annotations
 
@@ -73,6 +75,7 @@ def main(argv=None) -> int:
         sel = rows[(rows[:, 0] >= lo) & (rows[:, 0] <= hi)]
         print(f"  {lo:5.1f}-{hi:5.1f} px: {len(sel)} matches, median {np.median(sel[:, 1]):.1f} px, "
               f"{np.median(sel[:, 2]):.1f} mm, within 10 mm {np.mean(sel[:, 2] <= 10):.2f}")
+    _by_support(report["matches"], method)
     ratios = [m["methods"][method].get("ratio") for m in report["matches"]]
     if ratios and all(r is not None for r in ratios):
         ratios = np.asarray(ratios, dtype=np.float64)
@@ -89,6 +92,22 @@ def main(argv=None) -> int:
 
 
 WRONG_PX = 10.0
+SUPPORT_LEVELS = (0, 10, 20, 40)
+
+
+def _by_support(matches, method) -> None:
+    """Per part, the median pixel error of the matches whose part is seen by at least k target pixels within 1 cm of
+    it (``support``) in both the query and the reference view; skipped for reports without support."""
+    if not matches or any(m.get("query_support") is None and m.get("reference_support") is None for m in matches):
+        return
+    print("by how much of the part both views see (support: target pixels within 1 cm, in query and reference >= k):")
+    for part in dict.fromkeys(m["part"] for m in matches):
+        cells = []
+        for k in SUPPORT_LEVELS:
+            px = [m["methods"][method]["px_error"] for m in matches if m["part"] == part
+                  and (m.get("query_support") or 0) >= k and (m.get("reference_support") or 0) >= k]
+            cells.append(f">= {k}: {np.median(px):.1f} px ({len(px)})" if px else f">= {k}: -")
+        print(f"  {part:>12}: " + ", ".join(cells))
 
 
 def _nearest_part(camera: dict, targets, parts: dict, uv):

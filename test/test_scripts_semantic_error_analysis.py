@@ -82,3 +82,18 @@ def test_wrong_matches_are_named_by_the_nearest_projected_part(tmp_path, capsys)
     code, out = _run([str(path)], capsys)
     assert code == 0
     assert "front: {'back': 1}" in out and "back: {'front': 1}" in out
+
+
+def test_error_by_how_much_of_the_part_both_views_see(tmp_path, capsys):
+    """Per part, the median over the matches whose support is >= k in the query and in the reference view."""
+    path, root = _report(tmp_path)
+    report = json.loads(path.read_text())
+    for m, (q, r) in zip(report["matches"], [(50, 45), (50, 5), (12, 30)]):   # errors 1, 12, 20 px
+        m.update(query_support=q, reference_support=r)
+    path.write_text(json.dumps(report))
+    code, out = _run([str(path), "--dataset", str(root)], capsys)
+    assert code == 0
+    assert "head_top: >= 0: 12.0 px (3), >= 10: 10.5 px (2), >= 20: 1.0 px (1), >= 40: 1.0 px (1)" in out
+    path_plain, _ = _report(tmp_path / "plain")
+    code, out = _run([str(path_plain), "--dataset", str(root)], capsys)
+    assert code == 0 and "support" not in out
