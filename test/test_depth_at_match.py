@@ -118,3 +118,22 @@ def test_curved_object_surface_is_not_split_but_a_step_behind_it_is():
     assert 0 < snap.moved_px <= 6 and depth[int(snap.uv[1]), int(snap.uv[0])] < 0.49
     point, sample = point_at_match(depth, K_, (float(u_table), 30.0), snap_radius=6)
     assert sample.ok and sample.depth < 0.49
+
+
+def test_near_depth_edge_sees_a_step_behind_or_missing_depth_within_the_radius():
+    from dense_descriptor_grasp.grasping.depth_at_match import near_depth_edge
+
+    depth = np.full((20, 30), 1.0, np.float32)
+    depth[:, 20:] = 1.5            # the table behind the object
+    depth[:, :3] = 0.0             # no depth at the left border
+    depth[10, 10] = 0.99           # a small bump: the same surface
+    assert near_depth_edge(depth, (18, 5)) and near_depth_edge(depth, (4, 5))      # 2 px from the step / the hole
+    assert not near_depth_edge(depth, (17, 5)) and not near_depth_edge(depth, (5, 5))
+    assert not near_depth_edge(depth, (10, 10))
+    assert near_depth_edge(depth, (17, 5), radius=3)
+    assert not near_depth_edge(depth, (18, 5), discontinuity=0.6)                  # 0.5 m is not a step then
+    assert not near_depth_edge(depth, (25, 5))     # on the table: nothing farther behind it
+    assert not near_depth_edge(depth, (1, 5))      # no depth at the pixel itself: nothing to judge
+    assert not near_depth_edge(depth, (40, 5)) and not near_depth_edge(depth, (np.nan, 5))   # outside the image
+    with pytest.raises(ValueError, match="radius"):
+        near_depth_edge(depth, (5, 5), radius=-1)

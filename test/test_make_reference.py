@@ -84,3 +84,16 @@ def test_the_make_reference_console_script_runs_this_main():
                    if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "CONSOLE_SCRIPTS" for t in n.targets))
     module, function = scripts["make_reference"].split(":")
     assert getattr(importlib.import_module(module), function) is main
+
+
+def test_a_reference_next_to_the_outline_gets_a_warning(files, capsys):
+    """A pixel 1 px from where the depth ends (the outline) is kept but named; one well inside is not."""
+    folder, ckpt = files
+    base = ["--model", str(ckpt), "--rgb", str(folder / "rgb.png"), "--depth", str(folder / "depth.png"),
+            "--K", "100,100,40,32", "--output", str(folder / "edge.npz")]
+    assert main(base + ["--pixel", "40,32", "--pixel", "11,30", "--name", "inside", "--name", "rim"]) == 0
+    err = capsys.readouterr().err
+    assert "reference 1 ('rim') at (11, 30) lies within 2 px of the object's outline" in err
+    assert "reference 0" not in err
+    assert main(base + ["--pixel", "40,32", "--pixel", "13,30"]) == 0
+    assert "outline" not in capsys.readouterr().err

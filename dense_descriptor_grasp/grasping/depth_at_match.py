@@ -147,6 +147,32 @@ def snap_to_foreground(depth: np.ndarray, uv, radius: int, discontinuity: float 
     return ForegroundSnap(new_uv, moved, labels == target, (rows.start, cols.start), (h, w))
 
 
+def near_depth_edge(depth: np.ndarray, uv, radius: int = 2, discontinuity: float = 0.02) -> bool:
+    """Whether ``uv`` lies within ``radius`` pixels (square) of the outline of the surface it is on.
+
+    depth: (H, W) metres, 0 = invalid; uv: (2,) (u, v). True when a pixel of the
+    square is farther than ``uv``'s depth by more than ``discontinuity`` metres or has no depth: ``uv`` sits next to
+    the object's silhouette (the table or the wall behind it). False for a pixel without depth or outside the image
+    (nothing to judge).
+    Descriptors of such pixels mix the part with what lies behind it and match other stretches of the outline
+    (README, "Why the beak tip fails"), so ``make_reference`` warns about them.
+    """
+    if radius < 0 or discontinuity <= 0:
+        raise ValueError(f"near_depth_edge: radius must be >= 0 px and discontinuity > 0 m, got {radius}, "
+                         f"{discontinuity}")
+    depth = np.asarray(depth)
+    if not (np.all(np.isfinite(uv)) and -0.5 <= uv[0] < depth.shape[1] - 0.5 and -0.5 <= uv[1] < depth.shape[0] - 0.5):
+        return False
+    u, v = int(round(float(uv[0]))), int(round(float(uv[1])))
+    z = float(depth[v, u])
+    if not (np.isfinite(z) and z > 0):
+        return False
+    rows, cols = window_slices(uv, depth.shape, 2 * radius + 1)
+    patch = depth[rows, cols]
+    behind = ~np.isfinite(patch) | (patch <= 0) | (patch > z + discontinuity)
+    return bool(behind.any())
+
+
 def window_slices(uv, shape, window: int):
     """Row/column slices of a ``window x window`` patch centred on the rounded ``uv`` (clipped to the image)."""
     if window < 1 or window % 2 == 0:

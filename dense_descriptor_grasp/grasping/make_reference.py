@@ -19,9 +19,12 @@ import sys
 
 import numpy as np
 
-from dense_descriptor_grasp.grasping.depth_at_match import point_at_match
+from dense_descriptor_grasp.grasping.depth_at_match import near_depth_edge, point_at_match
 from dense_descriptor_grasp.grasping.grasp_pose import APPROACH_MODES, grasp_pose_at
 from dense_descriptor_grasp.grasping.reference import Reference, save_reference
+
+
+OUTLINE_MARGIN_PX = 2   # references closer than this to a depth step get a warning (the evaluation's "interior": 2 px)
 
 
 def build_reference(model, rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, pixels, names=None,
@@ -44,7 +47,7 @@ def build_reference(model, rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, pi
     for i, uv in enumerate(pixels):
         point, sample = point_at_match(depth, K, uv, depth_window)
         if point is None:
-            print(f"make_reference: warning: reference {i} at {tuple(uv)} has no depth ({sample.reason}); it is "
+            print(f"make_reference: warning: reference {i} at ({uv[0]:g}, {uv[1]:g}) has no depth ({sample.reason}); it is "
                   f"matched but not used for the 6-DoF pose", file=sys.stderr)
         else:
             points[i] = point
@@ -55,6 +58,24 @@ def build_reference(model, rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, pi
     return Reference(str(getattr(model, "identity", "")), descriptors, pixels, points,
                      names=list(names) if names else [], method=getattr(model, "method", ""), normalized=True,
                      K=K, image_size=(h, w), T_ref_grasp=grasp.matrix, grasp_index=grasp_index, source=source)
+
+
+def warn_about_outline_pixels(depth: np.ndarray, pixels, names=None) -> list:
+    """Warn (stderr) about the user's reference pixels within ``OUTLINE_MARGIN_PX`` of a depth step behind them.
+
+    depth (H, W) metres; pixels (R, 2) (u, v) inside the image. Such references are kept: a part may only be seen
+    on the outline. Returns the indices warned about.
+    """
+    warned = []
+    for i, uv in enumerate(np.asarray(pixels, dtype=np.float64).reshape(-1, 2)):
+        if near_depth_edge(depth, uv, OUTLINE_MARGIN_PX):
+            label = f" ('{names[i]}')" if names and i < len(names) else ""
+            print(f"make_reference: warning: reference {i}{label} at ({uv[0]:g}, {uv[1]:g}) lies within "
+                  f"{OUTLINE_MARGIN_PX} px of the object's outline (a depth step behind it); descriptors there also "
+                  f"match other stretches of the outline, so a pixel {OUTLINE_MARGIN_PX}+ px inside the object is "
+                  f"found more reliably (README, 'Why the beak tip fails')", file=sys.stderr)
+            warned.append(i)
+    return warned
 
 
 def load_view(args):
@@ -180,6 +201,7 @@ def main(argv=None) -> int:
             raise ValueError("no reference pixels: give --pixel u,v (repeatable) or --pick")
         if args.name and len(args.name) != len(pixels):
             raise ValueError(f"{len(args.name)} --name for {len(pixels)} pixels")
+        warn_about_outline_pixels(depth, pixels, args.name)
         ref = build_reference(model, rgb, depth, K, pixels, args.name, args.grasp_index, args.input_size,
                               args.approach, device=args.device, source=source)
         path = save_reference(args.output, ref)
