@@ -379,8 +379,40 @@ def test_object_pose_rows_carry_parts_through_the_fitted_pose(handmade):
     pose = rows[f"{sem.PERFECT} + object pose"]
     assert pose["matches"] == 18 and pose["median_px"] < 1e-3 and pose["median_mm"] < 0.5
     assert rows["constant + object pose"]["median_px"] == pytest.approx(rows["constant"]["median_px"])
+    # the pose record: the perfect descriptors' poses are the true ones, the constant image finds none
+    good, none = pose["pose"], rows["constant + object pose"]["pose"]
+    assert good["found"] == good["views"] > 0 and good["median_rotation_error_deg"] < 0.5
+    assert good["median_point_error_mm"] < 0.5 and good["within_rotation_ok"] == 1.0
+    assert none["found"] == 0 and none["within_rotation_ok"] == 0.0 and none["median_rotation_error_deg"] is None
+    assert "poses found" in report["table_markdown"] and "pose" not in rows["constant"]
     with pytest.raises(ValueError, match="reserved"):
         sem.semantic_point_evaluation({sem.PERFECT: constant}, handmade, parts=PARTS)
+
+
+def test_pose_accuracy_measures_the_fit_against_the_true_relative_pose():
+    """A fit rotated 90 deg about the query camera's z axis from the truth: 90 deg, and the points moved by it."""
+    from dense_descriptor_grasp.grasping.object_pose import ObjectPoseResult
+
+    T_wc_ref, T_wo = np.eye(4), np.eye(4)
+    T_wo[:3, 3] = [0.0, 0.0, 0.5]
+    T_wc_query = np.eye(4)
+    T_wc_query[:3, 3] = [0.1, 0.0, 0.0]
+    reference = {"T_object_camera": np.linalg.inv(T_wo) @ T_wc_ref,
+                 "points": np.array([[0.0, 0.0, 0.5], [0.02, 0.0, 0.5], [np.nan, 0, 0]])}
+    view = {"T_world_camera": T_wc_query, "T_world_object": T_wo}
+    T_true = np.linalg.inv(T_wc_query) @ T_wo @ reference["T_object_camera"]
+    exact = sem.pose_accuracy(ObjectPoseResult(T_true, np.ones(3, bool), 0.0, ""), reference, view)
+    assert exact["found"] and exact["rotation_error_deg"] < 1e-4 and exact["point_error_mm"] < 1e-6
+    Rz = np.eye(4)
+    Rz[:2, :2] = [[0.0, -1.0], [1.0, 0.0]]
+    turned = sem.pose_accuracy(ObjectPoseResult(Rz @ T_true, np.ones(3, bool), 0.0, ""), reference, view)
+    assert turned["rotation_error_deg"] == pytest.approx(90.0)
+    # the points sit at (-0.1, 0, 0.5) and (-0.08, 0, 0.5) in the query camera: turned to (0, -0.1) and (0, -0.08)
+    assert turned["point_error_mm"] == pytest.approx(1000 * np.median([np.hypot(0.1, 0.1), np.hypot(0.08, 0.08)]))
+    missing = sem.pose_accuracy(ObjectPoseResult(None, np.zeros(3, bool), float("inf"), "no"), reference, view)
+    assert missing == {"found": False, "inliers": 0, "rotation_error_deg": None, "point_error_mm": None}
+    summary = sem.summarize_poses([exact, turned, missing])
+    assert summary["views"] == 3 and summary["found"] == 2 and summary["within_rotation_ok"] == pytest.approx(1 / 3)
 
 
 def test_sensor_noise_reaches_the_methods_but_not_the_truth(clutter):

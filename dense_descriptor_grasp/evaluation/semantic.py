@@ -391,6 +391,46 @@ def _view_truth(rec, index: int, object_name: str, parts_obj: Dict[str, np.ndarr
 
 
 # ----------------------------------------------------------------------------------------------- summaries
+POSE_ROTATION_OK_DEG = 15.0   # an object pose this close in rotation carries a part 4 cm away within ~1 cm
+
+
+def pose_accuracy(fit, reference: dict, view: dict) -> dict:
+    """How far the 6-DoF path's object pose is from the truth, for one query view.
+
+    ``fit``: :class:`~dense_descriptor_grasp.grasping.object_pose.ObjectPoseResult` (``T_live_ref``: reference
+    camera -> query camera); ``reference``: ``{"T_object_camera": (4, 4), "points": (N, 3) reference-camera
+    points}``; ``view``: the query (``T_world_camera``, ``T_world_object``). The true ``T_live_ref`` is
+    ``T_camera_object(query) @ T_object_camera(reference)``. Returns ``{"found", "inliers", "rotation_error_deg",
+    "point_error_mm"}``: the rotation angle of ``T_true^-1 T_fit`` and the median distance between the reference
+    points carried by the fit and by the truth (None when no pose was found).
+    """
+    T_true = (np.linalg.inv(np.asarray(view["T_world_camera"], np.float64))
+              @ np.asarray(view["T_world_object"], np.float64) @ reference["T_object_camera"])
+    if not fit.ok:
+        return {"found": False, "inliers": 0, "rotation_error_deg": None, "point_error_mm": None}
+    T_fit = np.asarray(fit.T_live_ref, np.float64)
+    R = T_true[:3, :3].T @ T_fit[:3, :3]
+    angle = math.degrees(math.acos(float(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))))
+    pts = np.asarray(reference["points"], np.float64)
+    pts = pts[np.isfinite(pts).all(1)]
+    moved = (pts @ T_fit[:3, :3].T + T_fit[:3, 3]) - (pts @ T_true[:3, :3].T + T_true[:3, 3])
+    err = 1000.0 * float(np.median(np.linalg.norm(moved, axis=1))) if len(pts) else None
+    return {"found": True, "inliers": int(fit.n_inliers), "rotation_error_deg": angle, "point_error_mm": err}
+
+
+def summarize_poses(records: Sequence[dict]) -> dict:
+    """Summary of :func:`pose_accuracy` records: views, poses found, median rotation / point error of the found
+    ones, and the share of all views whose pose is within ``POSE_ROTATION_OK_DEG`` degrees."""
+    found = [r for r in records if r["found"]]
+    rot = [r["rotation_error_deg"] for r in found]
+    pts = [r["point_error_mm"] for r in found if r["point_error_mm"] is not None]
+    return {"views": len(records), "found": len(found),
+            "median_rotation_error_deg": float(np.median(rot)) if rot else None,
+            "median_point_error_mm": float(np.median(pts)) if pts else None,
+            "within_rotation_ok": (sum(a <= POSE_ROTATION_OK_DEG for a in rot) / len(records)) if records else None,
+            "rotation_ok_deg": POSE_ROTATION_OK_DEG}
+
+
 def _summary(px: Sequence[float], mm: Sequence[float]) -> dict:
     """Flat metrics of pooled errors: matches, median_px, pck_3 / pck_5 / pck_10, median_mm, within_10mm,
     depth_misses (None where there are no matches; median_mm None when more than half are depth misses)."""
@@ -462,6 +502,15 @@ def format_table(report: dict) -> str:
                 cells.append(f"{_fmt(s['median_distance'], '.2f')} / {_fmt(s['median_distance_at_truth'], '.2f')}"
                              if "median_distance" in s else "-")
             rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    poses = {name: r["pose"] for name, r in report["methods"].items() if r.get("pose")}
+    if poses:
+        ok_deg = next(iter(poses.values()))["rotation_ok_deg"]
+        rows += ["", "The 6-DoF path's object pose against the true one (reference camera -> query camera), per query "
+                 "view:", "", f"| method | poses found | median rotation error (deg) | median point error (mm) | "
+                 f"within {ok_deg:g} deg (share of views) |", "|---|---:|---:|---:|---:|"]
+        for name, q in poses.items():
+            rows.append(f"| {name} | {q['found']} of {q['views']} | {_fmt(q['median_rotation_error_deg'], '.1f')} | "
+                        f"{_fmt(q['median_point_error_mm'], '.1f')} | {_fmt(q['within_rotation_ok'], '.2f')} |")
     return "\n".join(rows)
 
 
@@ -818,10 +867,12 @@ def semantic_point_evaluation(
             pts = backproject(allpix, z, np.asarray(view["K"], np.float64))
             pts[~(z > 0)] = np.nan
             ref_pose[i] = {"points": pts, "part_points": dict(zip(names, pts[:len(names)])),
+                           "T_object_camera": (np.linalg.inv(np.asarray(view["T_world_object"], np.float64))
+                                               @ np.asarray(view["T_world_camera"], np.float64)),
                            "descriptors": {n: descriptors_at(images[n], allpix) for n in desc_methods}}
 
     per: Dict[str, dict] = {n: {"px": [], "mm": [], "part": [], "interior": [], "accepted": [], "dist": [],
-                                "dist_truth": []} for n in methods}
+                                "dist_truth": [], "pose": []} for n in methods}
     matches = []
     visuals = []
     for i in tqdm(order, desc="semantic eval", unit="view", disable=not progress):
@@ -903,6 +954,7 @@ def semantic_point_evaluation(
                     live[k] = pt
             fit = ransac_object_pose(rp["points"], live, None, gs.inlier_threshold, gs.ransac_iterations,
                                      min(gs.min_inliers, len(live)))
+            per[row]["pose"].append(pose_accuracy(fit, rp, view))
             if fit.ok:
                 # a part whose reference view is another (reference_choice "part") keeps its own match (NaN)
                 carried = np.stack([rp["part_points"].get(p, np.full(3, np.nan)) for p in names])
@@ -967,6 +1019,8 @@ def semantic_point_evaluation(
             s["node_accepted"] = _summary(np.asarray(v["px"], dtype=np.float64)[ok],
                                           np.asarray(v["mm"], dtype=np.float64)[ok])
             s["node_accepted"]["share"] = float(np.mean(ok))
+        if v["pose"]:
+            s["pose"] = summarize_poses(v["pose"])
         s["descriptor_seconds_per_view"] = (seconds[n] / n_images) if n in seconds and n_images else None
         s["info"] = methods[n]["info"]
         results[n] = s
