@@ -419,12 +419,13 @@ def pose_accuracy(fit, reference: dict, view: dict) -> dict:
 
 
 def summarize_poses(records: Sequence[dict]) -> dict:
-    """Summary of :func:`pose_accuracy` records: views, poses found, median rotation / point error of the found
-    ones, and the share of all views whose pose is within ``POSE_ROTATION_OK_DEG`` degrees."""
+    """Summary of :func:`pose_accuracy` records: views, poses found, median inliers / rotation error / point error
+    of the found ones, and the share of all views whose pose is within ``POSE_ROTATION_OK_DEG`` degrees."""
     found = [r for r in records if r["found"]]
     rot = [r["rotation_error_deg"] for r in found]
     pts = [r["point_error_mm"] for r in found if r["point_error_mm"] is not None]
     return {"views": len(records), "found": len(found),
+            "median_inliers": float(np.median([r["inliers"] for r in found])) if found else None,
             "median_rotation_error_deg": float(np.median(rot)) if rot else None,
             "median_point_error_mm": float(np.median(pts)) if pts else None,
             "within_rotation_ok": (sum(a <= POSE_ROTATION_OK_DEG for a in rot) / len(records)) if records else None,
@@ -506,10 +507,11 @@ def format_table(report: dict) -> str:
     if poses:
         ok_deg = next(iter(poses.values()))["rotation_ok_deg"]
         rows += ["", "The 6-DoF path's object pose against the true one (reference camera -> query camera), per query "
-                 "view:", "", f"| method | poses found | median rotation error (deg) | median point error (mm) | "
-                 f"within {ok_deg:g} deg (share of views) |", "|---|---:|---:|---:|---:|"]
+                 "view:", "", f"| method | poses found | median inliers | median rotation error (deg) | median point error "
+                 f"(mm) | within {ok_deg:g} deg (share of views) |", "|---|---:|---:|---:|---:|---:|"]
         for name, q in poses.items():
-            rows.append(f"| {name} | {q['found']} of {q['views']} | {_fmt(q['median_rotation_error_deg'], '.1f')} | "
+            rows.append(f"| {name} | {q['found']} of {q['views']} | {_fmt(q['median_inliers'], '.0f')} | "
+                        f"{_fmt(q['median_rotation_error_deg'], '.1f')} | "
                         f"{_fmt(q['median_point_error_mm'], '.1f')} | {_fmt(q['within_rotation_ok'], '.2f')} |")
     return "\n".join(rows)
 
