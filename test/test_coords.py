@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dense_descriptor_grasp.training.coords import coordinate_embedding, coordinate_loss
+from dense_descriptor_grasp.training.coords import coordinate_embedding, coordinate_loss, surface_balance_weights
 
 
 def test_embedding_is_unit_length_and_its_similarity_falls_with_distance():
@@ -31,3 +31,62 @@ def test_loss_is_zero_for_descriptors_equal_to_the_embedding_and_ignores_unknown
     assert coordinate_loss(random_desc, random_desc, uv, uv, xyz, valid, 0.02) > 0.2
     none_known = torch.full_like(xyz, float("nan"))
     assert coordinate_loss(random_desc, random_desc, uv, uv, none_known, valid, 0.02) == 0
+
+
+def test_surface_balance_weights_give_each_voxel_of_the_object_the_same_total():
+    nan = float("nan")
+    # pair 0: three points in one 1-cm cube, one alone, one invalid; pair 1: no object points at all
+    xyz = torch.tensor([[[0.0, 0.0, 0.0], [0.002, 0.0, 0.0], [0.004, 0.001, 0.0], [0.05, 0.0, 0.0], [0.0] * 3],
+                        [[nan] * 3] * 5])
+    valid = torch.tensor([[True, True, True, True, False], [True, True, True, False, False]])
+    w = surface_balance_weights(xyz, valid, 0.01)
+    assert w.shape == (2, 5)
+    assert torch.allclose(w[0, :3], torch.full((3,), 2.0 / 3.0)) and w[0, 3].item() == pytest.approx(2.0)
+    assert w[0, 4] == 0 and w[1, 3:].eq(0).all()
+    assert torch.allclose(w[1, :3], torch.ones(3))          # unknown points: one bin, so plain weight 1
+    assert w[0, :4].mean().item() == pytest.approx(1.0)
+    # a coarser cube puts all four in one bin: every weight 1
+    assert torch.allclose(surface_balance_weights(xyz, valid, 0.1)[0, :4], torch.ones(4))
+    with pytest.raises(ValueError, match="voxel"):
+        surface_balance_weights(xyz, valid, 0.0)
+
+
+def test_coordinate_loss_weights_move_the_mean_towards_the_heavier_correspondence():
+    H, W, D = 6, 8, 16
+    uv = torch.tensor([[[1.0, 1.0], [5.0, 3.0]]])
+    xyz = torch.tensor([[[0.0, 0.01, 0.0], [0.03, 0.0, 0.01]]])
+    valid = torch.ones(1, 2, dtype=torch.bool)
+    desc = torch.randn(1, D, H, W, generator=torch.Generator().manual_seed(0))
+    e = coordinate_embedding(xyz, D, 0.02)[0]
+    desc[0, :, 1, 1] = e[0]                     # the first fits exactly (loss 0), the second does not
+    plain = coordinate_loss(desc, desc, uv, uv, xyz, valid, 0.02)
+    second = (1 - torch.nn.functional.normalize(desc[0, :, 3, 5], dim=0) @ e[1]).item()
+    assert plain.item() == pytest.approx(second / 2, rel=1e-4)
+    heavy_first = coordinate_loss(desc, desc, uv, uv, xyz, valid, 0.02, weights=torch.tensor([[1.5, 0.5]]))
+    assert heavy_first.item() == pytest.approx(second / 4, rel=1e-4)
+
+
+def test_losses_surface_balance_reweights_both_terms_of_the_objective(make_pair_batch):
+    from dense_descriptor_grasp.model.network import DenseDescriptorNet
+    from dense_descriptor_grasp.training.config import LossConfig
+    from dense_descriptor_grasp.training.objective import ntxent_losses
+
+    torch.manual_seed(0)
+    model = DenseDescriptorNet(descriptor_dim=4, num_keypoints=0, output_stride=32, method="ntxent").eval()
+    batch = make_pair_batch(batch_size=1, H=64, W=64, M=32)
+    # object points: half of the correspondences crowd one 1-cm cube, the others are spread out
+    xyz = torch.zeros(1, 32, 3)
+    xyz[0, 16:, 0] = torch.arange(16) * 0.02
+    batch["xyz"] = xyz
+    with torch.no_grad():
+        plain = ntxent_losses(model, batch, LossConfig(coords=1.0))
+        balanced = ntxent_losses(model, batch, LossConfig(coords=1.0, surface_balance=0.01))
+        coarse = ntxent_losses(model, batch, LossConfig(coords=1.0, surface_balance=10.0))  # one cube: weights 1
+    for term in ("ntxent", "coords"):
+        assert balanced[term].item() != pytest.approx(plain[term].item(), rel=1e-4)
+        assert coarse[term].item() == pytest.approx(plain[term].item(), rel=1e-5)
+    del batch["xyz"]
+    with pytest.raises(KeyError, match="surface_balance"):
+        ntxent_losses(model, batch, LossConfig(surface_balance=0.01))
+    with pytest.raises(ValueError, match="losses.surface_balance"):
+        LossConfig(surface_balance=-1.0)

@@ -137,3 +137,22 @@ def test_exclude_px_drops_neighbouring_correspondences_from_the_negatives():
     assert plain > excluded + 0.3  # the identical neighbour no longer competes with the positive
     far_only = ntxent_loss(desc, desc.clone(), uv, uv.clone(), valid, 0.1, exclude_px=0.5)
     assert torch.allclose(far_only, plain)
+
+
+def test_weights_make_the_loss_a_weighted_mean_over_anchors():
+    B, D, H, W, M = 1, 8, 12, 14, 6
+    da, db = _random_descriptors(B, D, H, W, 1), _random_descriptors(B, D, H, W, 2)
+    uv_a, uv_b = _grid_uv(B, M, H, W, 3), _grid_uv(B, M, H, W, 4)
+    valid = torch.ones(B, M, dtype=torch.bool)
+    plain = ntxent_loss(da, db, uv_a, uv_b, valid)
+    assert ntxent_loss(da, db, uv_a, uv_b, valid, weights=torch.full((B, M), 2.0)).item() == pytest.approx(plain.item())
+    only_first = torch.zeros(B, M)
+    only_first[0, 0] = 1.0
+    a = F.normalize(da[0][:, uv_a[0, :, 1].long(), uv_a[0, :, 0].long()].T, dim=-1)
+    b = F.normalize(db[0][:, uv_b[0, :, 1].long(), uv_b[0, :, 0].long()].T, dim=-1)
+    s = a @ b.T / 0.1
+    first = 0.5 * ((torch.logsumexp(s[0], 0) - s[0, 0]) + (torch.logsumexp(s[:, 0], 0) - s[0, 0]))
+    got = ntxent_loss(da, db, uv_a, uv_b, valid, weights=only_first)
+    assert got.item() == pytest.approx(first.item(), rel=1e-5) and got.item() != pytest.approx(plain.item())
+    with pytest.raises(ValueError, match="weights"):
+        ntxent_loss(da, db, uv_a, uv_b, valid, weights=torch.ones(B, M + 1))

@@ -155,6 +155,8 @@ class LossConfig:
     ntxent_exclude_px: float = 0.0  # correspondences nearer than this (px) to the positive are not negatives
     coords: float = 0.0  # method ntxent: weight of the geometry term (descriptors -> embedding of object points)
     coords_sigma: float = 0.02  # metres, length scale of that embedding
+    surface_balance: float = 0.0  # method ntxent: voxel edge (m) of the object; each correspondence weighs 1 / the
+    #                               correspondences in its voxel, so each piece of the surface counts alike (0 = off)
     foreground: float = 1.0  # weight of the foreground head's loss (BCE against the target mask; model.foreground)
 
     def __post_init__(self):
@@ -164,6 +166,7 @@ class LossConfig:
         self.ntxent_exclude_px = _number("losses.ntxent_exclude_px", self.ntxent_exclude_px, 0)
         self.coords = _number("losses.coords", self.coords, 0)
         self.coords_sigma = _number("losses.coords_sigma", self.coords_sigma, 0, lo_open=True)
+        self.surface_balance = _number("losses.surface_balance", self.surface_balance, 0)
         self.foreground = _number("losses.foreground", self.foreground, 0)
         for name in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent"):
             setattr(self, name, _number(f"losses.{name}", getattr(self, name), 0))

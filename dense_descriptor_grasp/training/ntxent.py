@@ -80,6 +80,7 @@ def ntxent_loss(
     neg_valid_b: Optional[torch.Tensor] = None,
     hard_negatives: int = 0,
     exclude_px: float = 0.0,
+    weights: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Symmetric pixelwise NT-Xent loss (see the module docstring for the exact formula and negatives).
 
@@ -94,6 +95,8 @@ def ntxent_loss(
         hard_negatives: keep only the ``h`` most similar off-object negatives per anchor (0 = all).
         exclude_px: other correspondences closer than this many pixels to the positive (in both images) are not
             negatives of the anchor (0 = all are): neighbouring pixels of one surface patch are not pushed apart.
+        weights: optional ``(B, M)`` weights of the correspondences as anchors (``losses.surface_balance``); a pair's
+            loss is their weighted mean. None = all 1.
     Returns:
         scalar; about ``log(m + K)`` for random descriptors, towards 0 for distinctive aligned ones.
     """
@@ -135,6 +138,12 @@ def ntxent_loss(
     a_to_b = torch.where(valid, lse_rows - safe, torch.zeros_like(safe))
     b_to_a = torch.where(valid, lse_cols - safe, torch.zeros_like(safe))
     count = valid.sum(1)
-    per_pair = 0.5 * (a_to_b.sum(1) + b_to_a.sum(1)) / count.clamp_min(1)
+    if weights is None:
+        w = valid.to(a.dtype)
+    else:
+        if weights.shape != valid.shape:
+            raise ValueError(f"ntxent_loss: weights must be (B, M) like valid, got {tuple(weights.shape)}")
+        w = weights.to(a.dtype) * valid
+    per_pair = 0.5 * ((w * a_to_b).sum(1) + (w * b_to_a).sum(1)) / w.sum(1).clamp_min(1e-12)
     keep = count >= 2
     return (per_pair * keep).sum() / keep.sum().clamp_min(1)

@@ -20,7 +20,7 @@ from .losses import (
     silhouette_loss,
     variance_loss,
 )
-from .coords import coordinate_loss
+from .coords import coordinate_loss, surface_balance_weights
 from .ntxent import ntxent_loss
 
 __all__ = ["compute_losses", "foreground_loss", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
@@ -85,7 +85,16 @@ def keypoint_losses(model, batch: dict, cfg: LossConfig) -> dict:
     return terms
 
 
-def _ntxent_term(feat_a, feat_b, batch: dict, cfg: LossConfig):
+def _surface_weights(batch: dict, cfg: LossConfig):
+    """``losses.surface_balance``'s per-correspondence weights (B, M), or None when it is off."""
+    if cfg.surface_balance <= 0:
+        return None
+    if "xyz" not in batch:
+        raise KeyError("pair batch lacks xyz (object points of the correspondences) needed by losses.surface_balance")
+    return surface_balance_weights(batch["xyz"], batch["valid"], cfg.surface_balance)
+
+
+def _ntxent_term(feat_a, feat_b, batch: dict, cfg: LossConfig, weights=None):
     """NT-Xent sampled from the low-resolution features at the correspondences, with the pair's off-object
     negatives (``neg_uv_*``) when the batch has them (``data.num_negatives > 0``)."""
     if "uv_a" not in batch:
@@ -96,20 +105,22 @@ def _ntxent_term(feat_a, feat_b, batch: dict, cfg: LossConfig):
     return ntxent_loss(
         feat_a, feat_b, batch["uv_a"], batch["uv_b"], batch["valid"], cfg.ntxent_temperature,
         image_size=batch["rgb_a"].shape[-2:], hard_negatives=cfg.hard_negatives,
-        exclude_px=cfg.ntxent_exclude_px, **negatives,
+        exclude_px=cfg.ntxent_exclude_px, weights=weights, **negatives,
     )
 
 
 def ntxent_losses(model, batch: dict, cfg: LossConfig) -> dict:
     """The NT-Xent term on the descriptor features of both views (sampled at the correspondences)."""
     out_a, out_b = _twin_forward(model, batch)
-    loss = _ntxent_term(out_a["features"], out_b["features"], batch, cfg)
+    weights = _surface_weights(batch, cfg)
+    loss = _ntxent_term(out_a["features"], out_b["features"], batch, cfg, weights)
     terms = {"ntxent": loss}
     if cfg.coords > 0:  # geometry supervision of the same descriptors (needs the pairs' object points, xyz)
         if "xyz" not in batch:
             raise KeyError("pair batch lacks xyz (object points of the correspondences) needed by losses.coords")
         terms["coords"] = coordinate_loss(out_a["features"], out_b["features"], batch["uv_a"], batch["uv_b"],
-                                          batch["xyz"], batch["valid"], cfg.coords_sigma, batch["rgb_a"].shape[-2:])
+                                          batch["xyz"], batch["valid"], cfg.coords_sigma, batch["rgb_a"].shape[-2:],
+                                          weights=weights)
     terms["total"] = loss + cfg.coords * terms["coords"] if "coords" in terms else loss
     terms["outputs"] = (out_a, out_b)
     return terms
