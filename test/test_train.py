@@ -324,3 +324,27 @@ def test_data_jitter_sets_the_photometric_jitter_of_the_pairs(tiny_dataset):
         first_batch({"hue_shift": 0.1})
     with pytest.raises(ValueError, match="data.sensor_noise"):
         TrainConfig.from_dict({"data": {"jitter": {"sensor_noise": 0.5}}})
+
+
+def test_bf16_precision_runs_the_network_under_autocast_and_keeps_the_losses_float32(make_pair_batch):
+    """train.precision=bf16: the first step's losses agree with float32 to bfloat16's precision, the outputs the
+    losses see are float32, and the weights stay float32; an unknown precision is refused by name."""
+    from dense_descriptor_grasp.model.network import DenseDescriptorNet
+    from dense_descriptor_grasp.training.config import LossConfig, RunConfig
+    from dense_descriptor_grasp.training.objective import compute_losses
+
+    batch = make_pair_batch(batch_size=1, H=64, W=64, M=16)
+    torch.manual_seed(0)
+    model = DenseDescriptorNet(descriptor_dim=4, num_keypoints=0, output_stride=32, method="ntxent").eval()
+    with torch.no_grad():
+        full = compute_losses(model, batch, LossConfig())
+        half = compute_losses(model, batch, LossConfig(), precision="bf16")
+    assert half["outputs"][0]["features"].dtype == torch.float32
+    assert half["total"].dtype == torch.float32 and torch.isfinite(half["total"])
+    assert half["total"].item() == pytest.approx(full["total"].item(), rel=0.05)
+    assert half["total"].item() != full["total"].item()      # autocast was on: not bit-identical
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    with pytest.raises(ValueError, match="precision"):
+        compute_losses(model, batch, LossConfig(), precision="fp16")
+    with pytest.raises(ValueError, match="train.precision"):
+        RunConfig(precision="half")

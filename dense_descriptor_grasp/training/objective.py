@@ -23,7 +23,7 @@ from .losses import (
 from .coords import coordinate_loss, surface_balance_weights
 from .ntxent import ntxent_loss
 
-__all__ = ["compute_losses", "foreground_loss", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
+__all__ = ["PRECISIONS", "compute_losses", "foreground_loss", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
 
 LOSS_TERMS = {
     "keypoint": ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent", "foreground"),
@@ -40,7 +40,14 @@ def move_batch(batch: dict, device) -> dict:
     return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
 
-def _twin_forward(model, batch: dict) -> tuple[dict, dict]:
+PRECISIONS = ("fp32", "bf16")
+
+
+def _twin_forward(model, batch: dict, precision: str = "fp32") -> tuple[dict, dict]:
+    """Views A and B through the network in one pass. ``precision="bf16"``: the network runs under bfloat16 autocast
+    (``train.precision``) and its outputs come back as float32, so every loss is computed in float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     rgb_a, rgb_b = batch["rgb_a"], batch["rgb_b"]
     if rgb_a.shape != rgb_b.shape:
         raise ValueError(f"pair batch: rgb_a {tuple(rgb_a.shape)} and rgb_b {tuple(rgb_b.shape)} must have the same shape")
@@ -50,14 +57,17 @@ def _twin_forward(model, batch: dict) -> tuple[dict, dict]:
             raise KeyError("pair batch lacks depth_a / depth_b / K_a / K_b needed by a model with input 'rgbd'")
         depth = torch.cat([batch["depth_a"], batch["depth_b"]], dim=0)
         K = torch.cat([batch["K_a"], batch["K_b"]], dim=0)
-    out = model(torch.cat([rgb_a, rgb_b], dim=0), depth, K)
+    with torch.autocast(rgb_a.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = model(torch.cat([rgb_a, rgb_b], dim=0), depth, K)
+    if precision != "fp32":
+        out = {k: v.float() if v.is_floating_point() else v for k, v in out.items()}
     B = rgb_a.shape[0]
     return {k: v[:B] for k, v in out.items()}, {k: v[B:] for k, v in out.items()}
 
 
-def keypoint_losses(model, batch: dict, cfg: LossConfig) -> dict:
+def keypoint_losses(model, batch: dict, cfg: LossConfig, precision: str = "fp32") -> dict:
     """The paper's five keypoint terms for one pair batch (unweighted) and their weighted ``total``."""
-    out_a, out_b = _twin_forward(model, batch)
+    out_a, out_b = _twin_forward(model, batch, precision)
     X_a = keypoints_to_camera(out_a["uv"], out_a["depth"], batch["K_a"])
     X_b = keypoints_to_camera(out_b["uv"], out_b["depth"], batch["K_b"])
     L = cfg.length_scale  # separation and multi-view in units of L metres (1 = paper)
@@ -109,9 +119,9 @@ def _ntxent_term(feat_a, feat_b, batch: dict, cfg: LossConfig, weights=None):
     )
 
 
-def ntxent_losses(model, batch: dict, cfg: LossConfig) -> dict:
+def ntxent_losses(model, batch: dict, cfg: LossConfig, precision: str = "fp32") -> dict:
     """The NT-Xent term on the descriptor features of both views (sampled at the correspondences)."""
-    out_a, out_b = _twin_forward(model, batch)
+    out_a, out_b = _twin_forward(model, batch, precision)
     weights = _surface_weights(batch, cfg)
     loss = _ntxent_term(out_a["features"], out_b["features"], batch, cfg, weights)
     terms = {"ntxent": loss}
@@ -133,15 +143,17 @@ def foreground_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.binary_cross_entropy_with_logits(up[:, 0], mask.to(up.dtype))
 
 
-def compute_losses(model, batch: dict, cfg: LossConfig) -> dict:
+def compute_losses(model, batch: dict, cfg: LossConfig, precision: str = "fp32") -> dict:
     """Dispatch on ``model.method``; checks that the batch holds the entries the method needs. A model with the
-    foreground head also gets the ``foreground`` term (weight ``losses.foreground``) on both views' target masks."""
+    foreground head also gets the ``foreground`` term (weight ``losses.foreground``) on both views' target masks.
+    ``precision``: ``train.precision`` (``"bf16"``: the network's forward pass under bfloat16 autocast)."""
     method = model.method
     required = _REQUIRED[method] + (("mask_a", "mask_b") if getattr(model, "foreground_logits", None) is not None else ())
     missing = [k for k in dict.fromkeys(required) if k not in batch]
     if missing:
         raise KeyError(f"pair batch lacks {missing} needed by method {method!r} (see docs/ARCHITECTURE.md)")
-    terms = keypoint_losses(model, batch, cfg) if method == "keypoint" else ntxent_losses(model, batch, cfg)
+    losses = keypoint_losses if method == "keypoint" else ntxent_losses
+    terms = losses(model, batch, cfg, precision)
     out_a, out_b = terms["outputs"]
     if "foreground" in out_a:
         terms["foreground"] = 0.5 * (foreground_loss(out_a["foreground"], batch["mask_a"])

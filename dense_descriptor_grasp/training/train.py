@@ -103,6 +103,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="train.max_minutes: wall-clock budget of the run folder (a resumed run counts the minutes of "
                         "the earlier runs, recorded in the checkpoint)")
     p.add_argument("--threads", dest="num_threads", type=int, help="train.num_threads (torch intra-op threads)")
+    p.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="train.precision: bf16 runs the network under bfloat16 autocast (losses in float32)")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                    help="continue from CHECKPOINT (default: <out>/last.pt) with optimizer, scheduler, step and RNG state")
     p.add_argument("--overwrite", action="store_true",
@@ -128,6 +130,7 @@ _FLAG_KEYS = {
     "checkpoint_every": "train.checkpoint_every",
     "max_minutes": "train.max_minutes",
     "num_threads": "train.num_threads",
+    "precision": "train.precision",
 }
 
 
@@ -249,7 +252,7 @@ def train_step(model, batch: dict, optimizer, cfg: TrainConfig, step: int) -> tu
     """
     model.train()
     batch = move_batch(batch, next(model.parameters()).device)
-    terms = compute_losses(model, batch, cfg.losses)
+    terms = compute_losses(model, batch, cfg.losses, cfg.train.precision)
     outputs = terms.pop("outputs")
     values = {k: float(v.detach()) for k, v in terms.items()}
     bad = [k for k, v in values.items() if not math.isfinite(v)]
