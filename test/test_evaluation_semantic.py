@@ -295,6 +295,11 @@ def test_untrained_twin_equals_train_model_steps_0(steps0):
         assert torch.equal(state[k], v), k
     other, _ = sem.untrained_twin(trained, seed=6)
     assert not torch.equal(other.state_dict()["projection.weight"], state["projection.weight"])
+    # a model normalising by each image's statistics gets the same twin, with running statistics (the stronger floor)
+    trained.norm_statistics = "image"
+    same, info_image = sem.untrained_twin(trained)
+    assert same.norm_statistics == "running" and info_image["identity"] == expected["model_identity"]
+    assert "norm_statistics" not in info_image["constructor_args"]
 
 
 # ----------------------------------------------------------------------------------------------- rendered clutter

@@ -202,3 +202,50 @@ def test_the_stride_2_option_keeps_stride_4_checkpoints_loading():
     assert net4.decoder.laterals[3].weight.shape[1] == 512 and len(net4.decoder.laterals) == 4
     net2 = DenseDescriptorNet(descriptor_dim=4, method="ntxent", output_stride=2, decoder="fpn", decoder_channels=8)
     assert len(net2.decoder.laterals) == 5 and net2.features(torch.rand(1, 3, 32, 48)).shape == (1, 4, 16, 24)
+
+
+def test_image_norm_statistics_normalise_each_image_by_itself_at_inference(tmp_path):
+    """norm_statistics="image": in eval() mode every BatchNorm uses the image's own statistics (what training with
+    batch statistics sees), image by image, without touching the running averages; "running" is PyTorch's
+    default and keeps the old config; the setting travels with the checkpoint."""
+    from dense_descriptor_grasp.model.checkpoint import load_model, model_identity, save_checkpoint
+
+    torch.manual_seed(0)
+    kw = dict(descriptor_dim=8, num_keypoints=0, output_stride=4, method="ntxent", decoder="fpn")
+    running = DenseDescriptorNet(**kw).eval()
+    image = DenseDescriptorNet(**kw, norm_statistics="image")
+    image.load_state_dict(running.state_dict())
+    image.eval()
+    assert "norm_statistics" not in running.config and image.config["norm_statistics"] == "image"
+    assert model_identity(image) != model_identity(running)
+    x = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    x[1] = x[1] * 0.3 + 0.6                          # a brighter, flatter second image
+    before = {k: v.clone() for k, v in image.state_dict().items()}
+    with torch.no_grad():
+        both = image.features(x)
+        alone = [image.features(x[i:i + 1]) for i in range(2)]
+        by_hand = []
+        for i in range(2):                           # the same by hand: BatchNorm in training mode on one image
+            twin = DenseDescriptorNet(**kw)
+            twin.load_state_dict(running.state_dict())
+            twin.eval()
+            for m in twin.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.train()
+            by_hand.append(twin.features(x[i:i + 1]))
+        plain = running.features(x)
+    assert torch.allclose(both, torch.cat(alone), atol=1e-5)
+    assert torch.allclose(both, torch.cat(by_hand), atol=1e-5)
+    assert not torch.allclose(both, plain, atol=1e-3)
+    assert all(torch.equal(v, image.state_dict()[k]) for k, v in before.items() if "num_batches" not in k)
+    assert all(not m.training for m in image.modules())  # eval() mode is restored
+    image.train()                                        # training mode: the batch's statistics, as always
+    assert not torch.allclose(image.features(x), both, atol=1e-4)
+    image.eval()
+    path = save_checkpoint(tmp_path / "m.pt", image)
+    loaded = load_model(path)
+    assert loaded.norm_statistics == "image"
+    with torch.no_grad():
+        assert torch.allclose(loaded.features(x), both, atol=1e-5)
+    with pytest.raises(ValueError, match="norm_statistics"):
+        DenseDescriptorNet(**kw, norm_statistics="group")

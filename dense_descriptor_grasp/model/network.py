@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["DenseDescriptorNet", "FeaturePyramidDecoder", "IMAGENET_MEAN", "IMAGENET_STD", "METHODS", "DECODERS",
+           "NORM_STATISTICS",
            "INPUTS", "OUTPUT_STRIDES", "DECODER_STRIDES", "spatial_expectation", "geometry_channels"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -46,6 +47,7 @@ DECODERS = ("none", "fpn")
 INPUTS = ("rgb", "rgbd")  # rgbd: RGB + the depth image's geometry_channels (surface normals, relative depth)
 GEOMETRY_CHANNELS = 4
 OUTPUT_STRIDES = (8, 16, 32)  # decoder "none" (dilated trunk)
+NORM_STATISTICS = ("running", "image")  # what BatchNorm normalises with at inference (eval mode)
 DECODER_STRIDES = (2, 4, 8)  # decoder "fpn" (2: also the stem's stride-2 output, for thin parts)
 # which of layer2, layer3, layer4 trade their stride 2 for dilation (torchvision's replace_stride_with_dilation
 # semantics; torchvision's BasicBlock refuses dilation, so _dilate_stages does it for ResNet-34)
@@ -133,6 +135,9 @@ class DenseDescriptorNet(nn.Module):
         depth_init: metres; the depth head's bias is set so that its initial output is about this value.
         input: "rgb" (the paper) or "rgbd": the first convolution also reads :func:`geometry_channels` of the
             depth image, so every call then needs ``depth`` and ``K`` (``forward``, ``features``, ``descriptors``).
+        norm_statistics: what the BatchNorm layers normalise with in ``eval()`` mode: ``"running"`` (PyTorch's
+            default: the running averages of training) or ``"image"`` (each image's own statistics, computed image
+            by image, as training with one pair per batch sees them). Training mode always uses the batch's.
     """
 
     def __init__(
@@ -148,8 +153,11 @@ class DenseDescriptorNet(nn.Module):
         decoder_channels: int = 128,
         input: str = "rgb",
         foreground: bool = False,
+        norm_statistics: str = "running",
     ):
         super().__init__()
+        if norm_statistics not in NORM_STATISTICS:
+            raise ValueError(f"norm_statistics must be one of {NORM_STATISTICS}, got {norm_statistics!r}")
         if input not in INPUTS:
             raise ValueError(f"input must be one of {INPUTS}, got {input!r}")
         if decoder not in DECODERS:
@@ -177,6 +185,7 @@ class DenseDescriptorNet(nn.Module):
         self.decoder_name = decoder
         self.decoder_channels = int(decoder_channels) if decoder == "fpn" else 0
         self.input = input
+        self.norm_statistics = norm_statistics
 
         self.register_buffer("image_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("image_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -218,6 +227,8 @@ class DenseDescriptorNet(nn.Module):
             decoder["input"] = self.input
         if self.foreground_logits is not None:
             decoder["foreground"] = True
+        if self.norm_statistics != "running":
+            decoder["norm_statistics"] = self.norm_statistics
         return {**decoder,
             "backbone": "resnet34",
             "method": self.method,
@@ -264,6 +275,11 @@ class DenseDescriptorNet(nn.Module):
         ``depth (B, H, W)`` metres and ``K (B, 3, 3)`` are read by ``input="rgbd"`` models (ignored otherwise).
         """
         self._check_input(rgb)
+        if self.norm_statistics == "image" and not self.training:
+            return self._decoded_with_image_statistics(rgb, depth, K)
+        return self._decoded(rgb, depth, K)
+
+    def _decoded(self, rgb, depth, K) -> torch.Tensor:
         x = self.network_input(rgb, depth, K)
         if self.decoder is None:
             return self.trunk(x)
@@ -273,6 +289,24 @@ class DenseDescriptorNet(nn.Module):
             if i == 2 or i >= 4:  # the stem after conv1 + BN + ReLU (stride 2), layer1..layer4
                 stages.append(x)
         return self.decoder(stages)
+
+    def _decoded_with_image_statistics(self, rgb, depth, K) -> torch.Tensor:
+        """:meth:`decoded` in ``eval()`` mode with every BatchNorm layer normalising by the statistics of the image
+        itself (one image at a time, so an image's descriptors do not depend on the others in the batch); the
+        running averages are neither used nor changed."""
+        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [(m.training, m.track_running_stats) for m in norms]
+        try:
+            for m in norms:
+                m.training, m.track_running_stats = True, False   # batch statistics, no running-stat update
+            if rgb.shape[0] == 1:
+                return self._decoded(rgb, depth, K)
+            return torch.cat([self._decoded(rgb[i:i + 1], None if depth is None else depth[i:i + 1],
+                                            None if K is None or K.dim() == 2 else K[i:i + 1])
+                              for i in range(rgb.shape[0])], dim=0)
+        finally:
+            for m, (training, track) in zip(norms, saved):
+                m.training, m.track_running_stats = training, track
 
     def features(self, rgb: torch.Tensor, depth: Optional[torch.Tensor] = None,
                  K: Optional[torch.Tensor] = None) -> torch.Tensor:

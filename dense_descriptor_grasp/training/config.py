@@ -64,6 +64,8 @@ class ModelConfig:
     depth_init: float = 0.5  # metres, initial output of the depth head
     foreground: bool = False  # a head that predicts the target's silhouette (trained by losses.foreground); the
     #                           inference path then searches only pixels it sees as the target
+    norm_statistics: str = "running"  # what BatchNorm normalises with at inference: running (PyTorch's default, the
+    #                                   averages of training) | image (each image's own statistics)
 
     def __post_init__(self):
         if self.method not in ("keypoint", "ntxent"):
@@ -86,6 +88,8 @@ class ModelConfig:
         self.depth_init = _number("model.depth_init", self.depth_init, 0, lo_open=True)
         if not isinstance(self.foreground, bool):
             raise ValueError(f"model.foreground must be true or false, got {self.foreground!r}")
+        if self.norm_statistics not in ("running", "image"):
+            raise ValueError(f"model.norm_statistics must be 'running' or 'image', got {self.norm_statistics!r}")
 
 
 @dataclass

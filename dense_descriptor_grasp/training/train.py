@@ -178,6 +178,7 @@ def build_model(cfg: TrainConfig) -> DenseDescriptorNet:
         decoder_channels=m.decoder_channels,
         input=m.input,
         foreground=m.foreground,
+        norm_statistics=m.norm_statistics,
     )
 
 
