@@ -9,6 +9,7 @@ import time
 
 import pytest
 import torch
+import yaml
 
 from dense_descriptor_grasp.model.checkpoint import load_checkpoint, load_model
 from dense_descriptor_grasp.training.config import TrainConfig
@@ -348,3 +349,24 @@ def test_bf16_precision_runs_the_network_under_autocast_and_keeps_the_losses_flo
         compute_losses(model, batch, LossConfig(), precision="fp16")
     with pytest.raises(ValueError, match="train.precision"):
         RunConfig(precision="half")
+
+
+def test_auto_precision_follows_the_hardware_and_is_recorded_resolved(tmp_path, make_pair_batch, monkeypatch):
+    from dense_descriptor_grasp.training.objective import resolve_precision
+
+    assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("fp8", "cpu")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False, raising=False)
+    assert resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    # a run with auto logs and records what it resolved to
+    out = tmp_path / "run"
+    cfg = _small_ntxent_cfg(out, 1)
+    cfg.train.precision = "auto"
+    lines = []
+    run_training(cfg, batches=itertools.repeat(make_pair_batch(batch_size=1, H=64, W=64, M=16)), progress=False,
+                 log=lines.append)
+    assert any("precision auto -> bf16" in line for line in lines)
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["precision"] == "bf16"

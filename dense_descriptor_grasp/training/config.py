@@ -229,8 +229,8 @@ class RunConfig:
     max_minutes: Optional[float] = None  # wall-clock budget; stops cleanly with a checkpoint
     tensorboard: bool = True
     num_threads: Optional[int] = None  # torch intra-op threads (null: torch's default); 1 is fastest on a busy CPU
-    precision: str = "fp32"  # fp32 | bf16: the network's forward pass under bfloat16 autocast (losses in float32);
-    #                          bf16 is ~1.5x faster on CPUs with AVX512-BF16 / AMX and on recent GPUs
+    precision: str = "fp32"  # fp32 | bf16 | auto: bf16 = the network's pass under bfloat16 autocast (losses in
+    #                          float32); auto = bf16 where the CPU (AVX512+) or GPU runs it natively, else fp32
 
     def __post_init__(self):
         self.steps = _number("train.steps", self.steps, 0, integer=True)
@@ -249,8 +249,8 @@ class RunConfig:
             self.num_threads = _number("train.num_threads", self.num_threads, 1, integer=True)
         if not isinstance(self.tensorboard, bool):
             raise ValueError(f"train.tensorboard must be true or false, got {self.tensorboard!r}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"train.precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"train.precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
 
 
 _SECTIONS = {"model": ModelConfig, "data": DataConfig, "losses": LossConfig, "optim": OptimConfig, "train": RunConfig}

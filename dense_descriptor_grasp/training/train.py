@@ -42,7 +42,7 @@ from dense_descriptor_grasp.model.network import DenseDescriptorNet
 
 from .config import TrainConfig, apply_overrides, load_config
 from .data import pair_batches
-from .objective import compute_losses, move_batch
+from .objective import compute_losses, move_batch, resolve_precision
 from .reproducibility import capture_rng_state, git_commit, restore_rng_state, seed_everything
 from .run_log import RunLog, read_history
 
@@ -103,8 +103,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="train.max_minutes: wall-clock budget of the run folder (a resumed run counts the minutes of "
                         "the earlier runs, recorded in the checkpoint)")
     p.add_argument("--threads", dest="num_threads", type=int, help="train.num_threads (torch intra-op threads)")
-    p.add_argument("--precision", choices=["fp32", "bf16"],
-                   help="train.precision: bf16 runs the network under bfloat16 autocast (losses in float32)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "auto"],
+                   help="train.precision: bf16 runs the network under bfloat16 autocast (losses in float32); auto: "
+                        "bf16 where the CPU (AVX512 or newer) or GPU runs it natively, else fp32")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                    help="continue from CHECKPOINT (default: <out>/last.pt) with optimizer, scheduler, step and RNG state")
     p.add_argument("--overwrite", action="store_true",
@@ -459,7 +460,11 @@ def run_training(
         batches: an iterable of pair batches to use instead of ``PairDataset`` (tests, custom data).
     """
     out = _run_folder(cfg, resume, overwrite)
-    run = start_run(cfg, out, _device(cfg), resume, log)
+    device = _device(cfg)
+    if cfg.train.precision == "auto":
+        cfg.train.precision = resolve_precision("auto", device)
+        log(f"train_model: train.precision auto -> {cfg.train.precision} on {device}")
+    run = start_run(cfg, out, device, resume, log)
     batch_iter = iter(batches) if batches is not None else \
         pair_batches(cfg, seed=cfg.train.seed + run.start_step, progress=progress)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
