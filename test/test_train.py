@@ -357,9 +357,16 @@ def test_auto_precision_follows_the_hardware_and_is_recorded_resolved(tmp_path, 
     assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("fp8", "cpu")
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False, raising=False)
+    from dense_descriptor_grasp.training import objective
+
+    plain, native = tmp_path / "plain", tmp_path / "native"
+    plain.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
+    native.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_bf16\n")
+    assert not objective.cpu_has_native_bf16(str(plain)) and objective.cpu_has_native_bf16(str(native))
+    assert not objective.cpu_has_native_bf16(str(tmp_path / "missing"))
+    monkeypatch.setattr(objective, "cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", "cpu") == "fp32"
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(objective, "cpu_has_native_bf16", lambda: True)
     assert resolve_precision("auto", "cpu") == "bf16"
     # a run with auto logs and records what it resolved to
     out = tmp_path / "run"

@@ -23,7 +23,7 @@ from .losses import (
 from .coords import coordinate_loss, surface_balance_weights
 from .ntxent import ntxent_loss
 
-__all__ = ["PRECISIONS", "resolve_precision", "compute_losses", "foreground_loss", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
+__all__ = ["PRECISIONS", "cpu_has_native_bf16", "resolve_precision", "compute_losses", "foreground_loss", "keypoint_losses", "ntxent_losses", "LOSS_TERMS", "move_batch"]
 
 LOSS_TERMS = {
     "keypoint": ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent", "foreground"),
@@ -43,9 +43,20 @@ def move_batch(batch: dict, device) -> dict:
 PRECISIONS = ("fp32", "bf16")
 
 
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when the CPU computes in bfloat16 natively (x86 flags ``avx512_bf16`` or ``amx_bf16``, Linux's
+    ``/proc/cpuinfo``). Plain AVX512 emulates it, and there bf16 autocast measured slower than fp32 (docs/TRAINING.md)."""
+    try:
+        with open(cpuinfo, "r") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 def resolve_precision(precision: str, device) -> str:
-    """``train.precision`` -> ``"fp32"`` or ``"bf16"``. ``"auto"``: bf16 where the hardware runs it natively or
-    close to it (a CUDA device with bfloat16; a CPU whose oneDNN has bfloat16 kernels: AVX512 or newer), else fp32."""
+    """``train.precision`` -> ``"fp32"`` or ``"bf16"``. ``"auto"``: bf16 where the hardware computes it natively
+    (a CUDA device with bfloat16; a CPU with AVX512-BF16 or AMX, :func:`cpu_has_native_bf16`), else fp32."""
     if precision in PRECISIONS:
         return precision
     if precision != "auto":
@@ -53,11 +64,7 @@ def resolve_precision(precision: str, device) -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-    try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        native = False
-    return "bf16" if native else "fp32"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
 def _twin_forward(model, batch: dict, precision: str = "fp32") -> tuple[dict, dict]:
