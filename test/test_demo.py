@@ -120,9 +120,9 @@ def test_config_mismatch_tells_presets_and_old_demo_models_apart(tmp_path):
     assert "model.input: 'rgb' (demo: 'rgbd')" in demo.config_mismatch(info("clutter"), cfg, keys)
     rgb = load_config(None, demo.training_overrides(demo.DemoSettings(root=tmp_path, preset="clutter"), 15.0))
     same_net = demo.config_mismatch(info("ntxent"), rgb, [o.split("=")[0] for o in PRESETS["clutter"]])
-    # one architecture (clutter and ntxent), another training recipe
+    # one architecture (clutter and ntxent), another training recipe (and BatchNorm statistics at inference)
     assert any(d.startswith("data.num_negatives") for d in same_net)
-    assert not any(d.startswith("model.") for d in same_net)
+    assert [d for d in same_net if d.startswith("model.")] == ["model.norm_statistics: 'running' (demo: 'image')"]
     old = {"model_config": {"method": "ntxent", "output_stride": 16, "descriptor_dim": 16}, "config": {}}
     diffs = demo.config_mismatch(old, cfg, keys)                        # the pre-clutter demo's model: no decoder key
     assert "model.decoder: 'none' (demo: 'fpn')" in diffs and "model.output_stride: 16 (demo: 4)" in diffs

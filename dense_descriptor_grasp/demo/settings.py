@@ -59,6 +59,7 @@ class DemoSettings:
     pose_seed: int = 7               # seed of the sim camera's object poses (other than the dataset's)
     device: str = "cpu"
     threads: int = 1                 # torch intra-op threads for training (2 spin against any other job on 2 cores)
+    precision: str = "auto"          # train.precision: bf16 where the CPU / GPU computes it natively, else fp32
     tensorboard: bool = True
     split: str | None = "train"
     quick: bool = False

@@ -34,11 +34,17 @@ def training_overrides(s: DemoSettings, budget_minutes: float) -> list:
         f"train.checkpoint_every={s.checkpoint_every}",
         f"train.device={json.dumps(s.device)}",
         f"train.num_threads={int(s.threads)}",
+        f"train.precision={s.precision}",
         f"train.seed={s.seed}",
         f"train.tensorboard={'true' if s.tensorboard else 'false'}",
     ]
     if s.max_steps is not None:
         overrides.append(f"train.steps={s.max_steps}")
+    if s.quick:
+        # two training steps: normalised by each image's own statistics, a network this close to its random start
+        # matches too ambiguously for the grasp node's ratio test, and --quick checks the pipeline end to end,
+        # published grasps included; the running statistics of two steps leave it nearly unnormalised
+        overrides.append("model.norm_statistics=running")
     return overrides
 
 
@@ -132,7 +138,8 @@ def step_train(s: DemoSettings) -> dict:
     decoder = (f"FPN decoder, stride {m.output_stride}" if m.decoder == "fpn"
                else f"stride {m.output_stride}, no decoder")
     log(f"{step}: preset {s.preset!r}: {task} on {d.mode} pairs, {d.num_correspondences} correspondences "
-        f"(ResNet-34, {decoder}, D={m.descriptor_dim}, batch {cfg.train.batch_size}) on {s.dataset}: up to step "
+        f"(ResNet-34, {decoder}, D={m.descriptor_dim}, batch {cfg.train.batch_size}, precision "
+        f"{cfg.train.precision}) on {s.dataset}: up to step "
         f"{cfg.train.steps} or {s.train_minutes:.1f} min of training in all, whichever comes first, on {s.device} "
         f"-> {ckpt}")
     write_train_state(s, {"budget_minutes": s.train_minutes})   # marks last.pt as the demo's, with its preset
