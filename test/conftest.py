@@ -1,4 +1,5 @@
-"""Fixtures shared by several test modules: one torch thread, and synthetic pair batches.
+"""Fixtures shared by several test modules: one torch thread, synthetic pair batches, and a tiny rendered clutter set
+with an untrained checkpoint (``tiny_clutter_and_checkpoint``, for the scripts around the semantic evaluation).
 
 ``make_pair_batch`` (a factory fixture): pair batches that follow the pair contract of docs/ARCHITECTURE.md, for the
 model / loss / training tests. A flat textured disc at depth ``z0`` seen by camera A and by camera B, where B is A
@@ -97,3 +98,21 @@ def synthetic_pair_batch(
 def make_pair_batch():
     """The synthetic pair-batch factory (:func:`synthetic_pair_batch`)."""
     return synthetic_pair_batch
+
+
+@pytest.fixture
+def tiny_clutter_and_checkpoint(tmp_path):
+    """``(dataset root, checkpoint path)``: 4 views (2 scenes) of the duck among 2 'eval' distractors at 64x48, and
+    ``train_model --steps 0`` on them (D = 8, seeded): enough for the scripts that wrap the semantic evaluation."""
+    from dense_descriptor_grasp.data.generate import generate_dataset
+    from dense_descriptor_grasp.data.render import RenderConfig
+    from dense_descriptor_grasp.training.train import main as train_main
+
+    root = str(tmp_path / "clutter")
+    generate_dataset(root, ["duck"], num_views=4, views_per_scene=2, seed=3, distractors=["eval"],
+                     distractors_per_scene=(2, 2), config=RenderConfig.training(width=64, height=48), progress=False)
+    ckpt = tmp_path / "ckpt"
+    assert train_main(["--dataset", root, "--out", str(ckpt), "--descriptor-dim", "8", "--num-keypoints", "4",
+                       "--steps", "0", "--set", "data.val_fraction=0.0", "--set", "train.tensorboard=false",
+                       "--no-progress"]) == 0
+    return root, ckpt / "last.pt"

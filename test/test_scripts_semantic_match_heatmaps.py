@@ -11,30 +11,21 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "semantic_match_heatm
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_one_row_per_match_and_clear_refusals(tmp_path):
-    from dense_descriptor_grasp.data.generate import generate_dataset
-    from dense_descriptor_grasp.data.render import RenderConfig
+def test_one_row_per_match_and_clear_refusals(tmp_path, tiny_clutter_and_checkpoint):
     from dense_descriptor_grasp.evaluation.semantic import semantic_point_evaluation
-    from dense_descriptor_grasp.training.train import main as train_main
 
-    root = str(tmp_path / "clutter")
-    generate_dataset(root, ["duck"], num_views=4, views_per_scene=2, seed=3, distractors=["eval"],
-                     distractors_per_scene=(1, 1), config=RenderConfig.training(width=64, height=48), progress=False)
-    ckpt = tmp_path / "ckpt"
-    assert train_main(["--dataset", root, "--out", str(ckpt), "--descriptor-dim", "8", "--num-keypoints", "4",
-                       "--steps", "0", "--set", "data.val_fraction=0.0", "--set", "train.tensorboard=false",
-                       "--no-progress"]) == 0
-    semantic_point_evaluation({"m": str(ckpt / "last.pt")}, root, include_floors=False, out_dir=tmp_path / "eval")
+    root, ckpt_file = tiny_clutter_and_checkpoint
+    semantic_point_evaluation({"m": str(ckpt_file)}, root, include_floors=False, out_dir=tmp_path / "eval")
     report = tmp_path / "eval" / "semantic_report.json"
     matches = json.loads(report.read_text())["matches"]
     part = matches[0]["part"]
     expected = min(2, sum(m["part"] == part for m in matches))
     main = runpy.run_path(str(SCRIPT))["main"]
     out = tmp_path / "heat.png"
-    assert main([str(report), str(ckpt / "last.pt"), str(out), "--part", part, "--count", "2"]) == 0
+    assert main([str(report), str(ckpt_file), str(out), "--part", part, "--count", "2"]) == 0
     img = cv2.imread(str(out))
     assert img.shape == (48 * 2 * expected, 64 * 2 * 3, 3)
     with pytest.raises(SystemExit, match="no matches of part 'nose'.*its parts"):
-        main([str(report), str(ckpt / "last.pt"), str(out), "--part", "nose"])
+        main([str(report), str(ckpt_file), str(out), "--part", "nose"])
     with pytest.raises(SystemExit, match="lower --min-support"):
-        main([str(report), str(ckpt / "last.pt"), str(out), "--part", part, "--min-support", "100000"])
+        main([str(report), str(ckpt_file), str(out), "--part", part, "--min-support", "100000"])

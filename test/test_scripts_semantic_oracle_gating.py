@@ -12,20 +12,11 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "semantic_oracle_gati
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_gated_predictions_lie_on_the_dilated_target_mask(tmp_path, capsys):
-    from dense_descriptor_grasp.data.generate import generate_dataset
-    from dense_descriptor_grasp.data.render import RenderConfig
-    from dense_descriptor_grasp.training.train import main as train_main
-
-    root = str(tmp_path / "clutter")
-    generate_dataset(root, ["duck"], num_views=4, views_per_scene=2, seed=3, distractors=["eval"],
-                     distractors_per_scene=(2, 2), config=RenderConfig.training(width=64, height=48), progress=False)
-    assert train_main(["--dataset", root, "--out", str(tmp_path / "ckpt"), "--descriptor-dim", "8",
-                       "--num-keypoints", "4", "--steps", "0", "--set", "data.val_fraction=0.0",
-                       "--set", "train.tensorboard=false", "--no-progress"]) == 0
+def test_gated_predictions_lie_on_the_dilated_target_mask(tmp_path, capsys, tiny_clutter_and_checkpoint):
+    root, ckpt = tiny_clutter_and_checkpoint
     script = runpy.run_path(str(SCRIPT))
     out = tmp_path / "out"
-    assert script["main"]([str(tmp_path / "ckpt" / "last.pt"), root, str(out), "--dilate", "0", "3"]) == 0
+    assert script["main"]([str(ckpt), root, str(out), "--dilate", "0", "3"]) == 0
     report = json.loads((out / "semantic_report.json").read_text())
     assert {"checkpoint", "gt_mask_dilate0", "gt_mask_dilate3"} <= set(report["methods"])
     assert "gt_mask_dilate0" in capsys.readouterr().out
