@@ -10,7 +10,7 @@ from dense_descriptor_grasp.data.augment import (AugmentConfig, JitterConfig, Vi
                                                  sample_virtual_camera, warp_view)
 from dense_descriptor_grasp.data.dataset import RGBDDataset
 from dense_descriptor_grasp.data.generate import generate_dataset
-from dense_descriptor_grasp.data.pairs import (PAIR_KEYS, PairDataset, PairError, collate_pairs,
+from dense_descriptor_grasp.data.pairs import (PAIR_KEYS, PairDataset, PairError, collate_pairs, sample_negatives,
                                                make_augmentation_pair, make_cross_scene_pair, make_multiview_pair)
 from dense_descriptor_grasp.data.render import RenderConfig
 
@@ -206,6 +206,23 @@ def test_negatives_come_from_the_background_without_distractors_and_k0_draws_not
     assert plain["neg_uv_b"].shape == (0, 2) and plain["neg_valid_b"].shape == (0,)
     for k in PAIR_KEYS:  # xyz is NaN in both (no target pose): NaNs compare equal here
         np.testing.assert_array_equal(plain[k], same[k], err_msg=k)
+
+
+def test_negative_margin_keeps_negatives_that_far_from_the_target():
+    sample = _with_distractor(_synthetic())
+    cams = (VirtualCamera(), VirtualCamera())
+    wide = make_augmentation_pair(sample, np.random.default_rng(9), 16, NO_BG, JitterConfig.off(), cameras=cams,
+                                  num_negatives=200, negative_margin_px=6)
+    for side in "ab":
+        uv, ok = wide[f"neg_uv_{side}"], wide[f"neg_valid_{side}"]
+        assert ok.all() and _far_from(wide[f"mask_{side}"], uv, margin=6).all()
+    # the default margin (2 px) lets some of 200 negatives come closer than 6 px: the option changes the draw
+    near = make_augmentation_pair(sample, np.random.default_rng(9), 16, NO_BG, JitterConfig.off(), cameras=cams,
+                                  num_negatives=200)
+    assert _far_from(near["mask_a"], near["neg_uv_a"]).all()
+    assert not _far_from(near["mask_a"], near["neg_uv_a"], margin=6).all()
+    with pytest.raises(ValueError, match="margin_px"):
+        sample_negatives(np.random.default_rng(0), sample["mask"], sample["objects_mask"], 4, margin_px=-1)
 
 
 def test_background_replacement_keeps_the_distractors():

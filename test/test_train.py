@@ -327,6 +327,29 @@ def test_data_jitter_sets_the_photometric_jitter_of_the_pairs(tiny_dataset):
         TrainConfig.from_dict({"data": {"jitter": {"sensor_noise": 0.5}}})
 
 
+def test_data_negative_margin_px_reaches_the_pairs(tiny_dataset):
+    """data.negative_margin_px: the pairs' off-target negatives keep that many pixels away from the target mask."""
+    import cv2
+    import numpy as np
+
+    from dense_descriptor_grasp.training.config import TrainConfig
+    from dense_descriptor_grasp.training.data import pair_batches
+
+    def closest(margin):
+        cfg = TrainConfig.from_dict({"data": {"dataset": str(tiny_dataset), "split": None, "mode": "augment",
+                                              "num_negatives": 256, "negative_margin_px": margin},
+                                     "train": {"batch_size": 2}})
+        batch = next(pair_batches(cfg, seed=3))
+        out = []
+        for mask, uv, ok in zip(batch["mask_a"].numpy(), batch["neg_uv_a"].numpy(), batch["neg_valid_a"].numpy()):
+            dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_C, 3)   # chessboard distance
+            iu, iv = np.rint(uv[ok]).astype(int).T
+            out.append(dist[iv, iu].min())
+        return min(out)
+
+    assert closest(2) == 3 and closest(6) == 7
+
+
 def test_bf16_precision_runs_the_network_under_autocast_and_keeps_the_losses_float32(make_pair_batch):
     """train.precision=bf16: the first step's losses agree with float32 to bfloat16's precision, the outputs the
     losses see are float32, and the weights stay float32; an unknown precision is refused by name."""

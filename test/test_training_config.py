@@ -40,6 +40,7 @@ def test_overrides_parse_yaml_values():
     ("losses.separation=-1.0", "losses.separation"),
     ("data.mode=triplets", "data.mode"),
     ("data.cross_scene_fraction=1.5", "data.cross_scene_fraction"),
+    ("data.negative_margin_px=-1", "data.negative_margin_px"),
     ("train.device=tpu", "train.device"),
     ("train.colour=red", "train.colour"),
     ("optimiser.lr=1.0", "optimiser"),

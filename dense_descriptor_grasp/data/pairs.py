@@ -39,7 +39,7 @@ PAIR_KEYS = ("rgb_a", "rgb_b", "depth_a", "depth_b", "mask_a", "mask_b", "K_a", 
              "T_world_cam_b", "uv_a", "uv_b", "valid", "fit_residual", "xyz", "neg_uv_a", "neg_valid_a", "neg_uv_b",
              "neg_valid_b")
 
-NEGATIVE_MARGIN_PX = 2  # negatives avoid the target mask dilated by this many pixels (a 5 x 5 square)
+NEGATIVE_MARGIN_PX = 2  # default: negatives avoid the target mask dilated by this many pixels (a 5 x 5 square)
 
 
 class PairError(ValueError):
@@ -72,13 +72,14 @@ def _choose(rng: np.random.Generator, n_candidates: int, m: int):
 
 
 def sample_negatives(rng: np.random.Generator, target: np.ndarray, objects: np.ndarray, k: int,
-                     allowed: np.ndarray | None = None):
+                     allowed: np.ndarray | None = None, margin_px: int = NEGATIVE_MARGIN_PX):
     """``(uv (k, 2) float32, valid (k,) bool)``: off-target pixels of one view.
 
     ``k // 2`` are drawn uniformly (without replacement) from distractor pixels (``objects & ~target``) and the
     rest from background pixels (``~objects``); when one kind runs short the other fills in, then rows are padding
-    (``valid`` False, uv 0). No pixel lies within :data:`NEGATIVE_MARGIN_PX` of ``target``; ``allowed`` (e.g. the
-    part of a warped view that shows the source image) restricts both kinds. ``k = 0`` draws nothing.
+    (``valid`` False, uv 0). No pixel lies within ``margin_px`` of ``target`` (the mask dilated by a
+    ``2 margin_px + 1`` square; default :data:`NEGATIVE_MARGIN_PX`); ``allowed`` (e.g. the part of a warped view that
+    shows the source image) restricts both kinds. ``k = 0`` draws nothing.
     """
     uv = np.zeros((k, 2), dtype=np.float32)
     valid = np.zeros(k, dtype=bool)
@@ -86,7 +87,9 @@ def sample_negatives(rng: np.random.Generator, target: np.ndarray, objects: np.n
         return uv, valid
     import cv2
 
-    size = 2 * NEGATIVE_MARGIN_PX + 1
+    if margin_px < 0:
+        raise ValueError(f"sample_negatives: margin_px must be >= 0, got {margin_px}")
+    size = 2 * int(margin_px) + 1
     near = cv2.dilate(np.asarray(target, dtype=np.uint8), np.ones((size, size), np.uint8)) > 0
     area = ~near if allowed is None else (~near & allowed)
     objects = np.asarray(objects, dtype=bool)
@@ -126,7 +129,8 @@ def _finish_views(rgb, depth, objects_mask, K, rng, jitter: JitterConfig, augmen
 def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspondences: int = 128,
                            augment: AugmentConfig | None = None, jitter: JitterConfig | None = None,
                            cameras: tuple | None = None, background_files=None, max_tries: int = 10,
-                           max_fit_points: int = 1024, num_negatives: int = 0) -> dict:
+                           max_fit_points: int = 1024, num_negatives: int = 0,
+                           negative_margin_px: int = NEGATIVE_MARGIN_PX) -> dict:
     """The paper's pair: views A and B of one sample under two random virtual cameras.
 
     Args:
@@ -138,6 +142,7 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
         cameras: optional fixed ``(VirtualCamera, VirtualCamera)`` for A and B (tests).
         max_fit_points: the Kabsch fit uses at most this many of the corresponding pixels (random subset).
         num_negatives: K off-target pixels per view, sampled in the warped views (:func:`sample_negatives`).
+        negative_margin_px: the negatives keep this many pixels away from the target (:func:`sample_negatives`).
     Returns:
         numpy pair dict; ``T_world_cam_a = I``, ``T_world_cam_b = inverse(T_B<-A)``.
     Raises:
@@ -191,8 +196,8 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
     sel = cand[pick]
     xyz = _object_coordinates(backproject(src_uv[sel], src_z[sel], K), sample.get("T_world_camera"),
                               sample.get("T_world_object"))
-    neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives, inside_a)
-    neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives, inside_b)
+    neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives, inside_a, negative_margin_px)
+    neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives, inside_b, negative_margin_px)
     return {
         "rgb_a": rgb_a.transpose(2, 0, 1).copy(), "rgb_b": rgb_b.transpose(2, 0, 1).copy(),
         "depth_a": depth_a, "depth_b": depth_b, "mask_a": mask_a, "mask_b": mask_b,
@@ -211,13 +216,15 @@ def make_augmentation_pair(sample: dict, rng: np.random.Generator, num_correspon
 def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator, num_correspondences: int = 128,
                         jitter: JitterConfig | None = None, occlusion_tolerance: float = 0.005,
                         occlusion_relative: float = 0.01, num_negatives: int = 0,
-                        augment: AugmentConfig | None = None, background_files=None) -> dict:
+                        augment: AugmentConfig | None = None, background_files=None,
+                        negative_margin_px: int = NEGATIVE_MARGIN_PX) -> dict:
     """A true multi-view pair: two views of one object pose with exact ``T_world_cam_a``, ``T_world_cam_b``.
 
     Correspondences: pixels of A's (target) mask with valid depth, back-projected, moved by ``T_B<-A``, projected
     into B; kept when they land in B's mask and B's depth there agrees within
     ``max(occlusion_tolerance, occlusion_relative * z)`` metres (otherwise the point is hidden in B, e.g. behind
-    a distractor). ``num_negatives`` off-target pixels per view (:func:`sample_negatives`). With ``augment``, each
+    a distractor). ``num_negatives`` off-target pixels per view, at least ``negative_margin_px`` from the target
+    (:func:`sample_negatives`). With ``augment``, each
     view's background (behind every object) is replaced independently with chance ``augment.background_prob``
     (:func:`~.augment.replace_background`), so the two views of a point on the outline differ in what lies behind it.
     """
@@ -260,8 +267,8 @@ def make_multiview_pair(sample_a: dict, sample_b: dict, rng: np.random.Generator
            else np.full((num_correspondences, 3), np.nan, np.float32))
     objects_a = np.asarray(sample_a.get("objects_mask", mask_a), bool) | mask_a
     objects_b = np.asarray(sample_b.get("objects_mask", mask_b), bool) | mask_b
-    neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives)
-    neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives)
+    neg_uv_a, neg_valid_a = sample_negatives(rng, mask_a, objects_a, num_negatives, margin_px=negative_margin_px)
+    neg_uv_b, neg_valid_b = sample_negatives(rng, mask_b, objects_b, num_negatives, margin_px=negative_margin_px)
     return {
         "rgb_a": rgb_a.transpose(2, 0, 1).copy(), "rgb_b": rgb_b.transpose(2, 0, 1).copy(),
         "depth_a": depth_a, "depth_b": depth_b, "mask_a": mask_a, "mask_b": mask_b,
@@ -338,12 +345,13 @@ class PairDataset(torch.utils.data.Dataset):
             ``(0,)`` arrays and draws no random numbers (pairs as without negatives).
         multiview_background: multi-view (and cross-scene) pairs also get ``augment``'s background replacement,
             each view independently (by default only augmentation pairs do).
+        negative_margin_px: the negatives keep this many pixels away from the target (:func:`sample_negatives`).
     """
 
     def __init__(self, dataset, mode: str = "augment", num_correspondences: int = 128, seed: int = 0,
                  augment: AugmentConfig | None = None, jitter: JitterConfig | None = None, num_negatives: int = 0,
                  augment_fraction: float = 0.5, cross_scene_fraction: float = 0.0,
-                 multiview_background: bool = False):
+                 multiview_background: bool = False, negative_margin_px: int = NEGATIVE_MARGIN_PX):
         if mode not in ("augment", "multiview", "mixed"):
             raise ValueError(f"PairDataset: mode must be 'augment', 'multiview' or 'mixed', got {mode!r}")
         if not 0.0 <= augment_fraction <= 1.0:
@@ -359,6 +367,9 @@ class PairDataset(torch.utils.data.Dataset):
             raise ValueError(f"PairDataset: num_negatives must be >= 0, got {num_negatives}")
         self.dataset, self.mode, self.m, self.seed = dataset, mode, num_correspondences, seed
         self.num_negatives = int(num_negatives)
+        if negative_margin_px < 0:
+            raise ValueError(f"PairDataset: negative_margin_px must be >= 0, got {negative_margin_px}")
+        self.negative_margin_px = int(negative_margin_px)
         self.augment = augment or AugmentConfig()
         self.jitter = JitterConfig() if jitter is None else jitter
         self.background_files = (list_background_images(self.augment.background_dir)
@@ -391,19 +402,23 @@ class PairDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.mode == "augment":
             return make_augmentation_pair(self.dataset.load_numpy(index), rng, self.m, self.augment, self.jitter,
-                                          background_files=self.background_files, num_negatives=self.num_negatives)
+                                          background_files=self.background_files, num_negatives=self.num_negatives,
+                                          negative_margin_px=self.negative_margin_px)
         a, b = self.pairs[index]
         if self.mode == "mixed" and rng.random() < self.augment_fraction:
             return make_augmentation_pair(self.dataset.load_numpy(a), rng, self.m, self.augment, self.jitter,
-                                          background_files=self.background_files, num_negatives=self.num_negatives)
+                                          background_files=self.background_files, num_negatives=self.num_negatives,
+                                          negative_margin_px=self.negative_margin_px)
         if self.cross_scene_fraction > 0 and rng.random() < self.cross_scene_fraction:
             start, end = self.scene_block[a]
             k = int(rng.integers(len(self.views_by_scene) - (end - start)))
             b = self.views_by_scene[k if k < start else k + end - start]
             return make_cross_scene_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m,
-                                         self.jitter, num_negatives=self.num_negatives, **self._background())
+                                         self.jitter, num_negatives=self.num_negatives,
+                                         negative_margin_px=self.negative_margin_px, **self._background())
         return make_multiview_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m, self.jitter,
-                                   num_negatives=self.num_negatives, **self._background())
+                                   num_negatives=self.num_negatives, negative_margin_px=self.negative_margin_px,
+                                   **self._background())
 
     def _background(self) -> dict:
         """make_multiview_pair's background arguments (none unless multiview_background)."""

@@ -105,6 +105,7 @@ class DataConfig:
     image_size: Optional[list] = None  # [H, W] to resize views to (K scaled), null = as stored
     num_correspondences: int = 128  # M correspondences per pair
     num_negatives: int = 0  # off-object pixels per view (background, other objects): NT-Xent negatives
+    negative_margin_px: int = 2  # those negatives keep this many pixels away from the target's mask
     num_workers: int = 0  # DataLoader workers
     sensor_noise: float = 0.0  # chance per view of capture.noise's RGB-D sensor noise on what the network sees
     augment: dict = field(default_factory=dict)  # AugmentConfig fields (rotation_deg, translation, scale, ...)
@@ -128,6 +129,7 @@ class DataConfig:
             self.image_size = [_number("data.image_size", v, 32, integer=True) for v in self.image_size]
         self.num_correspondences = _number("data.num_correspondences", self.num_correspondences, 2, integer=True)
         self.num_negatives = _number("data.num_negatives", self.num_negatives, 0, integer=True)
+        self.negative_margin_px = _number("data.negative_margin_px", self.negative_margin_px, 0, integer=True)
         self.num_workers = _number("data.num_workers", self.num_workers, 0, integer=True)
         if not isinstance(self.augment, dict):
             raise ValueError(f"data.augment must be a mapping of AugmentConfig fields, got {self.augment!r}")
