@@ -10,7 +10,8 @@ from dense_descriptor_grasp.data.augment import (AugmentConfig, JitterConfig, Vi
                                                  sample_virtual_camera, warp_view)
 from dense_descriptor_grasp.data.dataset import RGBDDataset
 from dense_descriptor_grasp.data.generate import generate_dataset
-from dense_descriptor_grasp.data.pairs import (PAIR_KEYS, PairDataset, PairError, collate_pairs, sample_negatives,
+from dense_descriptor_grasp.data.pairs import (PAIR_KEYS, PairDataset, PairError, collate_pairs, crop_around_target,
+                                               sample_negatives,
                                                make_augmentation_pair, make_cross_scene_pair, make_multiview_pair)
 from dense_descriptor_grasp.data.render import RenderConfig
 
@@ -223,6 +224,44 @@ def test_negative_margin_keeps_negatives_that_far_from_the_target():
     assert not _far_from(near["mask_a"], near["neg_uv_a"], margin=6).all()
     with pytest.raises(ValueError, match="margin_px"):
         sample_negatives(np.random.default_rng(0), sample["mask"], sample["objects_mask"], 4, margin_px=-1)
+
+
+def test_crop_around_target_keeps_the_target_and_moves_the_principal_point():
+    sample = _with_distractor(_synthetic())
+    H, W = sample["mask"].shape
+    for seed in range(20):
+        crop = crop_around_target(sample, (24, 32), np.random.default_rng(seed))
+        u0, v0 = crop["crop_origin"]
+        assert crop["rgb"].shape[:2] == crop["depth"].shape == crop["mask"].shape == crop["objects_mask"].shape == (24, 32)
+        assert 0 <= u0 <= W - 32 and 0 <= v0 <= H - 24 and crop["mask"].any()           # the target is in the window
+        np.testing.assert_array_equal(crop["rgb"], sample["rgb"][v0:v0 + 24, u0:u0 + 32])
+        np.testing.assert_array_equal(crop["objects_mask"], sample["objects_mask"][v0:v0 + 24, u0:u0 + 32])
+        # one camera-frame point lands on the same content: K's principal point moved by the window's origin
+        np.testing.assert_allclose(crop["K"][:2, 2], np.asarray(sample["K"])[:2, 2] - [u0, v0])
+        np.testing.assert_allclose(crop["K"][[0, 1], [0, 1]], np.asarray(sample["K"])[[0, 1], [0, 1]])
+    whole = crop_around_target(sample, (H + 5, W + 5), np.random.default_rng(0))
+    assert whole["rgb"].shape[:2] == (H, W) and whole["crop_origin"] == (0, 0)
+    with pytest.raises(ValueError, match="size"):
+        crop_around_target(sample, (0, 10), np.random.default_rng(0))
+
+
+def test_pair_dataset_crop_trains_on_windows_around_the_target(rendered):
+    """PairDataset(crop=(h, w)): both views of every pair are (h, w) windows whose correspondences lie on the
+    target; without crop the pairs are the whole views, drawn exactly as before."""
+    views = rendered
+    H, W = views.load_numpy(0)["mask"].shape
+    for mode in ("augment", "multiview"):
+        whole = PairDataset(views, mode=mode, num_correspondences=16, num_negatives=8)
+        cut = PairDataset(views, mode=mode, num_correspondences=16, num_negatives=8, crop=(H // 2, W // 2))
+        p = cut.numpy_pair(0)
+        assert p["rgb_a"].shape == (3, H // 2, W // 2) and p["depth_b"].shape == (H // 2, W // 2)
+        ok = p["valid"]
+        assert ok.sum() >= 3
+        ua, va = np.rint(p["uv_a"][ok]).astype(int).T
+        assert p["mask_a"][va, ua].all()
+        assert whole.numpy_pair(0)["rgb_a"].shape == (3, H, W)
+    with pytest.raises(ValueError, match="crop"):
+        PairDataset(views, mode="augment", crop=(4, 4))
 
 
 def test_background_replacement_keeps_the_distractors():

@@ -41,6 +41,8 @@ def test_overrides_parse_yaml_values():
     ("data.mode=triplets", "data.mode"),
     ("data.cross_scene_fraction=1.5", "data.cross_scene_fraction"),
     ("data.negative_margin_px=-1", "data.negative_margin_px"),
+    ("data.crop=[4, 64]", "data.crop"),
+    ("data.crop=64", "data.crop"),
     ("train.device=tpu", "train.device"),
     ("train.colour=red", "train.colour"),
     ("optimiser.lr=1.0", "optimiser"),

@@ -33,7 +33,8 @@ from .augment import (AugmentConfig, JitterConfig, photometric_jitter, replace_b
 from .backgrounds import list_background_images
 
 __all__ = ["PairError", "make_augmentation_pair", "make_multiview_pair", "make_cross_scene_pair", "PairDataset",
-           "collate_pairs", "pair_to_torch", "PAIR_KEYS", "sample_negatives", "NEGATIVE_MARGIN_PX"]
+           "collate_pairs", "pair_to_torch", "PAIR_KEYS", "sample_negatives", "NEGATIVE_MARGIN_PX",
+           "crop_around_target"]
 
 PAIR_KEYS = ("rgb_a", "rgb_b", "depth_a", "depth_b", "mask_a", "mask_b", "K_a", "K_b", "T_world_cam_a",
              "T_world_cam_b", "uv_a", "uv_b", "valid", "fit_residual", "xyz", "neg_uv_a", "neg_valid_a", "neg_uv_b",
@@ -105,6 +106,59 @@ def sample_negatives(rng: np.random.Generator, target: np.ndarray, objects: np.n
     uv[:len(idx), 1] = idx // w
     valid[:len(idx)] = True
     return uv, valid
+
+
+def crop_around_target(sample: dict, size, rng: np.random.Generator) -> dict:
+    """A random ``size = (h, w)`` window of a view that shows its target (training on crops: ``data.crop``).
+
+    The window is centred on a random target pixel (one with depth when there is any), then shifted by up to a
+    quarter of its size either way and clipped to the image, so the target sits anywhere in it and its context
+    (floor, distractors next to it) comes along. Every image of the sample (``rgb``, ``depth``, ``mask``,
+    ``objects_mask``) is cut alike and ``K``'s principal point moves with the window; the poses stay, so
+    back-projection and object coordinates are unchanged. A view smaller than ``size`` in a dimension, or one
+    without target pixels, is returned unchanged in that dimension / whole.
+
+    Args:
+        sample: numpy sample (:meth:`~.dataset.RGBDDataset.load_numpy`): ``rgb (H, W, 3)``, ``depth (H, W)``,
+            ``mask (H, W)`` bool, ``K (3, 3)``; optional ``objects_mask``.
+        size: ``(h, w)`` of the window, pixels.
+        rng: numpy Generator.
+    Returns:
+        a new sample dict with the cut images, the moved ``K`` and ``crop_origin = (u0, v0)``.
+    """
+    h, w = int(size[0]), int(size[1])
+    if h < 1 or w < 1:
+        raise ValueError(f"crop_around_target: size must be positive (h, w), got {size!r}")
+    mask = np.asarray(sample["mask"], dtype=bool)
+    H, W = mask.shape
+    depth = np.asarray(sample["depth"])
+    vv, uu = np.nonzero(mask & (depth > 0))
+    if len(uu) == 0:
+        vv, uu = np.nonzero(mask)
+    if len(uu) == 0 or (h >= H and w >= W):
+        return dict(sample, crop_origin=(0, 0))
+    k = int(rng.integers(len(uu)))
+
+    def origin(centre, n, N):
+        if n >= N:
+            return 0, N
+        start = int(round(centre - n / 2 + rng.uniform(-n / 4, n / 4)))
+        start = min(max(start, 0), N - n)
+        return start, n
+
+    v0, hh = origin(vv[k], h, H)
+    u0, ww = origin(uu[k], w, W)
+    rows, cols = slice(v0, v0 + hh), slice(u0, u0 + ww)
+    out = dict(sample)
+    for key in ("rgb", "depth", "mask", "objects_mask"):
+        if key in sample and sample[key] is not None:
+            out[key] = np.ascontiguousarray(np.asarray(sample[key])[rows, cols])
+    K = np.array(sample["K"], dtype=np.float64, copy=True)
+    K[0, 2] -= u0
+    K[1, 2] -= v0
+    out["K"] = K
+    out["crop_origin"] = (u0, v0)
+    return out
 
 
 def _object_coordinates(X_cam: np.ndarray, T_world_camera, T_world_object) -> np.ndarray:
@@ -346,12 +400,16 @@ class PairDataset(torch.utils.data.Dataset):
         multiview_background: multi-view (and cross-scene) pairs also get ``augment``'s background replacement,
             each view independently (by default only augmentation pairs do).
         negative_margin_px: the negatives keep this many pixels away from the target (:func:`sample_negatives`).
+        crop: optional ``(h, w)``: every view is first cut to a window of this size around its target
+            (:func:`crop_around_target`, each view of a pair independently), so a training step costs the crop's
+            pixels instead of the whole image's; None (default) = whole views.
     """
 
     def __init__(self, dataset, mode: str = "augment", num_correspondences: int = 128, seed: int = 0,
                  augment: AugmentConfig | None = None, jitter: JitterConfig | None = None, num_negatives: int = 0,
                  augment_fraction: float = 0.5, cross_scene_fraction: float = 0.0,
-                 multiview_background: bool = False, negative_margin_px: int = NEGATIVE_MARGIN_PX):
+                 multiview_background: bool = False, negative_margin_px: int = NEGATIVE_MARGIN_PX,
+                 crop=None):
         if mode not in ("augment", "multiview", "mixed"):
             raise ValueError(f"PairDataset: mode must be 'augment', 'multiview' or 'mixed', got {mode!r}")
         if not 0.0 <= augment_fraction <= 1.0:
@@ -370,6 +428,9 @@ class PairDataset(torch.utils.data.Dataset):
         if negative_margin_px < 0:
             raise ValueError(f"PairDataset: negative_margin_px must be >= 0, got {negative_margin_px}")
         self.negative_margin_px = int(negative_margin_px)
+        if crop is not None and not (len(crop) == 2 and all(int(c) >= 8 for c in crop)):
+            raise ValueError(f"PairDataset: crop must be None or (h, w) with both >= 8 pixels, got {crop!r}")
+        self.crop = None if crop is None else (int(crop[0]), int(crop[1]))
         self.augment = augment or AugmentConfig()
         self.jitter = JitterConfig() if jitter is None else jitter
         self.background_files = (list_background_images(self.augment.background_dir)
@@ -401,24 +462,29 @@ class PairDataset(torch.utils.data.Dataset):
     def numpy_pair(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.mode == "augment":
-            return make_augmentation_pair(self.dataset.load_numpy(index), rng, self.m, self.augment, self.jitter,
+            return make_augmentation_pair(self._view(index, rng), rng, self.m, self.augment, self.jitter,
                                           background_files=self.background_files, num_negatives=self.num_negatives,
                                           negative_margin_px=self.negative_margin_px)
         a, b = self.pairs[index]
         if self.mode == "mixed" and rng.random() < self.augment_fraction:
-            return make_augmentation_pair(self.dataset.load_numpy(a), rng, self.m, self.augment, self.jitter,
+            return make_augmentation_pair(self._view(a, rng), rng, self.m, self.augment, self.jitter,
                                           background_files=self.background_files, num_negatives=self.num_negatives,
                                           negative_margin_px=self.negative_margin_px)
         if self.cross_scene_fraction > 0 and rng.random() < self.cross_scene_fraction:
             start, end = self.scene_block[a]
             k = int(rng.integers(len(self.views_by_scene) - (end - start)))
             b = self.views_by_scene[k if k < start else k + end - start]
-            return make_cross_scene_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m,
+            return make_cross_scene_pair(self._view(a, rng), self._view(b, rng), rng, self.m,
                                          self.jitter, num_negatives=self.num_negatives,
                                          negative_margin_px=self.negative_margin_px, **self._background())
-        return make_multiview_pair(self.dataset.load_numpy(a), self.dataset.load_numpy(b), rng, self.m, self.jitter,
+        return make_multiview_pair(self._view(a, rng), self._view(b, rng), rng, self.m, self.jitter,
                                    num_negatives=self.num_negatives, negative_margin_px=self.negative_margin_px,
                                    **self._background())
+
+    def _view(self, index: int, rng: np.random.Generator) -> dict:
+        """View ``index`` as a numpy sample, cut to ``crop`` around its target when set (draws nothing otherwise)."""
+        sample = self.dataset.load_numpy(index)
+        return sample if self.crop is None else crop_around_target(sample, self.crop, rng)
 
     def _background(self) -> dict:
         """make_multiview_pair's background arguments (none unless multiview_background)."""

@@ -103,6 +103,7 @@ class DataConfig:
     split: Optional[str] = "train"  # train | val | null (all views); scenes held out by RGBDDataset's hash split
     val_fraction: float = 0.1  # share of scenes held out as "val" (evaluation uses the same number)
     image_size: Optional[list] = None  # [H, W] to resize views to (K scaled), null = as stored
+    crop: Optional[list] = None  # [h, w]: train on windows of this size around the target, null = whole views
     num_correspondences: int = 128  # M correspondences per pair
     num_negatives: int = 0  # off-object pixels per view (background, other objects): NT-Xent negatives
     negative_margin_px: int = 2  # those negatives keep this many pixels away from the target's mask
@@ -127,6 +128,10 @@ class DataConfig:
             if not (isinstance(self.image_size, (list, tuple)) and len(self.image_size) == 2):
                 raise ValueError(f"data.image_size must be [H, W] or null, got {self.image_size!r}")
             self.image_size = [_number("data.image_size", v, 32, integer=True) for v in self.image_size]
+        if self.crop is not None:
+            if not (isinstance(self.crop, (list, tuple)) and len(self.crop) == 2):
+                raise ValueError(f"data.crop must be [h, w] or null, got {self.crop!r}")
+            self.crop = [_number("data.crop", v, 8, integer=True) for v in self.crop]
         self.num_correspondences = _number("data.num_correspondences", self.num_correspondences, 2, integer=True)
         self.num_negatives = _number("data.num_negatives", self.num_negatives, 0, integer=True)
         self.negative_margin_px = _number("data.negative_margin_px", self.negative_margin_px, 0, integer=True)

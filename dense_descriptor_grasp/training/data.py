@@ -61,6 +61,7 @@ def pair_batches(cfg: TrainConfig, seed: int, progress: bool = False) -> Iterato
     pairs = PairDataset(views, mode=cfg.data.mode, num_correspondences=cfg.data.num_correspondences, seed=seed,
                         augment=augment, jitter=jitter,
                         num_negatives=cfg.data.num_negatives, negative_margin_px=cfg.data.negative_margin_px,
+                        crop=cfg.data.crop,
                         augment_fraction=cfg.data.augment_fraction,
                         cross_scene_fraction=cfg.data.cross_scene_fraction,
                         multiview_background=cfg.data.multiview_background)
