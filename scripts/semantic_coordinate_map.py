@@ -34,15 +34,15 @@ def _uint8_rgb(sample) -> np.ndarray:
 
 
 def object_points(sample, T_world_object):
-    """``(u, v, points (N, 3))``: the target pixels with depth of a numpy sample and their object-frame points."""
-    from dense_descriptor_grasp.geometry.camera import backproject
+    """``(u, v, points (N, 3))``: the target pixels with depth of a numpy sample and their object-frame points
+    (the semantic evaluation's ``object_coordinate_descriptors`` at those pixels)."""
+    from dense_descriptor_grasp.evaluation.semantic import object_coordinate_descriptors
 
     depth = np.asarray(sample["depth"])
-    v, u = np.nonzero(np.asarray(sample["mask"], bool) & (depth > 0))
-    cam = backproject(np.stack([u, v], 1).astype(np.float64), depth[v, u].astype(np.float64),
-                      np.asarray(sample["K"], np.float64))
-    T = np.linalg.inv(np.asarray(T_world_object, np.float64)) @ np.asarray(sample["T_world_camera"], np.float64)
-    return u, v, cam @ T[:3, :3].T + T[:3, 3]
+    mask = np.asarray(sample["mask"], bool)
+    coords = object_coordinate_descriptors(depth, sample["K"], sample["T_world_camera"], T_world_object, mask)
+    v, u = np.nonzero(mask & (depth > 0))
+    return u, v, coords[:, v, u].T.astype(np.float64)
 
 
 def main(argv=None) -> int:
@@ -100,6 +100,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"semantic_coordinate_map: {args.dataset}: no target pixels with depth")
     lo, hi = candidates.min(0), candidates.max(0)
     names = list(parts)
+    embeddings = {}     # D -> the candidates' embeddings, computed once
     decoded_err = {n: [] for n in names}
     fit = {n: [] for n in names}
     rows = []
@@ -112,7 +113,9 @@ def main(argv=None) -> int:
         if not len(u):
             continue
         D = desc.shape[0]
-        emb = coordinate_embedding(torch.from_numpy(candidates), D, sigma).float().numpy()
+        if D not in embeddings:
+            embeddings[D] = coordinate_embedding(torch.from_numpy(candidates), D, sigma).float().numpy()
+        emb = embeddings[D]
         own = coordinate_embedding(torch.from_numpy(pts), D, sigma).float().numpy()
         f = desc[:, v, u].T
         decoded = candidates[np.argmax(f @ emb.T, axis=1)]

@@ -463,28 +463,28 @@ class PairDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.mode == "augment":
             return make_augmentation_pair(self._view(index, rng), rng, self.m, self.augment, self.jitter,
-                                          background_files=self.background_files, num_negatives=self.num_negatives,
-                                          negative_margin_px=self.negative_margin_px)
+                                          background_files=self.background_files, **self._negatives())
         a, b = self.pairs[index]
         if self.mode == "mixed" and rng.random() < self.augment_fraction:
             return make_augmentation_pair(self._view(a, rng), rng, self.m, self.augment, self.jitter,
-                                          background_files=self.background_files, num_negatives=self.num_negatives,
-                                          negative_margin_px=self.negative_margin_px)
+                                          background_files=self.background_files, **self._negatives())
         if self.cross_scene_fraction > 0 and rng.random() < self.cross_scene_fraction:
             start, end = self.scene_block[a]
             k = int(rng.integers(len(self.views_by_scene) - (end - start)))
             b = self.views_by_scene[k if k < start else k + end - start]
-            return make_cross_scene_pair(self._view(a, rng), self._view(b, rng), rng, self.m,
-                                         self.jitter, num_negatives=self.num_negatives,
-                                         negative_margin_px=self.negative_margin_px, **self._background())
+            return make_cross_scene_pair(self._view(a, rng), self._view(b, rng), rng, self.m, self.jitter,
+                                         **self._negatives(), **self._background())
         return make_multiview_pair(self._view(a, rng), self._view(b, rng), rng, self.m, self.jitter,
-                                   num_negatives=self.num_negatives, negative_margin_px=self.negative_margin_px,
-                                   **self._background())
+                                   **self._negatives(), **self._background())
 
     def _view(self, index: int, rng: np.random.Generator) -> dict:
         """View ``index`` as a numpy sample, cut to ``crop`` around its target when set (draws nothing otherwise)."""
         sample = self.dataset.load_numpy(index)
         return sample if self.crop is None else crop_around_target(sample, self.crop, rng)
+
+    def _negatives(self) -> dict:
+        """The pair makers' negative-sampling arguments."""
+        return {"num_negatives": self.num_negatives, "negative_margin_px": self.negative_margin_px}
 
     def _background(self) -> dict:
         """make_multiview_pair's background arguments (none unless multiview_background)."""
