@@ -90,3 +90,61 @@ def test_losses_surface_balance_reweights_both_terms_of_the_objective(make_pair_
         ntxent_losses(model, batch, LossConfig(surface_balance=0.01))
     with pytest.raises(ValueError, match="losses.surface_balance"):
         LossConfig(surface_balance=-1.0)
+
+
+def test_coarse_heads_give_stride_16_and_32_maps_in_training_only_and_round_trip(tmp_path, one_torch_thread):
+    """model.coarse_heads: forward() in train() mode adds "coarse" (layer3 / layer4 projected to D); eval() and the
+    descriptors are those of the same weights without the heads; the checkpoint records them."""
+    from dense_descriptor_grasp.model import DenseDescriptorNet, load_model, save_checkpoint
+
+    torch.manual_seed(0)
+    net = DenseDescriptorNet(descriptor_dim=6, num_keypoints=0, method="ntxent", decoder="fpn", output_stride=4,
+                             decoder_channels=16, coarse_heads=True)
+    x = torch.rand(2, 3, 64, 96)
+    out = net.train()(x)
+    assert [tuple(c.shape) for c in out["coarse"]] == [(2, 6, 4, 6), (2, 6, 2, 3)]
+    assert out["features"].shape == (2, 6, 16, 24)
+    assert "coarse" not in net.eval()(x)
+    plain = DenseDescriptorNet(descriptor_dim=6, num_keypoints=0, method="ntxent", decoder="fpn", output_stride=4,
+                               decoder_channels=16)
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("coarse_projections")})
+    torch.testing.assert_close(net.eval().descriptors(x), plain.eval().descriptors(x))
+    assert net.config["coarse_heads"] is True and "coarse_heads" not in plain.config
+    save_checkpoint(tmp_path / "c.pt", net)
+    back = load_model(tmp_path / "c.pt")
+    assert back.coarse_projections is not None
+    torch.testing.assert_close(back.descriptors(x), net.eval().descriptors(x))
+    with pytest.raises(ValueError, match="coarse_heads"):
+        DenseDescriptorNet(method="ntxent", num_keypoints=0, coarse_heads=True)          # decoder none
+
+
+def test_losses_coords_deep_trains_the_coarse_heads_and_needs_them(make_pair_batch, one_torch_thread):
+    from dense_descriptor_grasp.model.network import DenseDescriptorNet
+    from dense_descriptor_grasp.training.config import LossConfig, TrainConfig
+    from dense_descriptor_grasp.training.objective import ntxent_losses
+
+    torch.manual_seed(0)
+    model = DenseDescriptorNet(descriptor_dim=4, num_keypoints=0, method="ntxent", decoder="fpn", output_stride=4,
+                               decoder_channels=16, coarse_heads=True).train()
+    batch = make_pair_batch(batch_size=1, H=64, W=64, M=32)
+    batch["xyz"] = torch.rand(1, 32, 3) * 0.08
+    without = ntxent_losses(model, batch, LossConfig(coords=1.0))
+    assert "coords_deep" not in without
+    terms = ntxent_losses(model, batch, LossConfig(coords=1.0, coords_deep=0.5))
+    assert 0.0 < terms["coords_deep"].item() <= 2.0
+    assert terms["total"].item() == pytest.approx(
+        (terms["ntxent"] + terms["coords"] + 0.5 * terms["coords_deep"]).item(), rel=1e-5)
+    terms["coords_deep"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.coarse_projections.parameters())
+    assert model.projection.weight.grad is None          # the term reads the coarse heads only
+    plain = DenseDescriptorNet(descriptor_dim=4, num_keypoints=0, method="ntxent", decoder="fpn", output_stride=4,
+                               decoder_channels=16).train()
+    with pytest.raises(KeyError, match="coarse_heads"):
+        ntxent_losses(plain, batch, LossConfig(coords_deep=1.0))
+    base = {"model": {"method": "ntxent", "num_keypoints": 0, "decoder": "fpn", "output_stride": 4}}
+    with pytest.raises(ValueError, match="go together"):
+        TrainConfig.from_dict({**base, "losses": {"coords_deep": 1.0}})
+    with pytest.raises(ValueError, match="go together"):
+        TrainConfig.from_dict({"model": {**base["model"], "coarse_heads": True}})
+    cfg = TrainConfig.from_dict({"model": {**base["model"], "coarse_heads": True}, "losses": {"coords_deep": 1.0}})
+    assert cfg.model.coarse_heads and cfg.losses.coords_deep == 1.0

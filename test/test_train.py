@@ -305,6 +305,40 @@ def test_bad_schedule_and_average_settings_are_refused():
         TrainConfig.from_dict({"optim": {"schedule_minutes": 0}})
 
 
+def test_fused_adam_is_the_default_gives_the_plain_update_and_resumes_across_settings(tmp_path, make_pair_batch):
+    """optim.fused: the fused kernel on the CPU by default, plain Adam with false; both take the same steps (to
+    float rounding), and a checkpoint of one resumes with the other (Adam's state dict is the same)."""
+    from dense_descriptor_grasp.training.train import build_model, build_optimizer
+
+    cfg = _small_ntxent_cfg(tmp_path / "a", 3)
+    plain_cfg = _small_ntxent_cfg(tmp_path / "b", 3, fused=False)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    twin = build_model(plain_cfg)
+    twin.load_state_dict(model.state_dict())
+    fused_opt, _ = build_optimizer(model, cfg)
+    plain_opt, _ = build_optimizer(twin, plain_cfg)
+    assert fused_opt.param_groups[0]["fused"] is True and not plain_opt.param_groups[0].get("fused")
+    for m, opt in ((model, fused_opt), (twin, plain_opt)):
+        for _ in range(3):
+            opt.zero_grad()
+            m(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)))["features"].square().mean().backward()
+            opt.step()
+    # the same update up to rounding: Adam divides by sqrt(v) + eps, so a weight whose gradient is at rounding level
+    # may step either way; those are a tiny share of the weights
+    diff = torch.cat([(p - q).detach().abs().flatten() for p, q in zip(model.parameters(), twin.parameters())])
+    assert float((diff > 1e-6).float().mean()) < 1e-3
+    assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), build_model(cfg).parameters()))
+
+    batch = make_pair_batch(batch_size=1, H=64, W=64, M=16)
+    run_training(cfg, batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    plain = _small_ntxent_cfg(tmp_path / "a", 5, fused=False)
+    summary = run_training(plain, resume="auto", batches=itertools.repeat(batch), progress=False, log=lambda s: None)
+    assert summary["status"] == "ok" and summary["step"] == 5
+    with pytest.raises(ValueError, match="optim.fused"):
+        TrainConfig.from_dict({"optim": {"fused": "yes"}})
+
+
 def test_data_jitter_sets_the_photometric_jitter_of_the_pairs(tiny_dataset):
     """data.jitter: JitterConfig fields for the pairs (data.sensor_noise keeps its own key); a wrong field is named."""
     from dense_descriptor_grasp.training.config import TrainConfig

@@ -48,7 +48,7 @@ __all__ = [
 FORMAT = "dense_descriptor_grasp.checkpoint"
 FORMAT_VERSION = 1
 _MODEL_ARGS = ("descriptor_dim", "num_keypoints", "output_stride", "method", "depth_init", "decoder", "decoder_channels",
-               "input", "foreground", "norm_statistics")
+               "input", "foreground", "norm_statistics", "coarse_heads")
 
 
 class CheckpointError(ValueError):

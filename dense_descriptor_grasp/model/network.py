@@ -22,6 +22,10 @@ descriptors(rgb) (eq. 1, inference, both methods):
     features -> bilinear to (H,W) or out_size -> optional L2 normalisation over D
 foreground=True (either method): decoded features (before the projection) -> 1x1 conv -> logits (B,1,h,w) of
     "this pixel shows the target"; descriptors(..., with_foreground=True) also returns sigmoid(bilinear logits)
+coarse_heads=True (decoder "fpn", training only): layer3 and layer4 (strides 16, 32) -> one 1x1 conv each to D
+    channels -> forward()'s "coarse": [(B,D,H/16,W/16), (B,D,H/32,W/32)], trained by losses.coords_deep (deep
+    supervision of the geometry term: the coarse levels alone must tell which point of the object they see);
+    descriptors() and the nodes do not read them
 ```
 
 The keypoint heads read the D-dim projection, not the 512-channel trunk output: the descriptors are what the
@@ -154,6 +158,7 @@ class DenseDescriptorNet(nn.Module):
         input: str = "rgb",
         foreground: bool = False,
         norm_statistics: str = "running",
+        coarse_heads: bool = False,
     ):
         super().__init__()
         if norm_statistics not in NORM_STATISTICS:
@@ -177,6 +182,10 @@ class DenseDescriptorNet(nn.Module):
             raise ValueError(f"depth_init must be a positive number of metres, got {depth_init!r}")
         if not isinstance(foreground, bool):
             raise ValueError(f"foreground must be True or False, got {foreground!r}")
+        if not isinstance(coarse_heads, bool):
+            raise ValueError(f"coarse_heads must be True or False, got {coarse_heads!r}")
+        if coarse_heads and decoder != "fpn":
+            raise ValueError("coarse_heads needs decoder 'fpn' (they read the trunk stages the pyramid reads)")
         self.method = method
         self.descriptor_dim = int(descriptor_dim)
         self.num_keypoints = int(num_keypoints) if method == "keypoint" else 0
@@ -210,6 +219,9 @@ class DenseDescriptorNet(nn.Module):
         # the target's silhouette, read from the decoded features (before the projection, so it does not take
         # descriptor channels): lets a search skip pixels the model sees as background or distractors
         self.foreground_logits = nn.Conv2d(self.projection.in_channels, 1, kernel_size=1) if foreground else None
+        # deep supervision: D-channel projections of layer3 and layer4 alone (training only, losses.coords_deep)
+        self.coarse_projections = nn.ModuleList(
+            nn.Conv2d(c, self.descriptor_dim, kernel_size=1) for c in (256, 512)) if coarse_heads else None
 
     # ------------------------------------------------------------------ config
     @property
@@ -227,6 +239,8 @@ class DenseDescriptorNet(nn.Module):
             decoder["input"] = self.input
         if self.foreground_logits is not None:
             decoder["foreground"] = True
+        if self.coarse_projections is not None:
+            decoder["coarse_heads"] = True
         if self.norm_statistics != "running":
             decoder["norm_statistics"] = self.norm_statistics
         return {**decoder,
@@ -279,7 +293,9 @@ class DenseDescriptorNet(nn.Module):
             return self._decoded_with_image_statistics(rgb, depth, K)
         return self._decoded(rgb, depth, K)
 
-    def _decoded(self, rgb, depth, K) -> torch.Tensor:
+    def _decoded(self, rgb, depth, K, with_stages: bool = False):
+        """:meth:`decoded` (running statistics in eval mode); ``with_stages``: ``(decoded, stages)``, the trunk
+        stages the pyramid read (stem, layer1..layer4; decoder "fpn" only)."""
         x = self.network_input(rgb, depth, K)
         if self.decoder is None:
             return self.trunk(x)
@@ -288,7 +304,7 @@ class DenseDescriptorNet(nn.Module):
             x = module(x)
             if i == 2 or i >= 4:  # the stem after conv1 + BN + ReLU (stride 2), layer1..layer4
                 stages.append(x)
-        return self.decoder(stages)
+        return (self.decoder(stages), stages) if with_stages else self.decoder(stages)
 
     def _decoded_with_image_statistics(self, rgb, depth, K) -> torch.Tensor:
         """:meth:`decoded` in ``eval()`` mode with every BatchNorm layer normalising by the statistics of the image
@@ -341,12 +357,23 @@ class DenseDescriptorNet(nn.Module):
             correspondences, :func:`~dense_descriptor_grasp.training.ntxent.sample_descriptors`, so the
             full-resolution D-channel image is never built in training)
           - with the foreground head, also ``"foreground": (B,1,h,w)`` logits of "this pixel shows the target"
+          - with the coarse heads, in train() mode, also ``"coarse"``: ``[(B,D,H/16,W/16), (B,D,H/32,W/32)]``
         """
-        feats, foreground = self._features_and_foreground(rgb, depth, K)
+        coarse = None
+        if self.coarse_projections is not None and self.training:
+            self._check_input(rgb)
+            x, stages = self._decoded(rgb, depth, K, with_stages=True)
+            feats = self.projection(x)
+            foreground = None if self.foreground_logits is None else self.foreground_logits(x)
+            coarse = [proj(stage) for proj, stage in zip(self.coarse_projections, stages[-2:])]
+        else:
+            feats, foreground = self._features_and_foreground(rgb, depth, K)
         size = rgb.shape[-2:]
         out = {"features": feats} if self.method == "ntxent" else {**self.keypoints(feats, size), "features": feats}
         if foreground is not None:
             out["foreground"] = foreground
+        if coarse is not None:
+            out["coarse"] = coarse
         return out
 
     def descriptors(self, rgb: torch.Tensor, out_size: Optional[Sequence[int]] = None, normalize: bool = True,

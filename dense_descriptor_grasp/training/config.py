@@ -66,6 +66,8 @@ class ModelConfig:
     #                           inference path then searches only pixels it sees as the target
     norm_statistics: str = "running"  # what BatchNorm normalises with at inference: running (PyTorch's default, the
     #                                   averages of training) | image (each image's own statistics)
+    coarse_heads: bool = False  # decoder fpn: D-channel projections of layer3 / layer4 alone, trained by
+    #                             losses.coords_deep (deep supervision of the geometry term); unused at inference
 
     def __post_init__(self):
         if self.method not in ("keypoint", "ntxent"):
@@ -90,6 +92,11 @@ class ModelConfig:
             raise ValueError(f"model.foreground must be true or false, got {self.foreground!r}")
         if self.norm_statistics not in ("running", "image"):
             raise ValueError(f"model.norm_statistics must be 'running' or 'image', got {self.norm_statistics!r}")
+        if not isinstance(self.coarse_heads, bool):
+            raise ValueError(f"model.coarse_heads must be true or false, got {self.coarse_heads!r}")
+        if self.coarse_heads and self.decoder != "fpn":
+            raise ValueError("model.coarse_heads needs model.decoder 'fpn' (the heads read the trunk stages the "
+                             f"pyramid reads), got decoder {self.decoder!r}")
 
 
 @dataclass
@@ -166,6 +173,8 @@ class LossConfig:
     ntxent_exclude_px: float = 0.0  # correspondences nearer than this (px) to the positive are not negatives
     coords: float = 0.0  # method ntxent: weight of the geometry term (descriptors -> embedding of object points)
     coords_sigma: float = 0.02  # metres, length scale of that embedding
+    coords_deep: float = 0.0  # method ntxent: weight of the geometry term on the coarse heads (model.coarse_heads)
+    coords_deep_sigma: float = 0.04  # metres, the embedding's length scale for those stride-16 / 32 heads
     surface_balance: float = 0.0  # method ntxent: voxel edge (m) of the object; each correspondence weighs 1 / the
     #                               correspondences in its voxel, so each piece of the surface counts alike (0 = off)
     foreground: float = 1.0  # weight of the foreground head's loss (BCE against the target mask; model.foreground)
@@ -177,6 +186,8 @@ class LossConfig:
         self.ntxent_exclude_px = _number("losses.ntxent_exclude_px", self.ntxent_exclude_px, 0)
         self.coords = _number("losses.coords", self.coords, 0)
         self.coords_sigma = _number("losses.coords_sigma", self.coords_sigma, 0, lo_open=True)
+        self.coords_deep = _number("losses.coords_deep", self.coords_deep, 0)
+        self.coords_deep_sigma = _number("losses.coords_deep_sigma", self.coords_deep_sigma, 0, lo_open=True)
         self.surface_balance = _number("losses.surface_balance", self.surface_balance, 0)
         self.foreground = _number("losses.foreground", self.foreground, 0)
         for name in ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent"):
@@ -203,6 +214,7 @@ class OptimConfig:
     #                                           train.steps when there is no time budget)
     ema: float = 0.0  # decay of an exponential moving average of the weights, saved as the model (0 = off)
     grad_clip: Optional[float] = 10.0  # max global gradient norm (null: off); not in the paper, a safety net
+    fused: bool = True  # PyTorch's fused Adam kernel where the device has one (CPU, CUDA): the same update, faster
 
     def __post_init__(self):
         self.lr = _number("optim.lr", self.lr, 0, lo_open=True)
@@ -218,6 +230,8 @@ class OptimConfig:
             raise ValueError(f"optim.ema must be < 1 (a decay; 0 = off), got {self.ema!r}")
         if self.grad_clip is not None:
             self.grad_clip = _number("optim.grad_clip", self.grad_clip, 0, lo_open=True)
+        if not isinstance(self.fused, bool):
+            raise ValueError(f"optim.fused: expected true or false, got {self.fused!r}")
 
 
 @dataclass
@@ -280,6 +294,12 @@ class TrainConfig:
         if self.model.foreground and self.losses.foreground <= 0:
             raise ValueError("model.foreground: the foreground head needs losses.foreground > 0 to be trained "
                              f"(got {self.losses.foreground})")
+        if self.model.coarse_heads != (self.losses.coords_deep > 0) or \
+                (self.model.coarse_heads and self.model.method != "ntxent"):
+            raise ValueError("model.coarse_heads and losses.coords_deep go together (method ntxent): the heads are "
+                             "trained only by that term and the term needs the heads; got model.coarse_heads="
+                             f"{self.model.coarse_heads}, losses.coords_deep={self.losses.coords_deep}, "
+                             f"model.method={self.model.method!r}")
         if self.train.out is None:
             self.train.out = f"models/{self.model.method}_d{self.model.descriptor_dim}"
 

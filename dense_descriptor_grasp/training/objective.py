@@ -27,7 +27,7 @@ __all__ = ["PRECISIONS", "cpu_has_native_bf16", "resolve_precision", "compute_lo
 
 LOSS_TERMS = {
     "keypoint": ("silhouette", "variance", "separation", "multiview", "pose", "observed_depth", "ntxent", "foreground"),
-    "ntxent": ("ntxent", "coords", "foreground"),
+    "ntxent": ("ntxent", "coords", "coords_deep", "foreground"),
 }
 _REQUIRED = {
     "keypoint": ("rgb_a", "rgb_b", "mask_a", "mask_b", "depth_a", "depth_b", "K_a", "K_b", "T_world_cam_a", "T_world_cam_b"),
@@ -84,9 +84,15 @@ def _twin_forward(model, batch: dict, precision: str = "fp32") -> tuple[dict, di
     with torch.autocast(rgb_a.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         out = model(torch.cat([rgb_a, rgb_b], dim=0), depth, K)
     if precision != "fp32":
-        out = {k: v.float() if v.is_floating_point() else v for k, v in out.items()}
+        out = {k: ([c.float() for c in v] if isinstance(v, list) else v.float() if v.is_floating_point() else v)
+               for k, v in out.items()}
     B = rgb_a.shape[0]
-    return {k: v[:B] for k, v in out.items()}, {k: v[B:] for k, v in out.items()}
+
+    def half(v, part):  # a tensor, or a list of them ("coarse")
+        return [c[part] for c in v] if isinstance(v, list) else v[part]
+
+    return ({k: half(v, slice(None, B)) for k, v in out.items()},
+            {k: half(v, slice(B, None)) for k, v in out.items()})
 
 
 def keypoint_losses(model, batch: dict, cfg: LossConfig, precision: str = "fp32") -> dict:
@@ -155,7 +161,16 @@ def ntxent_losses(model, batch: dict, cfg: LossConfig, precision: str = "fp32") 
         terms["coords"] = coordinate_loss(out_a["features"], out_b["features"], batch["uv_a"], batch["uv_b"],
                                           batch["xyz"], batch["valid"], cfg.coords_sigma, batch["rgb_a"].shape[-2:],
                                           weights=weights)
-    terms["total"] = loss + cfg.coords * terms["coords"] if "coords" in terms else loss
+    if cfg.coords_deep > 0:  # the same term on the coarse heads alone (deep supervision, model.coarse_heads)
+        if "coarse" not in out_a:
+            raise KeyError("losses.coords_deep needs a model with the coarse heads (model.coarse_heads: true)")
+        if "xyz" not in batch:
+            raise KeyError("pair batch lacks xyz (object points of the correspondences) needed by losses.coords_deep")
+        terms["coords_deep"] = sum(
+            coordinate_loss(ca, cb, batch["uv_a"], batch["uv_b"], batch["xyz"], batch["valid"], cfg.coords_deep_sigma,
+                            batch["rgb_a"].shape[-2:], weights=weights)
+            for ca, cb in zip(out_a["coarse"], out_b["coarse"])) / len(out_a["coarse"])
+    terms["total"] = loss + sum(getattr(cfg, k) * terms[k] for k in ("coords", "coords_deep") if k in terms)
     terms["outputs"] = (out_a, out_b)
     return terms
 
