@@ -249,7 +249,8 @@ class RunConfig:
     image_every: int = 200  # TensorBoard keypoint overlays (0: never)
     max_minutes: Optional[float] = None  # wall-clock budget; stops cleanly with a checkpoint
     tensorboard: bool = True
-    num_threads: Optional[int] = None  # torch intra-op threads (null: torch's default); 1 is fastest on a busy CPU
+    num_threads: Optional[object] = None  # torch intra-op threads (null: torch's default); 1 is fastest on a busy
+    #                                       CPU; auto: one thread or all cores, whichever measures faster (re-checked)
     precision: str = "fp32"  # fp32 | bf16 | auto: bf16 = the network's pass under bfloat16 autocast (losses in
     #                          float32); auto = bf16 where the CPU (AVX512+) or GPU runs it natively, else fp32
 
@@ -266,7 +267,9 @@ class RunConfig:
         self.image_every = _number("train.image_every", self.image_every, 0, integer=True)
         if self.max_minutes is not None:
             self.max_minutes = _number("train.max_minutes", self.max_minutes, 0, lo_open=True)
-        if self.num_threads is not None:
+        if self.num_threads is not None and self.num_threads != "auto":
+            if isinstance(self.num_threads, str):
+                raise ValueError(f"train.num_threads must be an integer >= 1, 'auto' or null, got {self.num_threads!r}")
             self.num_threads = _number("train.num_threads", self.num_threads, 1, integer=True)
         if not isinstance(self.tensorboard, bool):
             raise ValueError(f"train.tensorboard must be true or false, got {self.tensorboard!r}")

@@ -56,7 +56,8 @@ class RunLog:
             return
         if step % train.log_every == 0:
             for k, v in values.items():
-                self.writer.add_scalar(f"loss/{k}" if k not in ("lr", "grad_norm") else f"train/{k}", v, step)
+                self.writer.add_scalar(f"loss/{k}" if k not in ("lr", "grad_norm", "threads") else f"train/{k}", v,
+                                       step)
         if train.image_every and step % train.image_every == 0 and self.cfg.model.method == "keypoint":
             for side, out in zip("ab", outputs):
                 mask = batch.get(f"mask_{side}", [None])[0]

@@ -27,6 +27,7 @@ import argparse
 import copy
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from .data import pair_batches
 from .objective import compute_losses, move_batch, resolve_precision
 from .reproducibility import capture_rng_state, git_commit, restore_rng_state, seed_everything
 from .run_log import RunLog, read_history
+from .threads import ThreadTuner
 
 __all__ = [
     "get_args_parser",
@@ -102,7 +104,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float,
                    help="train.max_minutes: wall-clock budget of the run folder (a resumed run counts the minutes of "
                         "the earlier runs, recorded in the checkpoint)")
-    p.add_argument("--threads", dest="num_threads", type=int, help="train.num_threads (torch intra-op threads)")
+    p.add_argument("--threads", dest="num_threads", type=_threads_arg, metavar="N|auto",
+                   help="train.num_threads: torch intra-op threads, or auto (one thread or all cores, whichever "
+                        "measures faster, checked again at growing intervals)")
     p.add_argument("--precision", choices=["fp32", "bf16", "auto"],
                    help="train.precision: bf16 runs the network under bfloat16 autocast (losses in float32); auto: "
                         "bf16 where the CPU (AVX512 or newer) or GPU runs it natively, else fp32")
@@ -133,6 +137,15 @@ _FLAG_KEYS = {
     "num_threads": "train.num_threads",
     "precision": "train.precision",
 }
+
+
+def _threads_arg(value: str):
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {value!r}") from None
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -298,6 +311,7 @@ class TrainingRun:
     seconds_before: float = 0.0          # training seconds of earlier runs (the resumed checkpoint's train_seconds)
     history: list = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    threads: Optional[ThreadTuner] = None   # train.num_threads auto
     commit: Optional[str] = None
     average: Optional[WeightAverage] = None   # optim.ema > 0
 
@@ -416,7 +430,15 @@ def train_steps(run: TrainingRun, batches: Iterator[dict], record: RunLog, progr
             step += 1
             if isinstance(run.scheduler, CosineBudgetLR):
                 run.scheduler.set_progress(run.progress(step - 1))
+            if run.threads is not None:
+                threads = run.threads.threads_for(step)
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
+                started = time.perf_counter()
             values, outputs = train_step(run.model, batch, run.optimizer, cfg, step)
+            if run.threads is not None:
+                run.threads.record(step, threads, time.perf_counter() - started)
+                values["threads"] = threads
             run.scheduler.step()
             if run.average is not None:
                 run.average.update(run.model, step)
@@ -443,7 +465,7 @@ def _run_folder(cfg: TrainConfig, resume: Optional[str], overwrite: bool) -> Pat
 
 def _device(cfg: TrainConfig) -> torch.device:
     device = torch.device(cfg.train.device)
-    if cfg.train.num_threads is not None:
+    if cfg.train.num_threads is not None and cfg.train.num_threads != "auto":
         torch.set_num_threads(cfg.train.num_threads)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("train.device: CUDA requested but not available; use --device cpu")
@@ -474,6 +496,12 @@ def run_training(
         cfg.train.precision = resolve_precision("auto", device)
         log(f"train_model: train.precision auto -> {cfg.train.precision} on {device}")
     run = start_run(cfg, out, device, resume, log)
+    if cfg.train.num_threads == "auto" and device.type == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        run.threads = ThreadTuner(high=cores)
+        torch.set_num_threads(1)
+        log(f"train_model: train.num_threads auto: 1 thread, {cores} tried at growing intervals"
+            if run.threads.enabled else "train_model: train.num_threads auto: one core, 1 thread")
     batch_iter = iter(batches) if batches is not None else \
         pair_batches(cfg, seed=cfg.train.seed + run.start_step, progress=progress)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -509,6 +537,9 @@ def run_training(
         "loss_curve": str(curve) if curve else None,
         "final": record.last_values,
     }
+    if run.threads is not None:
+        summary["steps_per_thread_count"] = dict(sorted(run.threads.steps_at.items()))
+        log(f"train_model: steps per torch thread count (train.num_threads auto): {summary['steps_per_thread_count']}")
     log(f"train_model: {status} after step {step} ({summary['steps_run']} steps, {elapsed:.1f} s) -> "
         f"{run.checkpoint_path}")
     return summary
