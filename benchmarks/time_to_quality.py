@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from dense_descriptor_grasp.training.threads import threads_arg
+
 from benchmarks._common import RESULTS_DIR, atomic_write_json, machine_description, machine_line, markdown_table, save_figure
 
 NAME = "time_to_quality"
@@ -43,7 +45,7 @@ def run_one(args) -> int:
     from dense_descriptor_grasp.training.presets import preset_overrides
     from dense_descriptor_grasp.training.train import run_training
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1 if args.threads == "auto" else args.threads)   # auto: the evaluations run on one
     preset = args.worker
     out = Path(args.runs) / preset
     state_path = out / "time_to_quality.json"
@@ -127,7 +129,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--presets", nargs="+", default=["clutter_rgbd", "paper"])
     p.add_argument("--minutes", type=float, default=30.0, help="training minutes per preset")
     p.add_argument("--eval-every", type=float, default=5.0, help="minutes of training between evaluations")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per preset process")
+    p.add_argument("--threads", type=threads_arg, default=1, metavar="N|auto",
+                   help="torch threads per preset process (train.num_threads; auto: one or all cores, measured)")
     p.add_argument("--max-views", type=int, default=60, help="held-out views evaluated each time")
     p.add_argument("--object", default="duck")
     p.add_argument("--config", default=None)

@@ -103,7 +103,9 @@ def test_training_overrides_are_the_presets_plus_the_demos(preset, tmp_path):
         (want.model.decoder, want.model.output_stride, want.model.method, want.data.mode)
     preset_sets_m = any(o.startswith("data.num_correspondences=") for o in PRESETS[preset])
     assert cfg.data.num_correspondences == (want.data.num_correspondences if preset_sets_m else 256)
-    assert cfg.train.max_minutes == pytest.approx(12.5) and cfg.train.num_threads == 1
+    assert cfg.train.max_minutes == pytest.approx(12.5) and cfg.train.num_threads == "auto"
+    assert load_config(None, demo.training_overrides(demo.DemoSettings(root=tmp_path, preset=preset, threads=1),
+                                                     12.5)).train.num_threads == 1
     assert Path(cfg.data.dataset) == tmp_path / "data/demo_duck_clutter" and cfg.train.seed == s.seed
 
 

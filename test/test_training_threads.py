@@ -75,6 +75,7 @@ def test_auto_threads_run_records_the_thread_count_of_every_step(tmp_path, make_
         assert threads[:9] == [1] * 9                              # one thread until the first probe (step 10)
         assert set(threads[9:]) == ({cores} if cores > 1 else {1})  # the probe: all cores
         assert sum(summary["steps_per_thread_count"].values()) == 14
+        assert torch.get_num_threads() == old                     # the caller's setting is back
     finally:
         torch.set_num_threads(old)
     with pytest.raises(ValueError, match="train.num_threads"):

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from dense_descriptor_grasp.training.presets import PRESETS
+from dense_descriptor_grasp.training.threads import threads_arg
 
 from .dataset import step_dataset
 from .evaluate import step_evaluate
@@ -40,9 +41,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help=f"wall-clock training budget in minutes (default {d.train_minutes}; --quick: a few steps)")
     p.add_argument("--poses", type=int, default=None, help=f"object poses to grasp (default {d.poses}; --quick: 2)")
     p.add_argument("--device", default=d.device, help="torch device (cpu | cuda[:i])")
-    p.add_argument("--threads", type=int, default=d.threads,
-                   help="torch threads for training (default 1: two threads spin against any other job on a 2-core "
-                        "machine, 5 s instead of 0.5 s per step measured here)")
+    p.add_argument("--threads", type=threads_arg, default=d.threads, metavar="N|auto",
+                   help="torch threads for training (default auto: one thread or all cores, whichever measures "
+                        "faster, checked again while it trains; on a quiet 2-core machine two threads make 1.3x the "
+                        "steps, beside another job they are several times slower than one)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=d.precision,
                    help="train.precision (default auto: bfloat16 where the CPU has AVX512-BF16 / AMX or the GPU has "
                         "bfloat16, about 1.4x the steps in the same minutes on this project's AMD EPYC; else fp32)")
@@ -53,7 +55,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args) -> DemoSettings:
-    if args.threads < 1:
+    if args.threads != "auto" and args.threads < 1:
         raise SystemExit(f"demo: --threads must be >= 1, got {args.threads}")
     s = DemoSettings(root=Path(args.root), device=args.device, part=args.part, threads=args.threads,
                      precision=args.precision)

@@ -58,7 +58,8 @@ class DemoSettings:
     seed: int = 0
     pose_seed: int = 7               # seed of the sim camera's object poses (other than the dataset's)
     device: str = "cpu"
-    threads: int = 1                 # torch intra-op threads for training (2 spin against any other job on 2 cores)
+    threads: int | str = "auto"      # torch intra-op threads for training; auto: one thread or all cores, whichever
+    #                                  measures faster while it trains (train.num_threads auto, training/threads.py)
     precision: str = "auto"          # train.precision: bf16 where the CPU / GPU computes it natively, else fp32
     tensorboard: bool = True
     split: str | None = "train"

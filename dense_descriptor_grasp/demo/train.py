@@ -33,7 +33,7 @@ def training_overrides(s: DemoSettings, budget_minutes: float) -> list:
         f"train.max_minutes={budget_minutes:.4f}",
         f"train.checkpoint_every={s.checkpoint_every}",
         f"train.device={json.dumps(s.device)}",
-        f"train.num_threads={int(s.threads)}",
+        f"train.num_threads={s.threads if s.threads == 'auto' else int(s.threads)}",
         f"train.precision={s.precision}",
         f"train.seed={s.seed}",
         f"train.tensorboard={'true' if s.tensorboard else 'false'}",

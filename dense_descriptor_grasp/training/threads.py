@@ -15,11 +15,12 @@ A probe under load costs a few slow steps; the growing gaps bound that cost (abo
 """
 from __future__ import annotations
 
+import argparse
 import statistics
 from collections import deque
 from typing import Deque, List, Optional, Tuple
 
-__all__ = ["ThreadTuner"]
+__all__ = ["ThreadTuner", "threads_arg"]
 
 
 class ThreadTuner:
@@ -86,3 +87,13 @@ class ThreadTuner:
             return self.current
         self.decisions.append((step, self.current, now, probe))
         return None
+
+
+def threads_arg(value: str):
+    """argparse type of ``--threads``: an integer >= 1 or ``"auto"`` (``train.num_threads``)."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {value!r}") from None

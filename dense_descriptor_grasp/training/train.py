@@ -46,7 +46,7 @@ from .data import pair_batches
 from .objective import compute_losses, move_batch, resolve_precision
 from .reproducibility import capture_rng_state, git_commit, restore_rng_state, seed_everything
 from .run_log import RunLog, read_history
-from .threads import ThreadTuner
+from .threads import ThreadTuner, threads_arg
 
 __all__ = [
     "get_args_parser",
@@ -104,7 +104,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float,
                    help="train.max_minutes: wall-clock budget of the run folder (a resumed run counts the minutes of "
                         "the earlier runs, recorded in the checkpoint)")
-    p.add_argument("--threads", dest="num_threads", type=_threads_arg, metavar="N|auto",
+    p.add_argument("--threads", dest="num_threads", type=threads_arg, metavar="N|auto",
                    help="train.num_threads: torch intra-op threads, or auto (one thread or all cores, whichever "
                         "measures faster, checked again at growing intervals)")
     p.add_argument("--precision", choices=["fp32", "bf16", "auto"],
@@ -137,15 +137,6 @@ _FLAG_KEYS = {
     "num_threads": "train.num_threads",
     "precision": "train.precision",
 }
-
-
-def _threads_arg(value: str):
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {value!r}") from None
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -496,6 +487,7 @@ def run_training(
         cfg.train.precision = resolve_precision("auto", device)
         log(f"train_model: train.precision auto -> {cfg.train.precision} on {device}")
     run = start_run(cfg, out, device, resume, log)
+    threads_before = torch.get_num_threads()
     if cfg.train.num_threads == "auto" and device.type == "cpu":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         run.threads = ThreadTuner(high=cores)
@@ -516,6 +508,8 @@ def run_training(
         log(f"train_model: last good checkpoint kept at {run.checkpoint_path} (not overwritten)")
     finally:
         record.close()
+        if run.threads is not None:
+            torch.set_num_threads(threads_before)   # auto changed them per step; the caller's setting comes back
     elapsed = run.seconds()
     if status == "ok":
         run.save(step, record)
